@@ -1,0 +1,410 @@
+"""Finding, loading and keeping the models.
+
+A model is named by a Hugging Face Hub id (downloaded into huggingface_hub's shared cache), a
+local diffusers folder, or a single checkpoint file. Loading errors are turned into one sentence
+that says what is wrong and what to do: a person should never have to read a tensor-shape dump.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import re
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.errors import InputError, OutOfMemoryError
+from backend.request import ModelSpec, MotionLora
+
+PICKLE_SUFFIXES = (".ckpt", ".bin", ".pt", ".pth", ".pkl")
+SAFE_SUFFIXES = (".safetensors",)
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model comes from: kind is 'hub', 'folder' or 'file'."""
+
+    kind: str
+    location: str
+    label: str  # what the user called it, for messages
+
+    @property
+    def is_pickle(self) -> bool:
+        return self.kind == "file" and self.location.lower().endswith(PICKLE_SUFFIXES)
+
+
+def resolve_source(
+    text: str, role: str, *, marker: str | None, allow_pickle: bool = False
+) -> ModelSource:
+    """Decide what `text` names. `role` is used in messages ("base model"); `marker` is the file a
+    diffusers folder of this role holds ("model_index.json", "config.json"), None for LoRAs."""
+    text = text.strip()
+    path = Path(os.path.expanduser(text))
+    if path.exists():
+        if path.is_dir():
+            if marker and not (path / marker).is_file():
+                raise InputError(
+                    f"{role} {text!r} is not a diffusers model folder (it has no {marker}); "
+                    f"choose the folder that holds {marker}, or a single .safetensors file"
+                )
+            return ModelSource("folder", str(path), text)
+        suffix = path.suffix.lower()
+        if suffix in PICKLE_SUFFIXES:
+            if not allow_pickle:
+                raise InputError(
+                    f"{role} {text!r} is a pickle checkpoint ({suffix}), which can run code when "
+                    "loaded; use a .safetensors file, or pass --allow-pickle if you trust its source"
+                )
+        elif suffix not in SAFE_SUFFIXES:
+            raise InputError(
+                f"{role} {text!r} is not a model file: expected a .safetensors file "
+                "or a diffusers model folder"
+            )
+        return ModelSource("file", str(path), text)
+    if _HUB_ID.match(text) and not text.startswith((".", "~")):
+        return ModelSource("hub", text, text)
+    raise InputError(f"{role} {text!r}: no such file or folder, and not a Hugging Face Hub id")
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name != "auto":
+        if name == "cuda" and not torch.cuda.is_available():
+            raise InputError("device cuda: no CUDA GPU is available here; use --device cpu or auto")
+        if name == "mps" and not torch.backends.mps.is_available():
+            raise InputError("device mps: Apple Metal is not available here; use --device cpu or auto")
+        return name
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def resolve_dtype(name: str, device: str):
+    import torch
+
+    if name == "auto":
+        return torch.float16 if device in ("cuda", "mps") else torch.float32
+    return getattr(torch, name)
+
+
+def _exception_chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def explain_load_error(exc: BaseException, role: str, source: ModelSource) -> Exception:
+    """Map a library's loading exception to a user-facing error, or return it unchanged."""
+    from huggingface_hub import errors as hub_errors
+
+    label = source.label
+    chain = list(_exception_chain(exc))
+    # Hub errors first: diffusers wraps them in a vaguer OSError.
+    for item in chain:
+        name = type(item).__name__
+        if isinstance(item, InputError):
+            return item
+        if isinstance(item, hub_errors.GatedRepoError):
+            return InputError(
+                f"{role} {label!r} is gated on the Hugging Face Hub: accept its licence on the "
+                "model page and log in with `hf auth login`"
+            )
+        if isinstance(item, hub_errors.RepositoryNotFoundError):
+            return InputError(
+                f"{role} {label!r}: no such model on the Hugging Face Hub (check the id; a private "
+                "model needs `hf auth login`)"
+            )
+        if isinstance(item, (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled)) or (
+            source.kind == "hub" and ("ConnectError" in name or "ConnectionError" in name)
+        ):
+            return InputError(
+                f"{role} {label!r} is not in the Hugging Face cache and cannot be downloaded "
+                f"now (offline); connect to the internet once, or run `hf download {label}`"
+            )
+    for item in chain:
+        name = type(item).__name__
+        text = str(item)
+        if name == "SafetensorError" or "deserializing header" in text or "incomplete metadata" in text:
+            return InputError(
+                f"{role} {label!r}: a weights file is truncated or corrupt ({text.strip()[:80]}); "
+                "download it again"
+            )
+        if "size mismatch" in text:
+            return InputError(
+                f"{role} {label!r} does not fit the other model: its layer sizes differ (an SD1.5 "
+                "motion adapter needs an SD1.5-based model, an SDXL one an SDXL model)"
+            )
+        if isinstance(item, OSError) and ("no file named" in text or "does not appear to have" in text):
+            hint = (
+                " (it has only pickle .bin weights: pass --allow-pickle if you trust it)"
+                if "safetensors" in text
+                else ""
+            )
+            return InputError(f"{role} {label!r} is missing its weights files{hint}")
+    return exc
+
+
+def _safetensors_flag(allow_pickle: bool) -> bool | None:
+    # True refuses .bin weights; None lets diffusers prefer safetensors and fall back.
+    return None if allow_pickle else True
+
+
+def _check_adapter_fits(adapter, unet_config: dict[str, Any], spec: ModelSpec) -> None:
+    adapter_channels = list(adapter.config.block_out_channels)
+    unet_channels = list(unet_config.get("block_out_channels", adapter_channels))
+    if adapter_channels != unet_channels:
+        raise InputError(
+            f"motion adapter {spec.motion_adapter!r} does not fit base model {spec.base_model!r}: "
+            f"it is built for a UNet with channels {adapter_channels}, the base model has "
+            f"{unet_channels} (an SD1.5 motion adapter needs an SD1.5-based model)"
+        )
+
+
+def load_motion_adapter(spec: ModelSpec, dtype):
+    from diffusers import MotionAdapter
+
+    source = resolve_source(
+        spec.motion_adapter, "motion adapter", marker="config.json", allow_pickle=spec.allow_pickle
+    )
+    try:
+        if source.kind == "file":
+            return MotionAdapter.from_single_file(source.location, dtype=dtype)
+        return MotionAdapter.from_pretrained(
+            source.location, dtype=dtype, use_safetensors=_safetensors_flag(spec.allow_pickle)
+        )
+    except Exception as exc:
+        raise explain_load_error(exc, "motion adapter", source) from exc
+
+
+def load_pipeline(spec: ModelSpec):
+    """Load the text-to-video pipeline for `spec`, placed on its device. Returns (pipe, raw
+    scheduler config, device)."""
+    from diffusers import AnimateDiffPipeline, DDIMScheduler, UNet2DConditionModel
+
+    device = resolve_device(spec.device)
+    dtype = resolve_dtype(spec.dtype, device)
+    base = resolve_source(
+        spec.base_model, "base model", marker="model_index.json", allow_pickle=spec.allow_pickle
+    )
+    adapter = load_motion_adapter(spec, dtype)
+    try:
+        if base.kind == "file":
+            pipe = AnimateDiffPipeline.from_single_file(
+                base.location, motion_adapter=adapter, dtype=dtype
+            )
+            scheduler_config = dict(pipe.scheduler.config)
+        else:
+            unet_config = UNet2DConditionModel.load_config(base.location, subfolder="unet")
+            _check_adapter_fits(adapter, unet_config, spec)
+            pipe = AnimateDiffPipeline.from_pretrained(
+                base.location,
+                motion_adapter=adapter,
+                dtype=dtype,
+                use_safetensors=_safetensors_flag(spec.allow_pickle),
+            )
+            # The raw file, so scheduler presets resolve defaults as from_pretrained does.
+            scheduler_config = DDIMScheduler.load_config(base.location, subfolder="scheduler")
+    except Exception as exc:
+        raise explain_load_error(exc, "base model", base) from exc
+    pipe.set_progress_bar_config(disable=True)
+    _clip_skip_compat(pipe.text_encoder)
+    place_pipeline(pipe, spec, device)
+    return pipe, scheduler_config, device
+
+
+def _clip_skip_compat(text_encoder) -> None:
+    """diffusers' encode_prompt applies clip skip through `text_encoder.text_model`, which
+    transformers >= 5.6 removed when it flattened CLIPTextModel (diffusers issue #14124).
+    Point that old path at the model itself; a plain instance attribute, not a submodule, so
+    weights and state dicts are untouched."""
+    if not hasattr(text_encoder, "text_model") and hasattr(text_encoder, "final_layer_norm"):
+        object.__setattr__(text_encoder, "text_model", text_encoder)
+
+
+def place_pipeline(pipe, spec: ModelSpec, device: str) -> None:
+    """Move the pipeline to its device, or install CPU offload hooks. Offload only means
+    something with an accelerator; on the CPU the models are already where they run."""
+    if device == "cpu":
+        return  # from_pretrained already loaded the weights into CPU memory
+    if spec.offload == "none":
+        pipe.to(device)
+    elif spec.offload == "model":
+        pipe.enable_model_cpu_offload(device=device)
+    else:
+        pipe.enable_sequential_cpu_offload(device=device)
+
+
+def lora_adapter_name(source: str) -> str:
+    """A PEFT adapter name for a LoRA source: readable, unique per source, no dots."""
+    stem = re.sub(r"\W+", "_", Path(source.rstrip("/\\")).stem or source)[:40].strip("_")
+    digest = hashlib.sha1(source.encode("utf-8")).hexdigest()[:8]
+    return f"{stem or 'lora'}_{digest}"
+
+
+def apply_motion_loras(pipe, loras: tuple[MotionLora, ...], allow_pickle: bool) -> None:
+    """Make exactly `loras` active with their weights: load new ones, delete ones no longer
+    wanted, re-weight the rest. The base weights are never reloaded."""
+    wanted = {lora_adapter_name(lora.source): lora for lora in loras}
+    loaded = {name for names in pipe.get_list_adapters().values() for name in names}
+    stale = sorted(loaded - set(wanted))
+    if stale:
+        pipe.delete_adapters(stale)
+    for name, lora in wanted.items():
+        if name in loaded:
+            continue
+        source = resolve_source(lora.source, "motion LoRA", marker=None, allow_pickle=allow_pickle)
+        try:
+            with warnings.catch_warnings():
+                # Several adapters on one model is exactly what we want; PEFT warns regardless.
+                warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+                if source.kind == "file":
+                    path = Path(source.location)
+                    pipe.load_lora_weights(
+                        str(path.parent), weight_name=path.name, adapter_name=name
+                    )
+                else:
+                    pipe.load_lora_weights(
+                        source.location,
+                        adapter_name=name,
+                        use_safetensors=_safetensors_flag(allow_pickle),
+                    )
+        except Exception as exc:
+            error = explain_load_error(exc, "motion LoRA", source)
+            if error is exc and isinstance(exc, (ValueError, KeyError, OSError)):
+                error = InputError(f"motion LoRA {lora.source!r} could not be loaded: {exc}")
+            raise error from exc
+    if wanted:
+        pipe.set_adapters(list(wanted), adapter_weights=[lora.weight for lora in wanted.values()])
+
+
+def remove_lora_layers(pipe) -> None:
+    """Take every LoRA out of the model, unwrapping PEFT's layers (deleting adapters leaves
+    the wrappers in place)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    if any(isinstance(m, BaseTunerLayer) for m in pipe.unet.modules()):
+        pipe.unload_lora_weights()
+
+
+def _module_bytes(pipe) -> int:
+    total = 0
+    for component in pipe.components.values():
+        parameters = getattr(component, "parameters", None)
+        if callable(parameters):
+            total += sum(p.numel() * p.element_size() for p in parameters())
+    return total
+
+
+class PipelineCache:
+    """Holds one loaded model set and the pipelines built on it.
+
+    Text-to-video and video-to-video share one set of weights: the second pipeline is made
+    with `from_pipe`, which reuses the same modules. A job with another ModelSpec (other than
+    LoRAs and VAE options) replaces the set, so only one set ever occupies the GPU.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._pipes: dict[str, Any] = {}
+        self._scheduler_config: dict[str, Any] = {}
+        self._device = "cpu"
+        self._spec: ModelSpec | None = None
+        self._offload_owner: str | None = None
+        self.loads = 0  # how many times models were read from disk; tests and the UI use it
+
+    @property
+    def loaded_spec(self) -> ModelSpec | None:
+        return self._spec
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @property
+    def scheduler_config(self) -> dict[str, Any]:
+        return self._scheduler_config
+
+    def pipelines(self) -> list[Any]:
+        return list(self._pipes.values())
+
+    def pipeline(self, spec: ModelSpec, mode: str, on_loading: Callable[[], None] | None = None):
+        if self._key != spec.cache_key():
+            self.unload()
+            if on_loading:
+                on_loading()
+            try:
+                pipe, scheduler_config, device = load_pipeline(spec)
+            except Exception as exc:
+                oom = as_out_of_memory(exc)
+                if oom is None:
+                    raise
+                raise oom from exc
+            self._pipes = {"text2video": pipe}
+            self._scheduler_config = scheduler_config
+            self._device = device
+            self._key = spec.cache_key()
+            self._spec = spec
+            self._offload_owner = "text2video"
+            self.loads += 1
+        if mode not in self._pipes:
+            from diffusers import AnimateDiffVideoToVideoPipeline
+
+            base = self._pipes["text2video"]
+            pipe = AnimateDiffVideoToVideoPipeline.from_pipe(base)
+            pipe.set_progress_bar_config(disable=True)
+            self._pipes[mode] = pipe
+        pipe = self._pipes[mode]
+        if spec.offload != "none" and self._device != "cpu" and self._offload_owner != mode:
+            # Offload hooks live on the shared modules; re-install them for this pipeline.
+            place_pipeline(pipe, spec, self._device)
+            self._offload_owner = mode
+        return pipe
+
+    def unload(self) -> int:
+        """Free the loaded models. Returns roughly how many bytes of weights were released."""
+        if not self._pipes:
+            return 0
+        freed = _module_bytes(self._pipes["text2video"])
+        for pipe in self._pipes.values():
+            try:
+                pipe.remove_all_hooks()
+            except Exception:  # noqa: BLE001 - best effort: we are dropping the pipeline anyway
+                pass
+        self._pipes = {}
+        self._key = None
+        self._spec = None
+        self._offload_owner = None
+        gc.collect()
+        empty_device_cache()
+        return freed
+
+
+def empty_device_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    mps = getattr(torch, "mps", None)
+    if mps is not None and torch.backends.mps.is_available():
+        mps.empty_cache()
+
+
+def as_out_of_memory(exc: BaseException) -> OutOfMemoryError | None:
+    for item in _exception_chain(exc):
+        text = str(item)
+        if type(item).__name__ == "OutOfMemoryError" or "out of memory" in text.lower():
+            return OutOfMemoryError(
+                "out of memory: try fewer frames or a smaller size, turn on VAE slicing/tiling, "
+                "or use --offload model (or sequential, slowest but smallest)"
+            )
+    return None

@@ -1,0 +1,1 @@
+"""AnimateDiff Studio's window: PySide6 widgets and the Qt glue around backend/."""

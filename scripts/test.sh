@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: backend tests in their own session with Qt blocked (proving
+# backend/ never needs it), then the GUI tests offscreen, then ruff.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
+python -m pytest tests/backend -p no:pytest-qt "$@"
+python -m pytest tests/gui "$@"
+python -m ruff check .
