@@ -71,6 +71,33 @@ def resolve_source(
     raise InputError(f"{role} {text!r}: no such file or folder, and not a Hugging Face Hub id")
 
 
+def check_single_file_checkpoint(source: ModelSource) -> None:
+    """Read a .safetensors checkpoint's header (not its weights) and refuse what is not an
+    SD1.5-style model, before diffusers guesses and fails somewhere deeper."""
+    if source.is_pickle:
+        return
+    from safetensors import safe_open
+
+    try:
+        with safe_open(source.location, framework="pt") as handle:
+            keys = list(handle.keys())
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type
+        raise InputError(
+            f"base model {source.label!r}: the weights file is truncated or corrupt "
+            f"({str(exc).strip()[:80]}); download it again"
+        ) from None
+    if any(key.startswith("conditioner.embedders.1") for key in keys):
+        raise InputError(
+            f"base model {source.label!r} is an SDXL checkpoint; these motion adapters need a "
+            "Stable Diffusion 1.5-based model"
+        )
+    if not any(key.startswith("model.diffusion_model.") for key in keys):
+        raise InputError(
+            f"base model {source.label!r} is not a Stable Diffusion checkpoint (no UNet weights "
+            "in it); a motion adapter or LoRA file goes in its own field"
+        )
+
+
 def resolve_device(name: str) -> str:
     import torch
 
@@ -124,9 +151,17 @@ def explain_load_error(exc: BaseException, role: str, source: ModelSource) -> Ex
                 f"{role} {label!r}: no such model on the Hugging Face Hub (check the id; a private "
                 "model needs `hf auth login`)"
             )
-        if isinstance(item, (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled)) or (
-            source.kind == "hub" and ("ConnectError" in name or "ConnectionError" in name)
-        ):
+        offline = isinstance(
+            item, (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled)
+        ) or ("ConnectError" in name or "ConnectionError" in name)
+        if offline and source.kind == "file":
+            return InputError(
+                f"{role} {label!r}: a single checkpoint file needs its model configuration "
+                "(stable-diffusion-v1-5/stable-diffusion-v1-5 on the Hugging Face Hub), which is "
+                "not in the cache and cannot be downloaded now; connect to the internet once, "
+                "or use the model as a diffusers folder"
+            )
+        if offline:
             return InputError(
                 f"{role} {label!r} is not in the Hugging Face cache and cannot be downloaded "
                 f"now (offline); connect to the internet once, or run `hf download {label}`"
@@ -199,6 +234,7 @@ def load_pipeline(spec: ModelSpec):
     adapter = load_motion_adapter(spec, dtype)
     try:
         if base.kind == "file":
+            check_single_file_checkpoint(base)
             pipe = AnimateDiffPipeline.from_single_file(
                 base.location, motion_adapter=adapter, dtype=dtype
             )

@@ -235,3 +235,41 @@ def test_unknown_output_format(demo_models, tmp_path, capsys):
     output = tmp_path / "out.avi"
     line = run_bad(base_args(demo_models, output), capsys, output)
     assert ".avi" in line and ".mp4" in line
+
+
+def test_single_file_that_is_not_a_checkpoint(demo_models, tmp_path, capsys):
+    import torch
+    from safetensors.torch import save_file
+
+    other = tmp_path / "lora.safetensors"
+    save_file({"unet.down.lora_A.weight": torch.zeros(2, 2)}, str(other))
+    output = tmp_path / "out.gif"
+    line = run_bad(replace_arg(base_args(demo_models, output), "--base-model", str(other)), capsys, output)
+    assert "not a Stable Diffusion checkpoint" in line
+
+
+def test_sdxl_single_file_is_refused(demo_models, tmp_path, capsys):
+    import torch
+    from safetensors.torch import save_file
+
+    sdxl = tmp_path / "sdxl.safetensors"
+    save_file(
+        {"model.diffusion_model.x": torch.zeros(1), "conditioner.embedders.1.model.y": torch.zeros(1)},
+        str(sdxl),
+    )
+    output = tmp_path / "out.gif"
+    line = run_bad(replace_arg(base_args(demo_models, output), "--base-model", str(sdxl)), capsys, output)
+    assert "SDXL" in line and "1.5" in line
+
+
+def test_single_file_offline_needs_config(demo_models, tmp_path, capsys):
+    """An SD1.5 checkpoint loads its configuration from the Hub; offline and uncached, the
+    message says so instead of blaming the file."""
+    import torch
+    from safetensors.torch import save_file
+
+    checkpoint = tmp_path / "sd15.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 4, 3, 3)}, str(checkpoint))
+    output = tmp_path / "out.gif"
+    line = run_bad(replace_arg(base_args(demo_models, output), "--base-model", str(checkpoint)), capsys, output)
+    assert "configuration" in line and "cache" in line
