@@ -4,6 +4,8 @@ Never imports Qt. Importing this package is cheap: torch and diffusers load only
 loaded or a job runs, so a window can show before they are ready.
 """
 
+__version__ = "0.1.0"
+
 from backend.errors import Cancelled, GenerationError, InputError, StudioError
 from backend.request import (
     DEFAULT_BASE_MODEL,

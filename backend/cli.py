@@ -8,11 +8,13 @@ so a failed or interrupted run leaves no partial output.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from backend.errors import Cancelled, InputError, StudioError
 from backend.request import (
@@ -24,13 +26,12 @@ from backend.request import (
     OFFLOADS,
     SCHEDULER_NAMES,
     GenerationRequest,
-    ModelSpec,
     MotionLora,
 )
 
 PROG = "animatediff-studio"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("generate", "video2video", "demo-model")
+COMMANDS = ("generate", "video2video", "convert", "demo-model")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +79,8 @@ def parse_freeu(text: str) -> tuple[float, float, float, float]:
 
 def _add_generation_options(parser: argparse.ArgumentParser, video: bool) -> None:
     defaults = GenerationRequest()
-    parser.add_argument("--prompt", required=True, help="what to animate")
+    parser.add_argument("--prompt", help="what to animate (required unless --from-metadata)")
+    parser.add_argument("--from-metadata", metavar="FILE", help="re-run the settings stored in an exported file (or its .json); options given here override them")
     parser.add_argument("--output", required=True, help=".gif .mp4 .webm .webp, or a folder for PNG frames")
     parser.add_argument("--negative-prompt", default="", help="what to avoid")
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="hub id, diffusers folder or .safetensors file")
@@ -109,11 +111,38 @@ def _add_generation_options(parser: argparse.ArgumentParser, video: bool) -> Non
     parser.add_argument("--json", action="store_true", help="print the request and output paths as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     if video:
-        parser.add_argument("--input", required=True, help="video file, animated GIF/WebP or folder of frames")
+        parser.add_argument("--input", help="video file, animated GIF/WebP or folder of frames")
         parser.add_argument("--strength", type=float, default=defaults.strength)
+    _add_output_options(parser)
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    from backend.video_writer import GIF_DITHERS
+
+    parser.add_argument("--gif-dither", default="none", choices=GIF_DITHERS, help="GIF dithering (none is smallest and never flickers)")
+    parser.add_argument("--crf", type=int, default=None, help="MP4/WebM quality: lower is better (MP4 18, WebM 32 by default)")
+    parser.add_argument("--loop", type=int, default=0, help="GIF/WebP: 0 loops forever, -1 plays once, N repeats N times")
+    parser.add_argument("--pingpong", action="store_true", help="play forward then backward")
+    parser.add_argument("--webp-quality", type=int, default=None, help="lossy WebP at this quality (lossless when not given)")
+    parser.add_argument("--sidecar", action="store_true", help="also write the settings to <output>.json")
+
+
+def write_options(args: argparse.Namespace):
+    from backend.video_writer import WriteOptions
+
+    return WriteOptions(
+        gif_dither=args.gif_dither,
+        loop=args.loop,
+        pingpong=args.pingpong,
+        crf=args.crf,
+        webp_quality=args.webp_quality,
+        sidecar=args.sidecar,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from backend.video_reader import RESIZE_MODES
+
     parser = _Parser(
         prog=PROG,
         description="AnimateDiff Studio. Without a command it opens the window: "
@@ -122,49 +151,97 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_generation_options(commands.add_parser("generate", help="text to video"), video=False)
     _add_generation_options(commands.add_parser("video2video", help="video to video"), video=True)
+    convert = commands.add_parser("convert", help="re-encode a clip into another format")
+    convert.add_argument("input", help="video file, animated GIF/WebP, image, or folder of frames")
+    convert.add_argument("--output", required=True, help=".gif .mp4 .webm .webp, or a folder for PNG frames")
+    convert.add_argument("--fps", type=float, default=None, help="output rate; a timed input is resampled to it (keeping its speed), frames without timing play at it (default: the input's, or 8)")
+    convert.add_argument("--frames", default=None, metavar="A:B", help="frame range, 0-based, B exclusive")
+    convert.add_argument("--start", type=float, default=None, metavar="SECONDS")
+    convert.add_argument("--end", type=float, default=None, metavar="SECONDS")
+    convert.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame")
+    convert.add_argument("--max-frames", type=int, default=None)
+    convert.add_argument("--size", default=None, metavar="WxH")
+    convert.add_argument("--resize", default="crop", choices=RESIZE_MODES, help="crop: cover and crop; pad: fit and pad; fit: stretch")
+    _add_output_options(convert)
     demo = commands.add_parser("demo-model", help="write the tiny random-weight demo models")
     demo.add_argument("dir")
     return parser
 
 
-def request_from_args(args: argparse.Namespace) -> GenerationRequest:
-    model = ModelSpec(
-        base_model=args.base_model,
-        motion_adapter=args.motion_adapter,
-        motion_loras=tuple(parse_motion_lora(item) for item in args.motion_lora),
-        device=args.device,
-        dtype=args.dtype,
-        offload=args.offload,
-        vae_slicing=args.vae_slicing,
-        vae_tiling=args.vae_tiling,
-        allow_pickle=args.allow_pickle,
-    )
-    travel = dict(parse_prompt_at(item) for item in args.prompt_at)
-    video = args.command == "video2video"
-    request = GenerationRequest(
-        prompt=args.prompt,
-        negative_prompt=args.negative_prompt,
-        mode="video2video" if video else "text2video",
-        prompt_travel=travel,
-        frames=args.frames,
-        width=args.width,
-        height=args.height,
-        steps=args.steps,
-        guidance=args.guidance,
-        seed=args.seed,
-        scheduler=args.scheduler,
-        fps=args.fps,
-        clip_skip=args.clip_skip,
-        input_video=args.input if video else None,
-        strength=args.strength if video else GenerationRequest.strength,
-        free_init_iters=args.free_init,
-        free_init_method=args.free_init_method,
-        free_init_fast=args.free_init_fast,
-        freeu=parse_freeu(args.freeu) if args.freeu else None,
-        context_length=args.context_length,
-        context_stride=args.context_stride,
-        model=model,
-    )
+# CLI option -> (GenerationRequest field or "model.<field>", converter)
+_REQUEST_OPTIONS: dict[str, tuple[str, Any]] = {
+    "prompt": ("prompt", str),
+    "negative_prompt": ("negative_prompt", str),
+    "frames": ("frames", None),
+    "width": ("width", None),
+    "height": ("height", None),
+    "steps": ("steps", None),
+    "guidance": ("guidance", None),
+    "seed": ("seed", None),
+    "scheduler": ("scheduler", None),
+    "fps": ("fps", None),
+    "clip_skip": ("clip_skip", None),
+    "input": ("input_video", None),
+    "strength": ("strength", None),
+    "free_init": ("free_init_iters", None),
+    "free_init_method": ("free_init_method", None),
+    "free_init_fast": ("free_init_fast", None),
+    "freeu": ("freeu", lambda v: parse_freeu(v) if v else None),
+    "context_length": ("context_length", None),
+    "context_stride": ("context_stride", None),
+    "prompt_at": ("prompt_travel", lambda items: dict(parse_prompt_at(i) for i in items)),
+    "base_model": ("model.base_model", None),
+    "motion_adapter": ("model.motion_adapter", None),
+    "motion_lora": ("model.motion_loras", lambda items: tuple(parse_motion_lora(i) for i in items)),
+    "device": ("model.device", None),
+    "dtype": ("model.dtype", None),
+    "offload": ("model.offload", None),
+    "vae_slicing": ("model.vae_slicing", None),
+    "vae_tiling": ("model.vae_tiling", None),
+    "allow_pickle": ("model.allow_pickle", None),
+}
+
+
+def explicit_options(argv: Sequence[str]) -> set[str]:
+    """The option names (dests) the user actually typed, defaults excluded."""
+    probe = build_parser()
+    for action in probe._subparsers._group_actions[0].choices[argv[0]]._actions:  # noqa: SLF001
+        action.default = argparse.SUPPRESS
+    return set(vars(probe.parse_args(list(argv)))) - {"command"}
+
+
+def request_from_args(args: argparse.Namespace, given: set[str] | None = None) -> GenerationRequest:
+    """The request the arguments describe: from --from-metadata with the typed options on top,
+    or from the options and their defaults."""
+    if args.from_metadata:
+        from backend.metadata import read_metadata
+
+        base = GenerationRequest.from_dict(read_metadata(args.from_metadata)["request"])
+        names = given if given is not None else set()
+    else:
+        if not args.prompt:
+            raise InputError(f"{args.command}: --prompt is required (or --from-metadata FILE)")
+        if args.command == "video2video" and not args.input:
+            raise InputError("video2video: --input is required (a video file or a folder of frames)")
+        base = GenerationRequest(mode="video2video" if args.command == "video2video" else "text2video")
+        names = {name for name in _REQUEST_OPTIONS if hasattr(args, name)}
+    changes: dict[str, Any] = {}
+    model_changes: dict[str, Any] = {}
+    for name in names:
+        if name not in _REQUEST_OPTIONS or not hasattr(args, name):
+            continue
+        field, convert = _REQUEST_OPTIONS[name]
+        value = getattr(args, name)
+        value = convert(value) if convert else value
+        if field.startswith("model."):
+            model_changes[field[6:]] = value
+        else:
+            changes[field] = value
+    if args.command == "video2video" and "input_video" in changes:
+        changes["mode"] = "video2video"
+    if model_changes:
+        changes["model"] = dataclasses.replace(base.model, **model_changes)
+    request = base.replace(**changes)
     request.validate()
     return request
 
@@ -210,22 +287,26 @@ def quiet_libraries() -> None:
     transformers_logging.disable_progress_bar()
 
 
-def run_generate(args: argparse.Namespace) -> int:
-    from backend.video_io import check_output_writable, write_frames
+def run_generate(args: argparse.Namespace, given: set[str]) -> int:
+    from backend.video_writer import check_output_writable, write_clip
 
-    request = request_from_args(args)
+    request = request_from_args(args, given)
+    options = write_options(args)
+    options.validate()
     check_output_writable(args.output)
     if request.mode == "video2video" and not Path(os.path.expanduser(request.input_video)).exists():
         raise InputError(f"--input {request.input_video!r}: no such file or folder")
     quiet_libraries()
     from backend.engine import generate
+    from backend.metadata import build_metadata
 
     bar = _ProgressBar(enabled=not args.quiet)
     try:
         result = generate(request, on_progress=bar)
     finally:
         bar.close()
-    outputs = write_frames(result.frames, args.output, request.fps)
+    metadata = build_metadata(result.request.to_dict())
+    outputs = write_clip(result.frames, args.output, request.fps, options, metadata)
     if args.json:
         summary = {
             "request": result.request.to_dict(),
@@ -239,6 +320,43 @@ def run_generate(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print(f"wrote {args.output} ({result.frames.shape[0]} frames, seed {result.request.seed})", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_convert(args: argparse.Namespace) -> int:
+    from backend.metadata import read_metadata
+    from backend.video_reader import ReadOptions, parse_frame_range, parse_size, probe, read_frames
+    from backend.video_writer import check_output_writable, write_clip
+
+    options = write_options(args)
+    options.validate()
+    start, end = parse_frame_range(args.frames) if args.frames else (0, None)
+    read = ReadOptions(
+        start_frame=start,
+        end_frame=end,
+        start_time=args.start,
+        end_time=args.end,
+        every_nth=args.every,
+        max_frames=args.max_frames,
+        size=parse_size(args.size) if args.size else None,
+        resize=args.resize,
+    )
+    read.validate()
+    check_output_writable(args.output)
+    info = probe(args.input)
+    if info.fps:
+        fps = args.fps or info.fps
+        if args.fps:
+            read = dataclasses.replace(read, fps=args.fps)
+    else:
+        fps = args.fps or 8.0
+    frames = read_frames(args.input, read)
+    try:
+        metadata = read_metadata(args.input)
+    except InputError:
+        metadata = None
+    outputs = write_clip(frames, args.output, fps, options, metadata)
+    print(f"wrote {outputs[0]} ({len(frames)} frames, {frames.shape[2]}x{frames.shape[1]}, {fps:g} fps)", file=sys.stderr)
     return EXIT_OK
 
 
@@ -264,7 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "demo-model":
             return run_demo_model(args)
-        return run_generate(args)
+        if args.command == "convert":
+            return run_convert(args)
+        return run_generate(args, explicit_options(argv) if args.from_metadata else set())
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

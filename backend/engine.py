@@ -195,32 +195,14 @@ def to_uint8(frames: np.ndarray) -> np.ndarray:
 
 
 def load_input_video(request: GenerationRequest) -> list:
-    """The input clip for video-to-video as PIL images at the request's size, at most
-    `request.frames` of them."""
+    """The input clip for video-to-video as PIL images at the request's size (scaled to cover
+    it and centre-cropped), at most `request.frames` of them."""
     from PIL import Image
 
-    from backend.video_io import read_frames
+    from backend.video_reader import ReadOptions, read_frames
 
-    frames = read_frames(request.input_video, max_frames=request.frames)
-    images = []
-    for frame in frames:
-        image = Image.fromarray(frame)
-        if image.size != (request.width, request.height):
-            image = fit_crop(image, request.width, request.height)
-        images.append(image)
-    return images
-
-
-def fit_crop(image, width: int, height: int):
-    """Scale to cover width x height, then crop the centre: no distortion, no borders."""
-    from PIL import Image
-
-    scale = max(width / image.width, height / image.height)
-    size = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
-    image = image.resize(size, Image.Resampling.LANCZOS)
-    left = (image.width - width) // 2
-    top = (image.height - height) // 2
-    return image.crop((left, top, left + width, top + height))
+    options = ReadOptions(max_frames=request.frames, size=(request.width, request.height), resize="crop")
+    return [Image.fromarray(frame) for frame in read_frames(request.input_video, options)]
 
 
 def generate(
