@@ -41,7 +41,7 @@ def get_app(argv: Sequence[str] = ()):
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        parse_args(argv)
+        args = parse_args(argv)
     except SystemExit as exc:  # argparse: --help is 0, a bad argument 2
         return int(exc.code or 0)
     if not has_display():
@@ -55,5 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     app = get_app()
     window = MainWindow()
+    if args.base_model:
+        window.models.base.set_text(args.base_model)
+    if args.motion_adapter:
+        window.models.adapter.set_text(args.motion_adapter)
+    if args.project:
+        window.set_status(f"Projects are not supported yet; {args.project} was not opened.")
     window.show()
     return app.exec()

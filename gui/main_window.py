@@ -1,19 +1,485 @@
-"""The main window."""
+"""The main window: input panels on the left, the player in the middle, the queue and progress
+below. It turns the panels into a GenerationRequest and hands it to the controller; everything
+else happens in the worker thread."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow
+import base64
+import secrets
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.errors import InputError
+from backend.request import GenerationRequest
+from backend.settings import Settings, data_dir
+from gui.panels import ModelsPanel, ParametersPanel, PromptPanel
+from gui.player import TimelinePlayer
+from gui.worker import GenerationController
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{size:.1f} GB"
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, settings: Settings | None = None, settings_path: Path | None = None,
+                 controller: GenerationController | None = None) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
+        self.setAccessibleName("AnimateDiff Studio")
         self.setWindowTitle("AnimateDiff Studio")
-        label = QLabel(
-            "The window is being built. Generate from the command line meanwhile:\n"
-            "python main.py generate --prompt TEXT --output out.gif"
-        )
-        label.setMargin(24)
-        self.setCentralWidget(label)
+        self.settings_path = settings_path
+        self.settings = settings if settings is not None else Settings.load(settings_path)
+        self.controller = controller or GenerationController(self)
+        self.results: dict[int, object] = {}
+        self.last_result = None
+        self._closing = False
+        self._waiting_for_demo: list[GenerationRequest] = []
+        self._job_started_at = 0.0
+
+        self.models = ModelsPanel(self.demo_model_root)
+        self.prompt = PromptPanel()
+        self.parameters = ParametersPanel()
+        self.player = TimelinePlayer()
+        self.player.exportRequested.connect(self.export_clip)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(6, 6, 6, 6)
+        left_layout.addWidget(self.prompt)
+        left_layout.addWidget(self.parameters)
+        left_layout.addWidget(self.models)
+        left_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setObjectName("inputPanels")
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(480)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setObjectName("generateButton")
+        self.generate_button.setAccessibleName("Generate")
+        self.generate_button.setToolTip("Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue.")
+        self.generate_button.setDefault(True)
+        self.generate_button.setMinimumHeight(34)
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setAccessibleName("Cancel")
+        self.cancel_button.setToolTip("Stop the running job within one step (Esc)")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.setMinimumHeight(34)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("progressBar")
+        self.progress.setAccessibleName("Progress")
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("idle")
+        self.progress.setTextVisible(True)
+        self.error_banner = QLabel()
+        self.error_banner.setObjectName("errorBanner")
+        self.error_banner.setAccessibleName("Error")
+        self.error_banner.setWordWrap(True)
+        self.error_banner.setStyleSheet("QLabel { background: #5c1f1f; color: #ffe9e9; padding: 6px; border-radius: 4px; }")
+        self.error_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_banner.hide()
+
+        self.queue_list = QListWidget()
+        self.queue_list.setObjectName("queueList")
+        self.queue_list.setAccessibleName("Job queue")
+        self.queue_list.setToolTip("Jobs waiting to run. Move them up or down, or remove them.")
+        self.queue_list.setMaximumHeight(64)
+        up = self._tool("queueUpButton", "▲", "Run the selected job earlier", lambda: self._move_selected(-1))
+        down = self._tool("queueDownButton", "▼", "Run the selected job later", lambda: self._move_selected(1))
+        remove = self._tool("queueRemoveButton", "✕", "Remove the selected job from the queue", self._remove_selected)
+        queue_buttons = QVBoxLayout()
+        for button in (up, down, remove):
+            queue_buttons.addWidget(button)
+        queue_buttons.addStretch(1)
+
+        actions = QHBoxLayout()
+        actions.addWidget(self.generate_button, 2)
+        actions.addWidget(self.cancel_button, 1)
+        actions.addWidget(self.progress, 4)
+        queue_row = QHBoxLayout()
+        queue_label = QLabel("Queue")
+        queue_label.setAlignment(Qt.AlignmentFlag.AlignTop)
+        queue_row.addWidget(queue_label)
+        queue_row.addWidget(self.queue_list, 1)
+        queue_row.addLayout(queue_buttons)
+
+        center = QWidget()
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(6, 6, 6, 6)
+        center_layout.addWidget(self.player, 1)
+        center_layout.addWidget(self.error_banner)
+        center_layout.addLayout(actions)
+        center_layout.addLayout(queue_row)
+
+        splitter = QSplitter()
+        splitter.setObjectName("mainSplitter")
+        splitter.addWidget(scroll)
+        splitter.addWidget(center)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([480, 800])
+        self.setCentralWidget(splitter)
+        self.status_label = QLabel("Starting…")
+        self.status_label.setObjectName("statusLabel")
+        self.statusBar().addWidget(self.status_label, 1)
+
+        self._build_menu()
+        self.setAcceptDrops(True)
+        generate_shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
+        generate_shortcut.activated.connect(self.generate)
+        QShortcut(QKeySequence("Ctrl+Enter"), self).activated.connect(self.generate)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.cancel)
+
+        self.models.unload_button.clicked.connect(self.controller.unload_models)
+        c = self.controller
+        c.ready.connect(lambda: self.set_status("Ready. Models load when you generate, and stay loaded."))
+        c.queue_changed.connect(self._refresh_queue)
+        c.job_started.connect(self._on_job_started)
+        c.job_progress.connect(self._on_job_progress)
+        c.job_preview.connect(self._on_job_preview)
+        c.job_finished.connect(self._on_job_finished)
+        c.job_failed.connect(self._on_job_failed)
+        c.unloaded.connect(lambda freed: self.set_status(f"Unloaded the models: freed {human_bytes(freed)}." if freed else "No models were loaded."))
+        c.demo_model_ready.connect(self._on_demo_ready)
+        c.demo_model_failed.connect(self.show_error)
+
         self.resize(1280, 800)
+        self.restore_settings()
+        QTimer.singleShot(0, self.controller.start)
+
+    # -- building --------------------------------------------------------------------------
+
+    def _tool(self, name: str, text: str, tip: str, slot) -> QToolButton:
+        button = QToolButton()
+        button.setObjectName(name)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAccessibleName(tip)
+        button.clicked.connect(slot)
+        return button
+
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        export = QAction("&Export…", self)
+        export.setShortcut(QKeySequence("Ctrl+E"))
+        export.triggered.connect(self.export_clip)
+        file_menu.addAction(export)
+        unload = QAction("&Unload models", self)
+        unload.triggered.connect(self.controller.unload_models)
+        file_menu.addAction(unload)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        generate_menu = self.menuBar().addMenu("&Generate")
+        for text, shortcut, slot in (("&Generate", "Ctrl+Return", self.generate), ("&Cancel", "Esc", self.cancel)):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the window shortcuts handle keys
+            action.triggered.connect(slot)
+            generate_menu.addAction(action)
+
+    def demo_model_root(self) -> str:
+        return str(data_dir() / "demo-model")
+
+    # -- request <-> panels ----------------------------------------------------------------
+
+    def request_from_form(self) -> GenerationRequest:
+        p = self.parameters
+        random_seed = p.random_seed.isChecked()
+        seed = secrets.randbelow(2**31) if random_seed else p.seed.value()
+        request = GenerationRequest(
+            prompt=self.prompt.prompt.toPlainText().strip(),
+            negative_prompt=self.prompt.negative.toPlainText().strip(),
+            mode=p.mode.currentData(),
+            prompt_travel=self.prompt.travel_prompts(),
+            frames=p.frames.value(),
+            width=p.width.value(),
+            height=p.height.value(),
+            steps=p.steps.value(),
+            guidance=p.guidance.value(),
+            seed=seed,
+            scheduler=p.scheduler.currentData(),
+            fps=p.fps.value(),
+            clip_skip=p.clip_skip.value() or None,
+            input_video=p.input_video.text().strip() or None,
+            strength=p.strength.value(),
+            free_init_iters=p.free_init.value(),
+            free_init_method=p.free_init_method.currentText(),
+            free_init_fast=p.free_init_fast.isChecked(),
+            freeu=tuple(box.value() for box in p.freeu_values) if p.freeu.isChecked() else None,
+            context_length=p.context_length.value() if p.free_noise.isChecked() else None,
+            context_stride=p.context_stride.value(),
+            model=self.models.spec(),
+        )
+        request.validate()
+        return request
+
+    def apply_request(self, request: GenerationRequest) -> None:
+        p = self.parameters
+        self.prompt.prompt.setPlainText(request.prompt)
+        self.prompt.negative.setPlainText(request.negative_prompt)
+        self.prompt.set_travel(request.prompt_travel)
+        p.mode.setCurrentIndex(max(0, p.mode.findData(request.mode)))
+        p.frames.setValue(request.frames)
+        p.width.setValue(request.width)
+        p.height.setValue(request.height)
+        p.steps.setValue(request.steps)
+        p.guidance.setValue(request.guidance)
+        if request.seed is not None and request.seed <= p.seed.maximum():
+            p.seed.setValue(request.seed)
+        p.scheduler.setCurrentIndex(max(0, p.scheduler.findData(request.scheduler)))
+        p.fps.setValue(request.fps)
+        p.clip_skip.setValue(request.clip_skip or 0)
+        p.input_video.setText(request.input_video or "")
+        p.strength.setValue(request.strength)
+        p.free_init.setValue(request.free_init_iters)
+        p.free_init_method.setCurrentText(request.free_init_method)
+        p.free_init_fast.setChecked(request.free_init_fast)
+        p.freeu.setChecked(request.freeu is not None)
+        if request.freeu is not None:
+            for box, value in zip(p.freeu_values, request.freeu, strict=True):
+                box.setValue(value)
+        p.free_noise.setChecked(request.context_length is not None)
+        if request.context_length is not None:
+            p.context_length.setValue(request.context_length)
+        p.context_stride.setValue(request.context_stride)
+        self.models.set_spec(request.model)
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def set_status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def show_error(self, message: str) -> None:
+        self.error_banner.setText(message)
+        self.error_banner.show()
+        self.set_status("Error: " + message.splitlines()[0])
+
+    def clear_error(self) -> None:
+        self.error_banner.hide()
+        self.error_banner.clear()
+
+    def generate(self) -> None:
+        try:
+            request = self.request_from_form()
+        except InputError as exc:
+            self.show_error(f"{exc}. Fix it and press Generate again.")
+            return
+        self.clear_error()
+        if self.parameters.random_seed.isChecked():
+            self.parameters.seed.setValue(request.seed)
+        self.settings.last_request = request.to_dict()
+        if self.models.uses_demo_model():
+            from backend.demo_model import is_demo_model_complete
+
+            if not is_demo_model_complete(self.demo_model_root()):
+                self._waiting_for_demo.append(request)
+                if len(self._waiting_for_demo) == 1:
+                    self.set_status("Building the tiny demo model (once, a few seconds)…")
+                    self.controller.build_demo_model(self.demo_model_root())
+                return
+        self.controller.enqueue(request)
+
+    def _on_demo_ready(self, _folder: str) -> None:
+        waiting, self._waiting_for_demo = self._waiting_for_demo, []
+        for request in waiting:
+            self.controller.enqueue(request)
+
+    def cancel(self) -> None:
+        if self.controller.busy:
+            self.controller.cancel_current()
+            self.set_status("Cancelling…")
+
+    def _move_selected(self, offset: int) -> None:
+        item = self.queue_list.currentItem()
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) is not None:
+            job_id = item.data(Qt.ItemDataRole.UserRole)
+            self.controller.move(job_id, offset)
+            for row in range(self.queue_list.count()):
+                if self.queue_list.item(row).data(Qt.ItemDataRole.UserRole) == job_id:
+                    self.queue_list.setCurrentRow(row)
+
+    def _remove_selected(self) -> None:
+        item = self.queue_list.currentItem()
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) is not None:
+            self.controller.remove(item.data(Qt.ItemDataRole.UserRole))
+
+    def _refresh_queue(self) -> None:
+        self.queue_list.clear()
+        running = self.controller.queue.running
+        if running is not None:
+            item = QListWidgetItem(f"▶ running: {running.label}")
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.queue_list.addItem(item)
+        for index, job in enumerate(self.controller.queue.pending):
+            item = QListWidgetItem(f"{index + 1}. {job.label}")
+            item.setData(Qt.ItemDataRole.UserRole, job.id)
+            self.queue_list.addItem(item)
+        self.cancel_button.setEnabled(running is not None)
+        waiting = len(self.controller.queue.pending)
+        self.generate_button.setText("Add to queue" if running is not None else "Generate")
+        if waiting:
+            self.generate_button.setToolTip(f"{waiting} job(s) waiting. Ctrl+Enter adds another.")
+
+    def _on_job_started(self, job) -> None:
+        self._job_started_at = time.monotonic()
+        self.progress.setRange(0, 0)  # busy until the first step reports
+        self.progress.setFormat("starting…")
+        self.set_status(f"Job {job.id}: starting…")
+
+    def _on_job_progress(self, job, info: dict) -> None:
+        phase = info["phase"]
+        if phase == "loading":
+            self.progress.setRange(0, 0)
+            self.progress.setFormat("loading models…")
+            self.set_status("Loading models… (the first job after start or a model change)")
+        elif phase == "denoising":
+            self.progress.setRange(0, max(1, info["total"]))
+            self.progress.setValue(info["step"])
+            eta = info.get("eta")
+            eta_text = f", about {eta:.0f} s left" if eta is not None and eta >= 1 else ""
+            self.progress.setFormat(f"step {info['step']}/{info['total']}{eta_text}")
+            self.set_status(f"Job {job.id}: step {info['step']}/{info['total']}{eta_text}")
+        elif phase == "decoding":
+            self.progress.setFormat("decoding…")
+            self.set_status(f"Job {job.id}: decoding frames…")
+
+    def _on_job_preview(self, job, frames: np.ndarray) -> None:
+        self.player.set_frames(frames, job.request.fps, preview=True)
+        if not self.player.playing:
+            self.player.play()
+
+    def _on_job_finished(self, job, result) -> None:
+        self.results[job.id] = result
+        self.last_result = result
+        self.player.set_frames(result.frames, result.request.fps)
+        self.player.play()
+        self._idle_progress("done")
+        self.set_status(f"Job {job.id}: done in {result.duration:.1f} s · seed {result.request.seed} · {result.device}")
+        spec = result.request.model
+        if spec.base_model:
+            self.settings.remember("base_models", self.models.base.text())
+            self.settings.remember("motion_adapters", self.models.adapter.text())
+            self.models.base.set_recent(self.settings.recent_base_models)
+            self.models.adapter.set_recent(self.settings.recent_motion_adapters)
+
+    def _on_job_failed(self, job, kind: str, message: str) -> None:
+        if kind == "cancelled":
+            self._idle_progress("cancelled")
+            self.set_status(f"Job {job.id}: cancelled.")
+            if self.player.is_preview:
+                self.player.set_frames(self.last_result.frames if self.last_result else None,
+                                       self.last_result.request.fps if self.last_result else None)
+            return
+        self._idle_progress("failed")
+        if kind == "memory":
+            message += " The models were unloaded to free memory."
+        elif kind == "input":
+            message += " Fix it and press Generate again."
+        self.show_error(f"Job {job.id} failed: {message}")
+
+    def _idle_progress(self, text: str) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if text == "done" else 0)
+        self.progress.setFormat(text)
+
+    def export_clip(self) -> None:
+        from gui.export_dialog import ExportDialog
+
+        frames = self.player.range_frames()
+        if frames is None or self.player.is_preview:
+            self.set_status("Nothing to export yet: generate a clip first.")
+            return
+        request = self.last_result.request if self.last_result is not None else None
+        dialog = ExportDialog(self, self.player, request, self.settings)
+        dialog.open()
+
+    # -- drag and drop ---------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802
+        if any(Path(url.toLocalFile()).suffix.lower() in VIDEO_SUFFIXES or Path(url.toLocalFile()).is_dir()
+               for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802
+        for url in event.mimeData().urls():
+            path = url.toLocalFile()
+            if Path(path).suffix.lower() in VIDEO_SUFFIXES or Path(path).is_dir():
+                self.parameters.set_input_video(path)
+                self.set_status(f"Video to video with {Path(path).name}")
+                event.acceptProposedAction()
+                return
+
+    # -- settings and closing --------------------------------------------------------------
+
+    def restore_settings(self) -> None:
+        s = self.settings
+        self.models.base.set_recent(s.recent_base_models)
+        self.models.adapter.set_recent(s.recent_motion_adapters)
+        if s.last_request:
+            try:
+                self.apply_request(GenerationRequest.from_dict(s.last_request))
+            except InputError:
+                pass  # settings from an older or broken file: keep the defaults
+        self.parameters.random_seed.setChecked(s.random_seed)
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
+        if s.window_state:
+            self.restoreState(QByteArray(base64.b64decode(s.window_state)))
+
+    def save_settings(self) -> None:
+        s = self.settings
+        try:
+            s.last_request = self.request_from_form().to_dict()
+        except InputError:
+            pass  # keep the last valid settings
+        s.random_seed = self.parameters.random_seed.isChecked()
+        s.window_geometry = base64.b64encode(bytes(self.saveGeometry())).decode("ascii")
+        s.window_state = base64.b64encode(bytes(self.saveState())).decode("ascii")
+        try:
+            s.save(self.settings_path)
+        except OSError as exc:
+            print(f"animatediff-studio: could not save settings: {exc}")
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if not self._closing:
+            self._closing = True
+            self.player.pause()
+            self.save_settings()
+            self.set_status("Stopping…")
+            self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,287 @@
+"""The export dialog: format, fps, the player's in/out range, size, GIF and MP4 options. It
+remembers the last choices and folder, writes in a background thread with the backend writers
+(atomic: a cancelled or failed export leaves nothing) and offers to open the folder when done."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+)
+
+from backend.errors import Cancelled, StudioError
+
+FORMATS = [("GIF", "gif"), ("MP4 (H.264)", "mp4"), ("WebM (VP9)", "webm"), ("WebP", "webp"), ("PNG frames", "folder")]
+
+
+def scale_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    width, height = size
+    if frames.shape[2] == width and frames.shape[1] == height:
+        return frames
+    return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.LANCZOS)) for f in frames])
+
+
+class ExportJob(QObject):
+    progress = Signal(int, int)
+    finished = Signal(list)
+    failed = Signal(str)
+
+    def __init__(self, frames, path: Path, fps: float, options, metadata, size) -> None:
+        super().__init__()
+        self.frames, self.path, self.fps, self.options = frames, path, fps, options
+        self.metadata, self.size = metadata, size
+        self.cancel_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="export", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        from backend.video_writer import write_clip
+
+        try:
+            frames = scale_frames(self.frames, self.size) if self.size else self.frames
+            written = write_clip(frames, self.path, self.fps, self.options, self.metadata,
+                                 progress=lambda done, total: self.progress.emit(done, total),
+                                 cancel=self.cancel_event.is_set)
+        except Cancelled:
+            self.failed.emit("Export cancelled; nothing was written.")
+        except StudioError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:  # noqa: BLE001 - shown to the user; the app goes on
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+        else:
+            self.finished.emit([str(p) for p in written])
+
+
+class ExportDialog(QDialog):
+    def __init__(self, parent, player, request, settings) -> None:
+        super().__init__(parent)
+        self.setObjectName("exportDialog")
+        self.setWindowTitle("Export")
+        self.player, self.request, self.settings = player, request, settings
+        self.job: ExportJob | None = None
+        remembered = dict(getattr(settings, "export", {}) or {})
+
+        self.format = QComboBox()
+        self.format.setObjectName("exportFormatCombo")
+        self.format.setAccessibleName("Format")
+        self.format.setToolTip("GIF plays everywhere; MP4 is small and sharp; WebM for the web; WebP lossless; PNG frames for editing.")
+        for label, value in FORMATS:
+            self.format.addItem(label, value)
+        self.format.setCurrentIndex(max(0, self.format.findData(remembered.get("format", "gif"))))
+        self.path = QLineEdit()
+        self.path.setObjectName("exportPathEdit")
+        self.path.setAccessibleName("File")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Choose where to save")
+        browse.clicked.connect(self._browse)
+        self.fps = QSpinBox()
+        self.fps.setObjectName("exportFpsSpin")
+        self.fps.setAccessibleName("Export fps")
+        self.fps.setRange(1, 60)
+        self.fps.setValue(round(player.fps))
+        self.fps.setToolTip("Frames per second of the exported clip")
+        self.range_label = QLabel()
+        self.size = QComboBox()
+        self.size.setObjectName("exportSizeCombo")
+        self.size.setAccessibleName("Size")
+        self.size.addItem("Original", "original")
+        self.size.addItem("2x", "2x")
+        self.size.addItem("Custom", "custom")
+        self.size.setCurrentIndex(max(0, self.size.findData(remembered.get("size", "original"))))
+        self.custom_width = QSpinBox()
+        self.custom_height = QSpinBox()
+        for box in (self.custom_width, self.custom_height):
+            box.setRange(8, 8192)
+        frames = player.range_frames()
+        self.source_size = (frames.shape[2], frames.shape[1])
+        self.custom_width.setValue(self.source_size[0])
+        self.custom_height.setValue(self.source_size[1])
+        self.dither = QComboBox()
+        self.dither.setObjectName("exportDitherCombo")
+        self.dither.addItem("None (smallest, no flicker)", "none")
+        self.dither.addItem("Floyd-Steinberg (smoother gradients)", "floyd-steinberg")
+        self.dither.setCurrentIndex(max(0, self.dither.findData(remembered.get("gif_dither", "none"))))
+        self.loop = QComboBox()
+        self.loop.setObjectName("exportLoopCombo")
+        self.loop.addItem("Forever", 0)
+        self.loop.addItem("Once", -1)
+        self.loop.setCurrentIndex(max(0, self.loop.findData(remembered.get("loop", 0))))
+        self.pingpong = QCheckBox("Ping-pong (forward, then back)")
+        self.pingpong.setChecked(bool(remembered.get("pingpong", False)))
+        self.crf = QSpinBox()
+        self.crf.setObjectName("exportCrfSpin")
+        self.crf.setRange(0, 51)
+        self.crf.setValue(int(remembered.get("crf", 18)))
+        self.crf.setToolTip("MP4/WebM quality (CRF): lower is better and bigger. 18 looks lossless; 28 is small.")
+        self.sidecar = QCheckBox("Also write the settings as a .json file")
+        self.sidecar.setChecked(bool(remembered.get("sidecar", False)))
+        self.open_folder = QCheckBox("Open the folder when done")
+        self.open_folder.setChecked(bool(remembered.get("open_folder", False)))
+        self.bar = QProgressBar()
+        self.bar.setObjectName("exportProgress")
+        self.bar.setValue(0)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+
+        form = QFormLayout()
+        form.addRow("Format", self.format)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.path, 1)
+        file_row.addWidget(browse)
+        form.addRow("Save to", file_row)
+        form.addRow("Frames", self.range_label)
+        form.addRow("FPS", self.fps)
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.size)
+        size_row.addWidget(self.custom_width)
+        size_row.addWidget(QLabel("×"))
+        size_row.addWidget(self.custom_height)
+        form.addRow("Size", size_row)
+        form.addRow("GIF dithering", self.dither)
+        form.addRow("Loop", self.loop)
+        form.addRow("", self.pingpong)
+        form.addRow("MP4/WebM quality", self.crf)
+        form.addRow("", self.sidecar)
+        form.addRow("", self.open_folder)
+        self.buttons = QDialogButtonBox()
+        self.export_button = QPushButton("Export")
+        self.export_button.setObjectName("exportStartButton")
+        self.export_button.setDefault(True)
+        self.buttons.addButton(self.export_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        self.export_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.message)
+        layout.addWidget(self.buttons)
+        self.format.currentIndexChanged.connect(self._format_changed)
+        self.size.currentIndexChanged.connect(self._update)
+        folder = remembered.get("folder") or str(Path.home())
+        self.path.setText(str(Path(folder) / "animation"))
+        self._format_changed()
+
+    def _target(self) -> Path:
+        kind = self.format.currentData()
+        path = Path(self.path.text().strip() or "animation")
+        if kind == "folder":
+            return path.with_suffix("") if path.suffix else path
+        return path.with_suffix(f".{kind}")
+
+    def _format_changed(self) -> None:
+        self.path.setText(str(self._target()))
+        self._update()
+
+    def _update(self) -> None:
+        kind = self.format.currentData()
+        start, end = self.player.in_point, self.player.out_point
+        self.range_label.setText(f"{start + 1} to {end + 1} ({end - start + 1} frames; set with I and O in the player)")
+        custom = self.size.currentData() == "custom"
+        self.custom_width.setEnabled(custom)
+        self.custom_height.setEnabled(custom)
+        for widget in (self.dither, self.loop):
+            widget.setEnabled(kind == "gif" or (widget is self.loop and kind == "webp"))
+        self.crf.setEnabled(kind in ("mp4", "webm"))
+
+    def _browse(self) -> None:
+        kind = self.format.currentData()
+        if kind == "folder":
+            folder = QFileDialog.getExistingDirectory(self, "Folder for the PNG frames", str(self._target().parent))
+            if folder:
+                self.path.setText(str(Path(folder) / self._target().name))
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "Export as", str(self._target()), f"*.{kind}")
+            if path:
+                self.path.setText(path)
+        self._format_changed()
+
+    def export_size(self) -> tuple[int, int] | None:
+        choice = self.size.currentData()
+        if choice == "2x":
+            return self.source_size[0] * 2, self.source_size[1] * 2
+        if choice == "custom":
+            return self.custom_width.value(), self.custom_height.value()
+        return None
+
+    def start(self) -> None:
+        from backend.metadata import build_metadata
+        from backend.video_writer import WriteOptions
+
+        frames = self.player.range_frames()
+        kind = self.format.currentData()
+        options = WriteOptions(
+            gif_dither=self.dither.currentData(),
+            loop=self.loop.currentData() if kind in ("gif", "webp") else 0,
+            pingpong=self.pingpong.isChecked(),
+            crf=self.crf.value() if kind in ("mp4", "webm") else None,
+            sidecar=self.sidecar.isChecked(),
+        )
+        metadata = None
+        if self.request is not None:
+            metadata = build_metadata(self.request.to_dict(), frame_range=[self.player.in_point, self.player.out_point + 1])
+        target = self._target()
+        self.settings.export = {
+            "format": kind, "folder": str(target.parent), "size": self.size.currentData(),
+            "gif_dither": options.gif_dither, "loop": self.loop.currentData(), "pingpong": options.pingpong,
+            "crf": self.crf.value(), "sidecar": options.sidecar, "open_folder": self.open_folder.isChecked(),
+        }
+        self.job = ExportJob(frames, target, float(self.fps.value()), options, metadata, self.export_size())
+        self.job.progress.connect(self._progress)
+        self.job.finished.connect(self._finished)
+        self.job.failed.connect(self._failed)
+        self.export_button.setEnabled(False)
+        self.message.setText(f"Writing {target.name}…")
+        self.job.start()
+
+    def cancel(self) -> None:
+        if self.job is not None and self.job.thread.is_alive():
+            self.job.cancel_event.set()
+        else:
+            self.reject()
+
+    def wait(self, timeout: float = 60.0) -> None:
+        if self.job is not None:
+            self.job.thread.join(timeout)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.bar.setRange(0, max(1, total))
+        self.bar.setValue(done)
+
+    def _finished(self, paths: list) -> None:
+        self.bar.setValue(self.bar.maximum())
+        self.message.setText(f"Saved {paths[0]}")
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.export_button.setEnabled(True)
+        self.written = paths
+        if self.open_folder.isChecked():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(paths[0]).parent)))
+        self.cancel_button.setText("Close")
+
+    def _failed(self, message: str) -> None:
+        self.message.setText(message)
+        self.export_button.setEnabled(True)
+        self.bar.setValue(0)

@@ -1,0 +1,451 @@
+"""The input panels: models, prompt, parameters. Each reads from and writes to a
+GenerationRequest, so the window never keeps a second copy of the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QStyle,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.request import (
+    DEFAULT_BASE_MODEL,
+    DEFAULT_MOTION_ADAPTER,
+    DEVICES,
+    DTYPES,
+    FREE_INIT_METHODS,
+    OFFLOADS,
+    SCHEDULER_NAMES,
+    GenerationRequest,
+    ModelSpec,
+    MotionLora,
+)
+
+DEMO_LABEL = "Tiny demo model (offline, noise only)"
+SEED_MAX = 2**31 - 1  # what a QSpinBox holds; random seeds are drawn below it
+
+
+def named(widget, name: str, accessible: str, tip: str):
+    widget.setObjectName(name)
+    widget.setAccessibleName(accessible)
+    widget.setToolTip(tip)
+    return widget
+
+
+def spin(name: str, accessible: str, tip: str, low: int, high: int, value: int, step: int = 1) -> QSpinBox:
+    box = named(QSpinBox(), name, accessible, tip)
+    box.setRange(low, high)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+def dspin(name: str, accessible: str, tip: str, low: float, high: float, value: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
+    box = named(QDoubleSpinBox(), name, accessible, tip)
+    box.setRange(low, high)
+    box.setDecimals(decimals)
+    box.setSingleStep(step)
+    box.setValue(value)
+    return box
+
+
+class ModelSourceField(QWidget):
+    """An editable combo for a hub id, folder or file, with browse buttons and a recent list."""
+
+    changed = Signal()
+
+    def __init__(self, name: str, accessible: str, tip: str, default: str, files: bool, demo: bool) -> None:
+        super().__init__()
+        self.combo = named(QComboBox(), name, accessible, tip)
+        self.combo.setEditable(True)
+        self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.combo.setMinimumContentsLength(12)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.default = default
+        self.demo = demo
+        self.combo.currentTextChanged.connect(lambda _: self.changed.emit())
+        folder = QToolButton()
+        folder.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
+        folder.setToolTip("Choose a local diffusers model folder")
+        folder.setAccessibleName(f"Browse folder for {accessible}")
+        folder.clicked.connect(self._browse_folder)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.combo, 1)
+        layout.addWidget(folder)
+        if files:
+            file_button = QToolButton()
+            file_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon))
+            file_button.setToolTip("Choose a single .safetensors checkpoint")
+            file_button.setAccessibleName(f"Browse file for {accessible}")
+            file_button.clicked.connect(self._browse_file)
+            layout.addWidget(file_button)
+        self.set_recent([])
+
+    def set_recent(self, recent: list[str]) -> None:
+        text = self.combo.currentText()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        items = [self.default] + ([DEMO_LABEL] if self.demo else [])
+        items += [item for item in recent if item not in items]
+        self.combo.addItems(items)
+        self.combo.setCurrentText(text or self.default)
+        self.combo.blockSignals(False)
+
+    def text(self) -> str:
+        return self.combo.currentText().strip()
+
+    def set_text(self, text: str) -> None:
+        self.combo.setCurrentText(text)
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+        if folder:
+            self.combo.setCurrentText(folder)
+
+    def _browse_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a checkpoint", "", "Safetensors (*.safetensors);;All files (*)")
+        if path:
+            self.combo.setCurrentText(path)
+
+
+class LoraList(QWidget):
+    """Motion LoRAs, each with a weight slider; several combine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = named(QTableWidget(0, 3), "motionLoraTable", "Motion LoRAs",
+                           "Motion LoRAs add a kind of camera motion (zoom, pan, tilt). Several combine, each with its weight (usually 0.5-1.0).")
+        self.table.setHorizontalHeaderLabels(["LoRA", "Weight", ""])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setMinimumHeight(70)
+        self.table.setMaximumHeight(120)
+        add = QPushButton("Add LoRA…")
+        add.setObjectName("addLoraButton")
+        add.setToolTip("Add a motion LoRA from a folder or .safetensors file (type a hub id in the row to use one from the Hub)")
+        add.clicked.connect(self._browse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        layout.addWidget(add, 0, Qt.AlignmentFlag.AlignLeft)
+
+    def add(self, source: str, weight: float = 1.0) -> None:
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        self.table.setItem(row, 0, QTableWidgetItem(source))
+        slider = QSlider(Qt.Orientation.Horizontal)
+        slider.setRange(-200, 200)
+        slider.setValue(round(weight * 100))
+        slider.setToolTip(f"Weight {weight:.2f} (1.0 is full strength)")
+        slider.setAccessibleName("LoRA weight")
+        slider.valueChanged.connect(lambda v, s=slider: s.setToolTip(f"Weight {v / 100:.2f} (1.0 is full strength)"))
+        self.table.setCellWidget(row, 1, slider)
+        remove = QToolButton()
+        remove.setText("✕")
+        remove.setToolTip("Remove this LoRA")
+        remove.clicked.connect(lambda: self._remove(remove))
+        self.table.setCellWidget(row, 2, remove)
+
+    def _remove(self, button: QToolButton) -> None:
+        for row in range(self.table.rowCount()):
+            if self.table.cellWidget(row, 2) is button:
+                self.table.removeRow(row)
+                return
+
+    def _browse(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose a motion LoRA folder")
+        if path:
+            self.add(path)
+
+    def loras(self) -> tuple[MotionLora, ...]:
+        result = []
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, 0)
+            source = item.text().strip() if item else ""
+            if source:
+                result.append(MotionLora(source, self.table.cellWidget(row, 1).value() / 100))
+        return tuple(result)
+
+    def set_loras(self, loras: tuple[MotionLora, ...]) -> None:
+        self.table.setRowCount(0)
+        for lora in loras:
+            self.add(lora.source, lora.weight)
+
+
+class ModelsPanel(QGroupBox):
+    def __init__(self, demo_path: Callable[[], str]) -> None:
+        super().__init__("Models")
+        self.demo_path = demo_path
+        self.base = ModelSourceField(
+            "baseModelCombo", "Base model",
+            "A Stable Diffusion 1.5-based model: a Hugging Face Hub id, a local diffusers folder, or one .safetensors checkpoint.",
+            DEFAULT_BASE_MODEL, files=True, demo=True)
+        self.adapter = ModelSourceField(
+            "motionAdapterCombo", "Motion adapter",
+            "The AnimateDiff motion module that adds movement: a Hub id or a local folder.",
+            DEFAULT_MOTION_ADAPTER, files=True, demo=True)
+        self.loras = LoraList()
+        self.device = named(QComboBox(), "deviceCombo", "Device", "Where to run: auto picks a CUDA GPU, then Apple MPS, then the CPU.")
+        self.device.addItems(DEVICES)
+        self.dtype = named(QComboBox(), "dtypeCombo", "Precision", "Number format: auto is float16 on a GPU and float32 on the CPU. bfloat16 suits recent GPUs.")
+        self.dtype.addItems(DTYPES)
+        self.offload = named(QComboBox(), "offloadCombo", "CPU offload",
+                             "Keep parts of the model in CPU memory: 'model' saves a lot of GPU memory at a small cost; 'sequential' saves the most and is slowest.")
+        self.offload.addItems(OFFLOADS)
+        self.vae_slicing = named(QCheckBox("VAE slicing"), "vaeSlicingCheck", "VAE slicing", "Decode frames in slices to save memory (changes a few pixels by one level).")
+        self.vae_slicing.setChecked(True)
+        self.vae_tiling = named(QCheckBox("VAE tiling"), "vaeTilingCheck", "VAE tiling", "Decode in tiles: needed for large sizes on small GPUs.")
+        self.unload_button = named(QPushButton("Unload models"), "unloadButton", "Unload models", "Free the memory the loaded models use; the next job loads them again.")
+        form = QFormLayout(self)
+        form.addRow("Base model", self.base)
+        form.addRow("Motion adapter", self.adapter)
+        form.addRow("Motion LoRAs", self.loras)
+        row = QHBoxLayout()
+        row.addWidget(self.device)
+        row.addWidget(self.dtype)
+        form.addRow("Device / precision", row)
+        memory = QHBoxLayout()
+        memory.addWidget(self.offload)
+        memory.addWidget(self.vae_slicing)
+        memory.addWidget(self.vae_tiling)
+        form.addRow("Memory", memory)
+        form.addRow("", self.unload_button)
+
+    def _resolve(self, text: str, role: str) -> str:
+        if text == DEMO_LABEL:
+            root = self.demo_path()
+            return f"{root}/base" if role == "base" else f"{root}/motion-adapter"
+        return text
+
+    def uses_demo_model(self) -> bool:
+        return DEMO_LABEL in (self.base.text(), self.adapter.text())
+
+    def spec(self) -> ModelSpec:
+        return ModelSpec(
+            base_model=self._resolve(self.base.text(), "base"),
+            motion_adapter=self._resolve(self.adapter.text(), "adapter"),
+            motion_loras=self.loras.loras(),
+            device=self.device.currentText(),
+            dtype=self.dtype.currentText(),
+            offload=self.offload.currentText(),
+            vae_slicing=self.vae_slicing.isChecked(),
+            vae_tiling=self.vae_tiling.isChecked(),
+        )
+
+    def set_spec(self, spec: ModelSpec) -> None:
+        root = self.demo_path()
+        base = DEMO_LABEL if spec.base_model == f"{root}/base" else spec.base_model
+        adapter = DEMO_LABEL if spec.motion_adapter == f"{root}/motion-adapter" else spec.motion_adapter
+        self.base.set_text(base)
+        self.adapter.set_text(adapter)
+        self.loras.set_loras(spec.motion_loras)
+        self.device.setCurrentText(spec.device)
+        self.dtype.setCurrentText(spec.dtype)
+        self.offload.setCurrentText(spec.offload)
+        self.vae_slicing.setChecked(spec.vae_slicing)
+        self.vae_tiling.setChecked(spec.vae_tiling)
+
+
+class PromptPanel(QGroupBox):
+    def __init__(self) -> None:
+        super().__init__("Prompt")
+        self.prompt = named(QPlainTextEdit(), "promptEdit", "Prompt",
+                            "What to animate. Comma-separated phrases work well, e.g. 'a sunset over the sea, fishing boats, golden hour'.")
+        self.prompt.setPlaceholderText("a sunset over the sea, fishing boats, golden hour")
+        self.prompt.setTabChangesFocus(True)
+        self.negative = named(QPlainTextEdit(), "negativePromptEdit", "Negative prompt",
+                              "What to avoid, e.g. 'bad quality, worse quality, blurry'.")
+        self.negative.setPlaceholderText("bad quality, worse quality")
+        self.negative.setTabChangesFocus(True)
+        self.prompt.setMinimumHeight(60)
+        self.negative.setMinimumHeight(40)
+        self.negative.setMaximumHeight(60)
+        self.travel = named(QTableWidget(0, 2), "promptTravelTable", "Prompt travel",
+                            "Prompt travel: from this frame on, the prompt changes smoothly to this text (uses FreeNoise).")
+        self.travel.setHorizontalHeaderLabels(["Frame", "Prompt from this frame"])
+        self.travel.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.travel.verticalHeader().setVisible(False)
+        self.travel.setMaximumHeight(100)
+        add = QPushButton("Add frame prompt")
+        add.setObjectName("addTravelButton")
+        add.setToolTip("Add a prompt that takes over at a later frame")
+        add.clicked.connect(lambda: self.add_travel(8, ""))
+        remove = QPushButton("Remove")
+        remove.setToolTip("Remove the selected frame prompt")
+        remove.clicked.connect(lambda: self.travel.removeRow(self.travel.currentRow()) if self.travel.currentRow() >= 0 else None)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.prompt, 2)
+        layout.addWidget(self.negative, 1)
+        layout.addWidget(self.travel)
+        layout.addLayout(buttons)
+
+    def add_travel(self, frame: int, text: str) -> None:
+        row = self.travel.rowCount()
+        self.travel.insertRow(row)
+        self.travel.setItem(row, 0, QTableWidgetItem(str(frame)))
+        self.travel.setItem(row, 1, QTableWidgetItem(text))
+
+    def travel_prompts(self) -> dict[int, str]:
+        from backend.errors import InputError
+
+        result = {}
+        for row in range(self.travel.rowCount()):
+            frame_item, text_item = self.travel.item(row, 0), self.travel.item(row, 1)
+            frame_text = frame_item.text().strip() if frame_item else ""
+            text = text_item.text().strip() if text_item else ""
+            if not frame_text and not text:
+                continue
+            if not frame_text.isdigit():
+                raise InputError(f"prompt travel row {row + 1}: the frame must be a number, got {frame_text!r}")
+            result[int(frame_text)] = text
+        return result
+
+    def set_travel(self, prompts: dict[int, str]) -> None:
+        self.travel.setRowCount(0)
+        for frame, text in sorted(prompts.items()):
+            self.add_travel(frame, text)
+
+
+class ParametersPanel(QGroupBox):
+    inputVideoChosen = Signal(str)
+
+    def __init__(self) -> None:
+        super().__init__("Parameters")
+        d = GenerationRequest()
+        self.mode = named(QComboBox(), "modeCombo", "Mode", "Text to video makes a clip from the prompt; video to video restyles an input clip.")
+        self.mode.addItem("Text to video", "text2video")
+        self.mode.addItem("Video to video", "video2video")
+        self.input_video = named(QLineEdit(), "inputVideoEdit", "Input video", "The clip to restyle: a video file, an animated GIF/WebP or a folder of frames. You can also drop a file on the window.")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Choose the input video")
+        browse.setAccessibleName("Browse input video")
+        browse.clicked.connect(self._browse_input)
+        self.input_row = QWidget()
+        row = QHBoxLayout(self.input_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.input_video, 1)
+        row.addWidget(browse)
+        self.strength = dspin("strengthSpin", "Strength", "How far to move away from the input video: 0.3 keeps it close, 0.8 (default) restyles strongly, 1.0 ignores it.", 0.01, 1.0, d.strength, 0.05)
+        self.frames = spin("framesSpin", "Frames", "Number of frames. 16 is what the motion modules were trained on; longer clips use FreeNoise. Video to video takes at most this many input frames.", 1, 1024, d.frames)
+        self.width = spin("widthSpin", "Width", "Width in pixels, a multiple of 8. SD1.5 models work best at 512.", 64, 2048, d.width, 8)
+        self.height = spin("heightSpin", "Height", "Height in pixels, a multiple of 8. SD1.5 models work best at 512.", 64, 2048, d.height, 8)
+        self.steps = spin("stepsSpin", "Steps", "Denoising steps: more is slower and usually cleaner. 20-30 is typical (4-8 for LCM).", 1, 500, d.steps)
+        self.guidance = dspin("guidanceSpin", "Guidance", "How strictly to follow the prompt (CFG scale). 7-8 is typical; LCM uses 1-2.", 0.0, 50.0, d.guidance, 0.5)
+        self.seed = spin("seedSpin", "Seed", "The random seed: the same seed and settings give the same clip.", 0, SEED_MAX, 42)
+        self.random_seed = named(QCheckBox("Random"), "randomSeedCheck", "Random seed", "Pick a new seed for every job (the one used is shown and kept with the take). Untick to lock the seed.")
+        self.random_seed.setChecked(True)
+        self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))
+        self.seed.setEnabled(False)
+        self.scheduler = named(QComboBox(), "schedulerCombo", "Scheduler", "The sampler. DDIM is the AnimateDiff documentation's choice; DPM++ 2M Karras is sharp at few steps; LCM is for AnimateLCM.")
+        for name in SCHEDULER_NAMES:
+            self.scheduler.addItem(name, name)
+        self.fps = spin("fpsSpin", "Frames per second", "Playback and export rate. AnimateDiff clips are usually played at 8 fps.", 1, 60, d.fps)
+        self.clip_skip = spin("clipSkipSpin", "Clip skip", "Use an earlier text-encoder layer: 0 is off, 1-2 suits many anime models.", 0, 10, 0)
+        self.free_init = spin("freeInitSpin", "FreeInit iterations", "FreeInit: re-runs the denoising 2-3 times for steadier motion; 0 is off. Each iteration costs a full run.", 0, 10, 0)
+        self.free_init_method = named(QComboBox(), "freeInitMethodCombo", "FreeInit filter", "The frequency filter FreeInit uses; butterworth is the default.")
+        self.free_init_method.addItems(FREE_INIT_METHODS)
+        self.free_init_fast = named(QCheckBox("Fast"), "freeInitFastCheck", "FreeInit fast sampling", "Coarse-to-fine: fewer steps in early iterations, faster and a bit lower quality.")
+        self.freeu = named(QCheckBox("FreeU"), "freeuCheck", "FreeU", "FreeU re-weights the UNet's features for more detail at no cost. Typical SD1.5 values: 0.9, 0.2, 1.2, 1.4.")
+        self.freeu_values = [
+            dspin(f"freeu{name.upper()}Spin", f"FreeU {name}", f"FreeU {name} (usual {value})", 0.0, 10.0, value, 0.05)
+            for name, value in (("s1", 0.9), ("s2", 0.2), ("b1", 1.2), ("b2", 1.4))
+        ]
+        self.free_noise = named(QCheckBox("FreeNoise"), "freeNoiseCheck", "FreeNoise", "For clips longer than the motion module's window: denoise in overlapping windows.")
+        self.context_length = spin("contextLengthSpin", "Context length", "FreeNoise window in frames; 16 suits most motion modules.", 1, 1024, 16)
+        self.context_stride = spin("contextStrideSpin", "Context stride", "Frames between FreeNoise windows (4 is usual).", 1, 1024, 4)
+
+        form = QFormLayout(self)
+        form.addRow("Mode", self.mode)
+        form.addRow("Input video", self.input_row)
+        form.addRow("Strength", self.strength)
+        size = QHBoxLayout()
+        size.addWidget(self.width)
+        size.addWidget(self.height)
+        form.addRow("Width × height", size)
+        frames = QHBoxLayout()
+        frames.addWidget(self.frames)
+        frames.addWidget(self.fps)
+        form.addRow("Frames / fps", frames)
+        sampling = QHBoxLayout()
+        sampling.addWidget(self.steps)
+        sampling.addWidget(self.guidance)
+        form.addRow("Steps / guidance", sampling)
+        seed = QHBoxLayout()
+        seed.addWidget(self.seed, 1)
+        seed.addWidget(self.random_seed)
+        form.addRow("Seed", seed)
+        form.addRow("Scheduler", self.scheduler)
+        form.addRow("Clip skip", self.clip_skip)
+        free_init = QHBoxLayout()
+        free_init.addWidget(self.free_init)
+        free_init.addWidget(self.free_init_method, 1)
+        free_init.addWidget(self.free_init_fast)
+        form.addRow("FreeInit", free_init)
+        freeu = QHBoxLayout()
+        for box in self.freeu_values:
+            box.setMaximumWidth(78)
+            freeu.addWidget(box)
+        freeu.addStretch(1)
+        form.addRow(self.freeu, freeu)
+        free_noise = QHBoxLayout()
+        self.context_length.setPrefix("window ")
+        self.context_stride.setPrefix("stride ")
+        free_noise.addWidget(self.context_length)
+        free_noise.addWidget(self.context_stride)
+        form.addRow(self.free_noise, free_noise)
+        self.form = form
+        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.freeu.toggled.connect(self._toggles)
+        self.free_noise.toggled.connect(self._toggles)
+        self._mode_changed()
+        self._toggles()
+
+    def _mode_changed(self) -> None:
+        video = self.mode.currentData() == "video2video"
+        self.form.setRowVisible(self.input_row, video)
+        self.form.setRowVisible(self.strength, video)
+
+    def _toggles(self) -> None:
+        for box in self.freeu_values:
+            box.setEnabled(self.freeu.isChecked())
+        self.context_length.setEnabled(self.free_noise.isChecked())
+        self.context_stride.setEnabled(self.free_noise.isChecked())
+
+    def _browse_input(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose the input video", "", "Videos and animations (*.mp4 *.mov *.webm *.mkv *.avi *.gif *.webp);;All files (*)")
+        if path:
+            self.set_input_video(path)
+
+    def set_input_video(self, path: str) -> None:
+        self.input_video.setText(path)
+        self.mode.setCurrentIndex(self.mode.findData("video2video"))
+        self.inputVideoChosen.emit(path)

@@ -1,0 +1,477 @@
+"""The frame timeline player: a frame view, transport, a slider and a strip of thumbnails.
+
+Frames are kept as one uint8 array [F, H, W, 3]; each paint wraps the current frame in a QImage
+without copying, so a clip costs its raw RGB size plus small thumbnails. Playback reads a
+monotonic clock on every tick and shows the frame that should be on screen now: rates stay
+exact and do not drift, and a slow machine skips frames instead of slowing the clip down.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QShortcut
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+LOOP_MODES = ("loop", "pingpong", "once")
+LOOP_LABELS = {"loop": "Loop", "pingpong": "Ping-pong", "once": "Once"}
+ZOOMS = ("fit", "1x", "2x")
+THUMB_HEIGHT = 48
+
+
+def to_qimage(frame: np.ndarray) -> QImage:
+    """A QImage over the frame's memory (no copy): keep `frame` alive while it is used."""
+    height, width = frame.shape[:2]
+    return QImage(frame.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+
+
+def frame_at(position: int, first: int, last: int, mode: str) -> tuple[int, bool]:
+    """The frame to show `position` frames after playback started at `first`, for a loop mode,
+    and whether playback has ended (only in 'once')."""
+    length = last - first + 1
+    if length <= 1:
+        return first, mode == "once" and position > 0
+    if mode == "once":
+        return (first + position, False) if position < length else (last, True)
+    if mode == "pingpong":
+        period = 2 * length - 2
+        phase = position % period
+        return (first + phase if phase < length else first + period - phase), False
+    return first + position % length, False
+
+
+class FrameView(QWidget):
+    """Draws one frame, keeping its aspect ratio, smoothly scaled (fit) or at 1x/2x."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("frameView")
+        self.setAccessibleName("Frame view")
+        self.setMinimumSize(160, 120)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.frame: np.ndarray | None = None
+        self.zoom = "fit"
+        self.placeholder = "No frames yet: write a prompt and press Generate (Ctrl+Enter)."
+
+    def set_frame(self, frame: np.ndarray | None) -> None:
+        self.frame = None if frame is None else np.ascontiguousarray(frame)
+        self.update()
+
+    def set_zoom(self, zoom: str) -> None:
+        self.zoom = zoom
+        self.update()
+
+    def target_rect(self) -> QRect:
+        if self.frame is None:
+            return QRect()
+        height, width = self.frame.shape[:2]
+        if self.zoom == "fit":
+            scale = min(self.width() / width, self.height() / height)
+        else:
+            scale = float(self.zoom[0])
+        w, h = max(1, round(width * scale)), max(1, round(height * scale))
+        return QRect((self.width() - w) // 2, (self.height() - h) // 2, w, h)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(24, 24, 28))
+        if self.frame is None:
+            painter.setPen(QColor(170, 170, 180))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            return
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawImage(self.target_rect(), to_qimage(self.frame))
+
+
+class ThumbnailStrip(QWidget):
+    """One small thumbnail per frame; the current frame is outlined, the in/out range shaded
+    outside. Clicking a thumbnail selects its frame."""
+
+    frameClicked = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("thumbnailStrip")
+        self.setAccessibleName("Frame thumbnails")
+        self.thumbnails: list[np.ndarray] = []
+        self.current = 0
+        self.in_point = 0
+        self.out_point = 0
+        self.setFixedHeight(THUMB_HEIGHT + 8)
+
+    def set_frames(self, frames: np.ndarray) -> None:
+        from PIL import Image
+
+        height, width = frames.shape[1:3]
+        thumb_w = max(8, round(width * THUMB_HEIGHT / height))
+        step = max(1, len(frames) // 512)  # cap the work for very long clips
+        self.thumbnails = []
+        for index in range(len(frames)):
+            source = frames[index - index % step]
+            image = Image.fromarray(source).resize((thumb_w, THUMB_HEIGHT), Image.Resampling.BILINEAR)
+            self.thumbnails.append(np.ascontiguousarray(np.asarray(image)))
+        self.update()
+
+    def cell_rect(self, index: int) -> QRect:
+        count = max(1, len(self.thumbnails))
+        width = self.width() / count
+        return QRect(round(index * width), 4, max(1, round(width) - 1), THUMB_HEIGHT)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(36, 36, 42))
+        for index, thumb in enumerate(self.thumbnails):
+            rect = self.cell_rect(index)
+            image = to_qimage(thumb)
+            painter.drawImage(rect, image, QRect(0, 0, min(image.width(), rect.width() * 4), image.height()))
+            if not self.in_point <= index <= self.out_point:
+                painter.fillRect(rect, QColor(0, 0, 0, 150))
+        if self.thumbnails:
+            painter.setPen(QPen(QColor(255, 196, 0), 2))
+            painter.drawRect(self.cell_rect(self.current).adjusted(1, -2, -1, 2))
+            painter.setPen(QPen(QColor(80, 200, 255), 2))
+            for point in (self.in_point, self.out_point):
+                rect = self.cell_rect(point)
+                x = rect.left() if point == self.in_point else rect.right()
+                painter.drawLine(x, 0, x, self.height())
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if self.thumbnails:
+            count = len(self.thumbnails)
+            index = int(event.position().x() / max(1, self.width()) * count)
+            self.frameClicked.emit(max(0, min(count - 1, index)))
+
+
+class TimelinePlayer(QWidget):
+    """The `timeline` widget of DESIGN.md."""
+
+    frameChanged = Signal(int)
+    exportRequested = Signal()
+    playingChanged = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("timeline")
+        self.setAccessibleName("Timeline player")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.frames: np.ndarray | None = None
+        self.is_preview = False
+        self.current = 0
+        self.in_point = 0
+        self.out_point = 0
+        self.loop_mode = "loop"
+        self.clock = time.monotonic
+        self._start_time = 0.0
+        self._start_position = 0
+        self.shown_log: list[tuple[float, int]] | None = None  # (time, frame) when measuring
+
+        self.view = FrameView(self)
+        self.strip = ThumbnailStrip(self)
+        self.strip.frameClicked.connect(self.seek)
+
+        self.timer = QTimer(self)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+
+        style = self.style()
+
+        def tool(name: str, icon: QStyle.StandardPixmap, tip: str, slot) -> QToolButton:
+            button = QToolButton(self)
+            button.setObjectName(name)
+            button.setIcon(style.standardIcon(icon))
+            button.setToolTip(tip)
+            button.setAccessibleName(tip.split(" (")[0])
+            button.clicked.connect(slot)
+            return button
+
+        sp = QStyle.StandardPixmap
+        self.first_button = tool("firstButton", sp.SP_MediaSkipBackward, "First frame (Home)", self.first)
+        self.prev_button = tool("previousButton", sp.SP_MediaSeekBackward, "Previous frame (Left)", self.previous)
+        self.play_button = tool("playButton", sp.SP_MediaPlay, "Play / pause (Space)", self.toggle_play)
+        self.next_button = tool("nextButton", sp.SP_MediaSeekForward, "Next frame (Right)", self.next)
+        self.last_button = tool("lastButton", sp.SP_MediaSkipForward, "Last frame (End)", self.last)
+        self.play_button.setCheckable(True)
+        self.play_button.setMinimumWidth(44)
+
+        self.frame_slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.frame_slider.setObjectName("frameSlider")
+        self.frame_slider.setAccessibleName("Frame")
+        self.frame_slider.setToolTip("Scrub through the frames")
+        self.frame_slider.setRange(0, 0)
+        self.frame_slider.valueChanged.connect(self._slider_moved)
+
+        self.counter = QLabel("0 / 0", self)
+        self.counter.setObjectName("frameCounter")
+        self.counter.setMinimumWidth(150)
+
+        self.fps_spin = QDoubleSpinBox(self)
+        self.fps_spin.setObjectName("playerFpsSpin")
+        self.fps_spin.setAccessibleName("Playback fps")
+        self.fps_spin.setRange(1, 120)
+        self.fps_spin.setDecimals(0)
+        self.fps_spin.setValue(8)
+        self.fps_spin.setSuffix(" fps")
+        self.fps_spin.setToolTip("Playback speed in frames per second (defaults to the take's fps)")
+        self.fps_spin.valueChanged.connect(self._restart_clock)
+
+        self.loop_combo = QComboBox(self)
+        self.loop_combo.setObjectName("loopCombo")
+        self.loop_combo.setAccessibleName("Loop mode")
+        self.loop_combo.setToolTip("Loop, ping-pong (forward then back) or play once (L cycles)")
+        for mode in LOOP_MODES:
+            self.loop_combo.addItem(LOOP_LABELS[mode], mode)
+        self.loop_combo.currentIndexChanged.connect(lambda _: self.set_loop_mode(self.loop_combo.currentData()))
+
+        self.zoom_combo = QComboBox(self)
+        self.zoom_combo.setObjectName("zoomCombo")
+        self.zoom_combo.setAccessibleName("Zoom")
+        self.zoom_combo.setToolTip("Fit the window, or show at 1x / 2x")
+        for zoom in ZOOMS:
+            self.zoom_combo.addItem(zoom.upper() if zoom != "fit" else "Fit", zoom)
+        self.zoom_combo.currentIndexChanged.connect(lambda _: self.view.set_zoom(self.zoom_combo.currentData()))
+
+        self.export_button = QToolButton(self)
+        self.export_button.setObjectName("exportButton")
+        self.export_button.setAccessibleName("Export")
+        self.export_button.setText("Export…")
+        self.export_button.setToolTip("Export the in/out range as GIF, MP4, WebM, WebP or PNG frames (Ctrl+E)")
+        self.export_button.clicked.connect(self.exportRequested)
+
+        transport = QHBoxLayout()
+        transport.setSpacing(4)
+        for widget in (self.first_button, self.prev_button, self.play_button, self.next_button, self.last_button):
+            transport.addWidget(widget)
+        transport.addWidget(self.frame_slider, 1)
+        transport.addWidget(self.counter)
+        transport.addWidget(self.fps_spin)
+        transport.addWidget(self.loop_combo)
+        transport.addWidget(self.zoom_combo)
+        transport.addWidget(self.export_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.strip)
+        layout.addLayout(transport)
+
+        for key, slot in (
+            (Qt.Key.Key_Space, self.toggle_play),
+            (Qt.Key.Key_Left, self.previous),
+            (Qt.Key.Key_Right, self.next),
+            (Qt.Key.Key_Home, self.first),
+            (Qt.Key.Key_End, self.last),
+            (Qt.Key.Key_I, self.set_in_point),
+            (Qt.Key.Key_O, self.set_out_point),
+            (Qt.Key.Key_L, self.cycle_loop_mode),
+        ):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(slot)
+        self._update_controls()
+
+    # -- content --------------------------------------------------------------------------
+
+    @property
+    def frame_count(self) -> int:
+        return 0 if self.frames is None else len(self.frames)
+
+    @property
+    def fps(self) -> float:
+        return self.fps_spin.value()
+
+    def set_frames(self, frames: np.ndarray | None, fps: float | None = None, preview: bool = False) -> None:
+        """Show a clip. A preview (latents while denoising) keeps the playhead and in/out
+        range when its length matches; a new take resets them."""
+        same_length = frames is not None and self.frames is not None and len(frames) == len(self.frames)
+        keep = same_length and (preview or self.is_preview)
+        self.frames = None if frames is None else np.ascontiguousarray(frames)
+        self.is_preview = preview
+        if fps is not None:
+            self.fps_spin.blockSignals(True)
+            self.fps_spin.setValue(fps)
+            self.fps_spin.blockSignals(False)
+        count = self.frame_count
+        if not keep:
+            self.in_point, self.out_point = 0, max(0, count - 1)
+            self.current = 0
+        self.current = min(self.current, max(0, count - 1))
+        if self.frames is not None:
+            self.strip.set_frames(self.frames)
+        elif self.frames is None:
+            self.strip.thumbnails = []
+        self.frame_slider.blockSignals(True)
+        self.frame_slider.setRange(0, max(0, count - 1))
+        self.frame_slider.blockSignals(False)
+        if count == 0:
+            self.pause()
+        self._show(self.current)
+        self._update_controls()
+
+    def range_frames(self) -> np.ndarray | None:
+        if self.frames is None:
+            return None
+        return self.frames[self.in_point : self.out_point + 1]
+
+    def current_frame(self) -> np.ndarray | None:
+        return None if self.frames is None else self.frames[self.current]
+
+    # -- transport ------------------------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return self.timer.isActive()
+
+    def play(self) -> None:
+        if self.frame_count < 1:
+            return
+        if self.loop_mode == "once" and self.current >= self.out_point:
+            self._show(self.in_point)
+        self._restart_clock()
+        self.timer.start(max(1, int(250 / max(1.0, self.fps))))  # four checks per frame
+        self._update_controls()
+        self.playingChanged.emit(True)
+
+    def pause(self) -> None:
+        was = self.timer.isActive()
+        self.timer.stop()
+        self._update_controls()
+        if was:
+            self.playingChanged.emit(False)
+
+    def toggle_play(self) -> None:
+        self.pause() if self.playing else self.play()
+
+    def seek(self, index: int) -> None:
+        if self.frame_count:
+            self._show(max(0, min(self.frame_count - 1, index)))
+            self._restart_clock()
+
+    def first(self) -> None:
+        self.seek(self.in_point)
+
+    def last(self) -> None:
+        self.seek(self.out_point)
+
+    def next(self) -> None:
+        if self.frame_count:
+            self.pause()
+            self.seek(self.in_point if self.current >= self.out_point else self.current + 1)
+
+    def previous(self) -> None:
+        if self.frame_count:
+            self.pause()
+            self.seek(self.out_point if self.current <= self.in_point else self.current - 1)
+
+    def set_in_point(self, index: int | None = None) -> None:
+        index = self.current if index is None or isinstance(index, bool) else index
+        self.in_point = max(0, min(index, self.frame_count - 1))
+        self.out_point = max(self.out_point, self.in_point)
+        self._update_controls()
+
+    def set_out_point(self, index: int | None = None) -> None:
+        index = self.current if index is None or isinstance(index, bool) else index
+        self.out_point = max(0, min(index, self.frame_count - 1))
+        self.in_point = min(self.in_point, self.out_point)
+        self._update_controls()
+
+    def clear_range(self) -> None:
+        self.in_point, self.out_point = 0, max(0, self.frame_count - 1)
+        self._update_controls()
+
+    def set_loop_mode(self, mode: str) -> None:
+        if mode not in LOOP_MODES:
+            return
+        self.loop_mode = mode
+        index = LOOP_MODES.index(mode)
+        if self.loop_combo.currentIndex() != index:
+            self.loop_combo.setCurrentIndex(index)
+        self._restart_clock()
+
+    def cycle_loop_mode(self) -> None:
+        self.set_loop_mode(LOOP_MODES[(LOOP_MODES.index(self.loop_mode) + 1) % len(LOOP_MODES)])
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _restart_clock(self, *_args) -> None:
+        self._start_time = self.clock()
+        self._start_position = self.current
+        if self.timer.isActive():
+            self.timer.setInterval(max(1, int(250 / max(1.0, self.fps))))
+
+    def _tick(self) -> None:
+        if self.frame_count < 1:
+            self.pause()
+            return
+        first, last = self.in_point, self.out_point
+        start = min(max(self._start_position, first), last)
+        elapsed = self.clock() - self._start_time
+        position = math.floor(elapsed * self.fps + 1e-9)
+        if self.loop_mode == "pingpong":
+            # Continue the bounce from where the playhead is.
+            position += start - first
+            index, ended = frame_at(position, first, last, "pingpong")
+        else:
+            index, ended = frame_at(position + start - first, first, last, self.loop_mode)
+        if index != self.current:
+            self._show(index)
+        if ended:
+            self.pause()
+
+    def _show(self, index: int) -> None:
+        self.current = index
+        self.view.set_frame(None if self.frames is None else self.frames[index])
+        if self.shown_log is not None:
+            self.shown_log.append((self.clock(), index))
+        self.frame_slider.blockSignals(True)
+        self.frame_slider.setValue(index)
+        self.frame_slider.blockSignals(False)
+        self.strip.current = index
+        self.strip.update()
+        self._update_counter()
+        self.frameChanged.emit(index)
+
+    def _slider_moved(self, value: int) -> None:
+        if self.frame_count and value != self.current:
+            self._show(value)
+            self._restart_clock()
+
+    def _update_counter(self) -> None:
+        count = self.frame_count
+        if not count:
+            self.counter.setText("0 / 0")
+            return
+        seconds = self.current / self.fps
+        label = "preview " if self.is_preview else ""
+        self.counter.setText(f"{label}{self.current + 1} / {count}  ·  {seconds:0.2f} s")
+
+    def _update_controls(self) -> None:
+        has = self.frame_count > 0
+        for widget in (self.first_button, self.prev_button, self.play_button, self.next_button,
+                       self.last_button, self.frame_slider):
+            widget.setEnabled(has)
+        self.export_button.setEnabled(has and not self.is_preview)
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(self.playing)
+        icon = QStyle.StandardPixmap.SP_MediaPause if self.playing else QStyle.StandardPixmap.SP_MediaPlay
+        self.play_button.setIcon(self.style().standardIcon(icon))
+        self.play_button.blockSignals(False)
+        self.strip.in_point, self.strip.out_point = self.in_point, self.out_point
+        self.strip.update()
+        self._update_counter()
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(640, 520)

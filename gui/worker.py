@@ -1,0 +1,254 @@
+"""The generation worker and the controller that feeds it.
+
+One long-lived QThread runs a `GenerationWorker` that owns the backend's pipeline cache, so
+models load once and stay in memory between jobs. The window talks to it only through queued
+signals. The one exception is cancel: while a job runs the worker's event loop is busy inside
+the pipeline, so cancel is a thread-safe Event the step callback checks (stops within one step).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from backend.errors import Cancelled, InputError, OutOfMemoryError, StudioError
+from backend.job_queue import Job, JobQueue
+from backend.request import GenerationRequest
+
+PROGRESS_INTERVAL = 0.05  # seconds between progress signals; the last step always reports
+
+
+class GenerationWorker(QObject):
+    """Lives in the worker thread. Every slot runs there."""
+
+    ready = Signal()
+    progress = Signal(int, object)  # job id, dict: phase, step, total, elapsed, eta
+    preview = Signal(int, object)  # job id, uint8 frames [F, h, w, 3]
+    finished = Signal(int, object)  # job id, GenerationResult
+    failed = Signal(int, str, str)  # job id, kind (input, memory, error, cancelled), message
+    unloaded = Signal(int)  # bytes freed
+    demo_model_ready = Signal(str)  # root folder
+    demo_model_failed = Signal(str)
+
+    def __init__(self, cancel_event: threading.Event) -> None:
+        super().__init__()
+        self.cancel_event = cancel_event
+        self.cache = None
+
+    @Slot()
+    def warm_up(self) -> None:
+        """Import torch and diffusers here, after the window is up, not on the GUI thread."""
+        from backend.cli import quiet_libraries
+        from backend.models import PipelineCache
+
+        quiet_libraries()
+        import backend.engine  # noqa: F401 - the import is the point: it loads torch/diffusers
+
+        if self.cache is None:
+            self.cache = PipelineCache()
+        self.ready.emit()
+
+    @Slot(int, object)
+    def run_job(self, job_id: int, request: GenerationRequest) -> None:
+        from backend.engine import generate
+        from backend.preview import latents_to_rgb
+
+        if self.cache is None:
+            self.warm_up()
+        last = 0.0
+
+        def on_progress(progress) -> None:
+            nonlocal last
+            now = time.monotonic()
+            final = progress.phase != "denoising" or progress.step == progress.total
+            if not final and now - last < PROGRESS_INTERVAL:
+                return
+            last = now
+            self.progress.emit(
+                job_id,
+                {
+                    "phase": progress.phase,
+                    "step": progress.step,
+                    "total": progress.total,
+                    "elapsed": progress.elapsed,
+                    "eta": progress.eta,
+                },
+            )
+            if progress.latents is not None:
+                self.preview.emit(job_id, latents_to_rgb(progress.latents))
+
+        try:
+            result = generate(request, on_progress=on_progress, cancel=self.cancel_event, cache=self.cache)
+        except Cancelled:
+            self.failed.emit(job_id, "cancelled", "cancelled")
+        except OutOfMemoryError as exc:
+            self.failed.emit(job_id, "memory", str(exc))
+        except InputError as exc:
+            self.failed.emit(job_id, "input", str(exc))
+        except StudioError as exc:
+            self.failed.emit(job_id, "error", str(exc))
+        except Exception as exc:  # noqa: BLE001 - the worker must survive anything a job does
+            traceback.print_exc()
+            self.failed.emit(job_id, "error", f"{type(exc).__name__}: {exc}")
+        else:
+            self.finished.emit(job_id, result)
+        finally:
+            self.cancel_event.clear()
+
+    @Slot()
+    def unload(self) -> None:
+        freed = self.cache.unload() if self.cache is not None else 0
+        self.unloaded.emit(freed)
+
+    @Slot(str)
+    def build_demo_model(self, folder: str) -> None:
+        from backend.demo_model import is_demo_model_complete, write_demo_model
+
+        try:
+            if not is_demo_model_complete(folder):
+                write_demo_model(folder)
+        except Exception as exc:  # noqa: BLE001 - reported to the user, the app goes on
+            self.demo_model_failed.emit(f"could not build the demo model in {folder}: {exc}")
+        else:
+            self.demo_model_ready.emit(folder)
+
+
+class GenerationController(QObject):
+    """Lives in the GUI thread: owns the worker thread and the job queue."""
+
+    # To the worker (queued across threads).
+    _submit = Signal(int, object)
+    _warm = Signal()
+    _unload = Signal()
+    _build_demo = Signal(str)
+
+    # To the window.
+    ready = Signal()
+    queue_changed = Signal()
+    job_started = Signal(object)  # Job
+    job_progress = Signal(object, object)  # Job, dict
+    job_preview = Signal(object, object)  # Job, frames
+    job_finished = Signal(object, object)  # Job, GenerationResult
+    job_failed = Signal(object, str, str)  # Job, kind, message
+    unloaded = Signal(int)
+    demo_model_ready = Signal(str)
+    demo_model_failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.queue = JobQueue()
+        self.is_ready = False
+        self._cancel = threading.Event()
+        self._thread = QThread()
+        self._thread.setObjectName("generationWorkerThread")
+        self.worker = GenerationWorker(self._cancel)
+        self.worker.moveToThread(self._thread)
+        self._submit.connect(self.worker.run_job)
+        self._warm.connect(self.worker.warm_up)
+        self._unload.connect(self.worker.unload)
+        self._build_demo.connect(self.worker.build_demo_model)
+        self.worker.ready.connect(self._on_ready)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.preview.connect(self._on_preview)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.unloaded.connect(self.unloaded)
+        self.worker.demo_model_ready.connect(self.demo_model_ready)
+        self.worker.demo_model_failed.connect(self.demo_model_failed)
+        self._stopped = False
+
+    def start(self) -> None:
+        if self._stopped or self._thread.isRunning():
+            return  # closed before the deferred start ran, or already started
+        self._thread.start()
+        self._warm.emit()
+
+    @property
+    def busy(self) -> bool:
+        return self.queue.running is not None
+
+    def enqueue(self, request: GenerationRequest) -> Job:
+        job = self.queue.add(request)
+        self.queue_changed.emit()
+        self._run_next()
+        return job
+
+    def cancel_current(self) -> None:
+        if self.queue.running is not None:
+            self._cancel.set()
+
+    def remove(self, job_id: int) -> None:
+        if self.queue.remove(job_id):
+            self.queue_changed.emit()
+
+    def move(self, job_id: int, offset: int) -> None:
+        if self.queue.move(job_id, offset):
+            self.queue_changed.emit()
+
+    def unload_models(self) -> None:
+        self._unload.emit()
+
+    def build_demo_model(self, folder: str) -> None:
+        self._build_demo.emit(folder)
+
+    def shutdown(self, timeout_ms: int = 60000) -> bool:
+        """Cancel the running job, drop the queue and stop the thread. True if it stopped."""
+        if self._stopped:
+            return True
+        self._stopped = True
+        self.queue.clear()
+        self._cancel.set()
+        self._thread.quit()
+        stopped = self._thread.wait(timeout_ms)
+        return bool(stopped)
+
+    def _run_next(self) -> None:
+        if self._stopped:
+            return
+        job = self.queue.take_next()
+        if job is None:
+            return
+        self._cancel.clear()
+        self.queue_changed.emit()
+        self.job_started.emit(job)
+        self._submit.emit(job.id, job.request)
+
+    def _current(self, job_id: int) -> Job | None:
+        job = self.queue.running
+        return job if job is not None and job.id == job_id else None
+
+    @Slot()
+    def _on_ready(self) -> None:
+        self.is_ready = True
+        self.ready.emit()
+
+    @Slot(int, object)
+    def _on_progress(self, job_id: int, info: dict) -> None:
+        job = self._current(job_id)
+        if job is not None:
+            self.job_progress.emit(job, info)
+
+    @Slot(int, object)
+    def _on_preview(self, job_id: int, frames) -> None:
+        job = self._current(job_id)
+        if job is not None:
+            self.job_preview.emit(job, frames)
+
+    @Slot(int, object)
+    def _on_finished(self, job_id: int, result) -> None:
+        job = self.queue.finish(job_id, "done")
+        if job is not None:
+            self.job_finished.emit(job, result)
+        self.queue_changed.emit()
+        self._run_next()
+
+    @Slot(int, str, str)
+    def _on_failed(self, job_id: int, kind: str, message: str) -> None:
+        job = self.queue.finish(job_id, "cancelled" if kind == "cancelled" else "failed", message)
+        if job is not None:
+            self.job_failed.emit(job, kind, message)
+        self.queue_changed.emit()
+        self._run_next()

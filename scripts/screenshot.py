@@ -1,0 +1,77 @@
+"""Takes the README screenshots under a real X server (run with xvfb-run): the main window
+mid-generation with the live preview, and the player with a finished clip.
+
+    xvfb-run -s "-screen 0 1280x800x24" python scripts/screenshot.py OUTDIR
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "resources" / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp())
+    os.environ["ANIMATEDIFF_STUDIO_CONFIG_DIR"] = str(tmp / "config")
+    os.environ["ANIMATEDIFF_STUDIO_DATA_DIR"] = str(tmp / "data")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from PySide6.QtCore import QTimer
+
+    from gui.app import get_app
+    from gui.main_window import MainWindow
+    from gui.panels import DEMO_LABEL
+
+    app = get_app()
+    window = MainWindow()
+    window.setGeometry(0, 0, 1280, 800)
+    window.show()
+    window.models.base.set_text(DEMO_LABEL)
+    window.models.adapter.set_text(DEMO_LABEL)
+    window.models.device.setCurrentText("cpu")
+    p = window.parameters
+    p.width.setValue(256)
+    p.height.setValue(256)
+    p.frames.setValue(16)
+    p.steps.setValue(int(os.environ.get("SCREENSHOT_STEPS", "40")))
+    p.random_seed.setChecked(False)
+    p.seed.setValue(42)
+    window.prompt.prompt.setPlainText(
+        "masterpiece, best quality, sunset, orange sky, warm lighting, fishing boats, ocean waves"
+    )
+    window.prompt.negative.setPlainText("bad quality, worse quality")
+    state = {"previews": 0, "shot": False}
+
+    def snap(name: str) -> None:
+        app.processEvents()
+        subprocess.run(["import", "-window", "root", "-crop", "1280x800+0+0", str(out / name)], check=True)
+        print("saved", out / name)
+
+    def on_preview(job, frames) -> None:
+        state["previews"] += 1
+        if state["previews"] == 12 and not state["shot"]:
+            state["shot"] = True
+            QTimer.singleShot(300, lambda: snap("main-window.png"))
+
+    def on_finished(job, result) -> None:
+        window.player.pause()
+        window.player.seek(9)
+        QTimer.singleShot(500, lambda: (snap("player.png"), window.close(), app.quit()))
+
+    window.controller.job_preview.connect(on_preview)
+    window.controller.job_finished.connect(on_finished)
+    window.controller.job_failed.connect(lambda job, kind, message: (print(message), app.quit()))
+    QTimer.singleShot(500, window.generate)
+    app.exec()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

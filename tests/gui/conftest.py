@@ -1,0 +1,56 @@
+"""GUI test fixtures: offscreen Qt, settings and data folders of the test's own, a window wired
+to the tiny demo model, and a check that no top-level window is left open."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANIMATEDIFF_STUDIO_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("ANIMATEDIFF_STUDIO_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_windows(qapp):
+    yield
+    from PySide6.QtWidgets import QApplication
+
+    qapp.processEvents()
+    leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.objectName() == "mainWindow"]
+    for window in leaked:
+        window.close()
+    assert not leaked, "a test left a main window open"
+
+
+def configure_tiny(window, models, steps: int = 2, frames: int = 8) -> None:
+    window.models.base.set_text(str(models.base))
+    window.models.adapter.set_text(str(models.motion_adapter))
+    window.models.device.setCurrentText("cpu")
+    p = window.parameters
+    p.width.setValue(64)
+    p.height.setValue(64)
+    p.frames.setValue(frames)
+    p.steps.setValue(steps)
+    p.random_seed.setChecked(False)
+    p.seed.setValue(7)
+    window.prompt.prompt.setPlainText("a lighthouse in a storm")
+
+
+@pytest.fixture()
+def window(qtbot, demo_models, tmp_path):
+    from gui.main_window import MainWindow
+
+    win = MainWindow(settings_path=tmp_path / "settings.json")
+    qtbot.addWidget(win)
+    win.show()
+    configure_tiny(win, demo_models)
+    yield win
+    win.close()
+    assert not win.controller._thread.isRunning()
