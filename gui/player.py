@@ -10,13 +10,24 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPen, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QColor,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPen,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QSizePolicy,
@@ -185,7 +196,9 @@ class TimelinePlayer(QWidget):
 
         self.timer = QTimer(self)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setSingleShot(True)  # each tick schedules the next at the next frame's time
         self.timer.timeout.connect(self._tick)
+        self._playing = False
 
         style = self.style()
 
@@ -277,10 +290,18 @@ class TimelinePlayer(QWidget):
             (Qt.Key.Key_I, self.set_in_point),
             (Qt.Key.Key_O, self.set_out_point),
             (Qt.Key.Key_L, self.cycle_loop_mode),
+            (QKeySequence.StandardKey.Copy, self.copy_frame),
         ):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        copy_action = QAction("Copy frame", self.view)
+        copy_action.triggered.connect(self.copy_frame)
+        save_action = QAction("Save frame as PNG…", self.view)
+        save_action.triggered.connect(self.save_frame_dialog)
+        self.view.addAction(copy_action)
+        self.view.addAction(save_action)
         self._update_controls()
 
     # -- content --------------------------------------------------------------------------
@@ -329,24 +350,57 @@ class TimelinePlayer(QWidget):
     def current_frame(self) -> np.ndarray | None:
         return None if self.frames is None else self.frames[self.current]
 
+    def copy_frame(self) -> bool:
+        """Put the current frame on the clipboard as an image."""
+        frame = self.current_frame()
+        if frame is None:
+            return False
+        QGuiApplication.clipboard().setImage(to_qimage(frame).copy())
+        return True
+
+    def save_frame(self, path: str) -> Path:
+        """Save the current frame as a lossless PNG (atomically)."""
+        from PIL import Image
+
+        from backend.video_writer import atomic_path
+
+        frame = self.current_frame()
+        if frame is None:
+            raise ValueError("there is no frame to save")
+        target = Path(path)
+        if target.suffix.lower() != ".png":
+            target = target.with_suffix(".png")
+        with atomic_path(target) as tmp:
+            Image.fromarray(frame).save(tmp, format="PNG")
+        return target
+
+    def save_frame_dialog(self) -> None:
+        if self.current_frame() is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save frame", f"frame_{self.current:05d}.png", "PNG (*.png)")
+        if path:
+            self.save_frame(path)
+
     # -- transport ------------------------------------------------------------------------
 
     @property
     def playing(self) -> bool:
-        return self.timer.isActive()
+        return self._playing
 
     def play(self) -> None:
         if self.frame_count < 1:
             return
         if self.loop_mode == "once" and self.current >= self.out_point:
             self._show(self.in_point)
+        self._playing = True
         self._restart_clock()
-        self.timer.start(max(1, int(250 / max(1.0, self.fps))))  # four checks per frame
+        self._schedule(0)
         self._update_controls()
         self.playingChanged.emit(True)
 
     def pause(self) -> None:
-        was = self.timer.isActive()
+        was = self._playing
+        self._playing = False
         self.timer.stop()
         self._update_controls()
         if was:
@@ -409,27 +463,33 @@ class TimelinePlayer(QWidget):
     def _restart_clock(self, *_args) -> None:
         self._start_time = self.clock()
         self._start_position = self.current
-        if self.timer.isActive():
-            self.timer.setInterval(max(1, int(250 / max(1.0, self.fps))))
+        if self._playing:
+            self._schedule(0)
+
+    def _schedule(self, position: int) -> None:
+        """Wake up when frame `position + 1` is due (never later than 100 ms from now)."""
+        due = self._start_time + (position + 1) / self.fps
+        wait_ms = math.ceil(max(0.0, due - self.clock()) * 1000)
+        self.timer.start(max(1, min(wait_ms, 100)))
 
     def _tick(self) -> None:
+        if not self._playing:
+            return  # a tick queued before a pause
         if self.frame_count < 1:
             self.pause()
             return
         first, last = self.in_point, self.out_point
         start = min(max(self._start_position, first), last)
         elapsed = self.clock() - self._start_time
-        position = math.floor(elapsed * self.fps + 1e-9)
-        if self.loop_mode == "pingpong":
-            # Continue the bounce from where the playhead is.
-            position += start - first
-            index, ended = frame_at(position, first, last, "pingpong")
-        else:
-            index, ended = frame_at(position + start - first, first, last, self.loop_mode)
+        position = math.floor(elapsed * self.fps + 1e-9)  # frames since playback (re)started
+        # Continue from where the playhead was when playback started.
+        index, ended = frame_at(position + start - first, first, last, self.loop_mode)
         if index != self.current:
             self._show(index)
         if ended:
             self.pause()
+        elif self._playing:
+            self._schedule(position)
 
     def _show(self, index: int) -> None:
         self.current = index

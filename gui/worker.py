@@ -12,7 +12,7 @@ import threading
 import time
 import traceback
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from backend.errors import Cancelled, InputError, OutOfMemoryError, StudioError
 from backend.job_queue import Job, JobQueue
@@ -142,10 +142,13 @@ class GenerationController(QObject):
         self.queue = JobQueue()
         self.is_ready = False
         self._cancel = threading.Event()
-        self._thread = QThread()
+        self._thread = QThread(self)
         self._thread.setObjectName("generationWorkerThread")
         self.worker = GenerationWorker(self._cancel)
         self.worker.moveToThread(self._thread)
+        # Qt's documented pattern: the worker is deleted in its own thread as that thread ends,
+        # never later by Python's garbage collector on another thread.
+        self._thread.finished.connect(self.worker.deleteLater)
         self._submit.connect(self.worker.run_job)
         self._warm.connect(self.worker.warm_up)
         self._unload.connect(self.worker.unload)
@@ -201,8 +204,12 @@ class GenerationController(QObject):
         self._stopped = True
         self.queue.clear()
         self._cancel.set()
+        if not self._thread.isRunning():
+            return True
         self._thread.quit()
         stopped = self._thread.wait(timeout_ms)
+        # Nothing the worker sent before it stopped may reach a window that is going away.
+        QCoreApplication.removePostedEvents(self)
         return bool(stopped)
 
     def _run_next(self) -> None:
@@ -222,6 +229,8 @@ class GenerationController(QObject):
 
     @Slot()
     def _on_ready(self) -> None:
+        if self._stopped:
+            return
         self.is_ready = True
         self.ready.emit()
 

@@ -26,6 +26,7 @@ def no_leaked_windows(qapp):
     leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.objectName() == "mainWindow"]
     for window in leaked:
         window.close()
+    settle()
     assert not leaked, "a test left a main window open"
 
 
@@ -54,3 +55,16 @@ def window(qtbot, demo_models, tmp_path):
     yield win
     win.close()
     assert not win.controller._thread.isRunning()
+    settle()
+
+
+def settle() -> None:
+    """Run deferred deletes and collect cycles now, between tests, not at a random point in
+    the next test while its worker thread is busy."""
+    import gc
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QCoreApplication.processEvents()
+    gc.collect()

@@ -286,3 +286,16 @@ def test_main_entry_help_and_no_display(monkeypatch, capsys):
     monkeypatch.setattr(sys, "platform", "linux")
     assert main([]) == 1
     assert "no display" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="None is immortal from Python 3.12 on")
+def test_qt_binding_keeps_none_alive(qapp):
+    """PySide6 6.12.0 decremented None's refcount on every void call and crashed the player
+    within seconds of playback on Python 3.11; pyproject excludes it. This guards the pin."""
+    from PySide6.QtWidgets import QLabel
+
+    label = QLabel()
+    before = sys.getrefcount(None)
+    for _ in range(5000):
+        label.setText("x")
+    assert sys.getrefcount(None) >= before - 100
