@@ -31,7 +31,7 @@ from backend.request import (
 
 PROG = "animatediff-studio"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("generate", "video2video", "convert", "demo-model")
+COMMANDS = ("generate", "video2video", "convert", "export", "demo-model")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -108,6 +108,7 @@ def _add_generation_options(parser: argparse.ArgumentParser, video: bool) -> Non
     parser.add_argument("--vae-slicing", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt weights (they can run code)")
+    parser.add_argument("--project", metavar="FILE", help="also save the result as a take in this project (.adsproj; created if missing)")
     parser.add_argument("--json", action="store_true", help="print the request and output paths as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     if video:
@@ -163,6 +164,12 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--size", default=None, metavar="WxH")
     convert.add_argument("--resize", default="crop", choices=RESIZE_MODES, help="crop: cover and crop; pad: fit and pad; fit: stretch")
     _add_output_options(convert)
+    export = commands.add_parser("export", help="export a take of a project")
+    export.add_argument("project", help="an .adsproj project file")
+    export.add_argument("--output", required=True, help=".gif .mp4 .webm .webp, or a folder for PNG frames")
+    export.add_argument("--take", type=int, default=-1, help="take number, 1-based (default: the latest)")
+    export.add_argument("--fps", type=float, default=None, help="default: the take's fps")
+    _add_output_options(export)
     demo = commands.add_parser("demo-model", help="write the tiny random-weight demo models")
     demo.add_argument("dir")
     return parser
@@ -294,6 +301,14 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     options = write_options(args)
     options.validate()
     check_output_writable(args.output)
+    if args.project:
+        project_path = Path(os.path.expanduser(args.project))
+        if not project_path.parent.is_dir():
+            raise InputError(f"--project {args.project!r}: the folder {str(project_path.parent)!r} does not exist")
+        if project_path.exists():
+            from backend.project import Project
+
+            Project.open(project_path)  # refuse a damaged or newer project before generating
     if request.mode == "video2video" and not Path(os.path.expanduser(request.input_video)).exists():
         raise InputError(f"--input {request.input_video!r}: no such file or folder")
     quiet_libraries()
@@ -307,6 +322,12 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
         bar.close()
     metadata = build_metadata(result.request.to_dict())
     outputs = write_clip(result.frames, args.output, request.fps, options, metadata)
+    if args.project:
+        from backend.project import append_take
+
+        project, take = append_take(args.project, result.frames, result.request, result.duration, result.device)
+        outputs.append(project.path)
+        print(f"added {take.name} to {project.path}", file=sys.stderr)
     if args.json:
         summary = {
             "request": result.request.to_dict(),
@@ -360,6 +381,23 @@ def run_convert(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from backend.metadata import build_metadata
+    from backend.project import Project
+    from backend.video_writer import check_output_writable, write_clip
+
+    options = write_options(args)
+    options.validate()
+    check_output_writable(args.output)
+    project = Project.open(args.project)
+    take = project.take(args.take)
+    fps = args.fps or take.request.fps
+    metadata = build_metadata(take.request.to_dict(), take=take.name)
+    outputs = write_clip(project.frames(take), args.output, fps, options, metadata)
+    print(f"wrote {outputs[0]} ({take.name}, {take.frame_count} frames, {fps:g} fps)", file=sys.stderr)
+    return EXIT_OK
+
+
 def run_demo_model(args: argparse.Namespace) -> int:
     from backend.demo_model import write_demo_model
 
@@ -384,6 +422,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo_model(args)
         if args.command == "convert":
             return run_convert(args)
+        if args.command == "export":
+            return run_export(args)
         return run_generate(args, explicit_options(argv) if args.from_metadata else set())
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

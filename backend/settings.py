@@ -42,6 +42,7 @@ class Settings:
     recent_base_models: list[str] = field(default_factory=list)
     recent_motion_adapters: list[str] = field(default_factory=list)
     recent_loras: list[str] = field(default_factory=list)
+    recent_projects: list[str] = field(default_factory=list)
     export: dict[str, Any] = field(default_factory=dict)  # the export dialog's last choices
     window_geometry: str = ""  # base64 of QMainWindow.saveGeometry()
     window_state: str = ""  # base64 of QMainWindow.saveState()

@@ -59,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.models.base.set_text(args.base_model)
     if args.motion_adapter:
         window.models.adapter.set_text(args.motion_adapter)
-    if args.project:
-        window.set_status(f"Projects are not supported yet; {args.project} was not opened.")
     window.show()
+    if args.project:
+        window.open_project(args.project)
+    else:
+        window.offer_recovery()
     return app.exec()

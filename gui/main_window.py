@@ -5,6 +5,7 @@ else happens in the worker thread."""
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import time
 from pathlib import Path
@@ -13,11 +14,13 @@ import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -28,11 +31,15 @@ from PySide6.QtWidgets import (
 )
 
 from backend.errors import InputError
+from backend.project import SUFFIX, Project, Take
 from backend.request import GenerationRequest
 from backend.settings import Settings, data_dir
 from gui.panels import ModelsPanel, ParametersPanel, PromptPanel
 from gui.player import TimelinePlayer
+from gui.takes_panel import CompareDialog, TakesPanel
 from gui.worker import GenerationController
+
+AUTOSAVE_MS = 5000
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
 
@@ -61,12 +68,23 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._waiting_for_demo: list[GenerationRequest] = []
         self._job_started_at = 0.0
+        self.project = Project()
+        self.current_request: GenerationRequest | None = None
+        self.recovery_path = data_dir() / "recovery" / f"autosave-{os.getpid()}{SUFFIX}"
 
         self.models = ModelsPanel(self.demo_model_root)
         self.prompt = PromptPanel()
         self.parameters = ParametersPanel()
         self.player = TimelinePlayer()
         self.player.exportRequested.connect(self.export_clip)
+        self.takes = TakesPanel()
+        self.takes.set_project(self.project)
+        self.takes.takeSelected.connect(self.show_take)
+        self.takes.rerunRequested.connect(lambda take: self.controller.enqueue(take.request))
+        self.takes.varySeedRequested.connect(
+            lambda take: self.controller.enqueue(take.request.replace(seed=secrets.randbelow(2**31))))
+        self.takes.changed.connect(self._update_title)
+        self.takes.compareRequested.connect(self.compare_takes)
 
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -139,6 +157,7 @@ class MainWindow(QMainWindow):
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(6, 6, 6, 6)
         center_layout.addWidget(self.player, 1)
+        center_layout.addWidget(self.takes)
         center_layout.addWidget(self.error_banner)
         center_layout.addLayout(actions)
         center_layout.addLayout(queue_row)
@@ -175,8 +194,13 @@ class MainWindow(QMainWindow):
         c.demo_model_ready.connect(self._on_demo_ready)
         c.demo_model_failed.connect(self.show_error)
 
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(AUTOSAVE_MS)
+        self.autosave_timer.timeout.connect(self.autosave)
+        self.autosave_timer.start()
         self.resize(1280, 800)
         self.restore_settings()
+        self._update_title()
         QTimer.singleShot(0, self.controller.start)
 
     # -- building --------------------------------------------------------------------------
@@ -192,6 +216,19 @@ class MainWindow(QMainWindow):
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
+        for text, shortcut, slot in (
+            ("&New project", QKeySequence.StandardKey.New, self.new_project),
+            ("&Open project…", QKeySequence.StandardKey.Open, self.open_project_dialog),
+            ("&Save project", QKeySequence.StandardKey.Save, self.save_project),
+            ("Save project &as…", QKeySequence("Ctrl+Shift+S"), self.save_project_as),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
         export = QAction("&Export…", self)
         export.setShortcut(QKeySequence("Ctrl+E"))
         export.triggered.connect(self.export_clip)
@@ -386,6 +423,10 @@ class MainWindow(QMainWindow):
     def _on_job_finished(self, job, result) -> None:
         self.results[job.id] = result
         self.last_result = result
+        self.current_request = result.request
+        take = self.project.add_take(result.frames, result.request, result.duration, result.device)
+        self.takes.refresh(select=take)
+        self._update_title()
         self.player.set_frames(result.frames, result.request.fps)
         self.player.play()
         self._idle_progress("done")
@@ -424,9 +465,163 @@ class MainWindow(QMainWindow):
         if frames is None or self.player.is_preview:
             self.set_status("Nothing to export yet: generate a clip first.")
             return
-        request = self.last_result.request if self.last_result is not None else None
-        dialog = ExportDialog(self, self.player, request, self.settings)
+        dialog = ExportDialog(self, self.player, self.current_request, self.settings)
         dialog.open()
+
+    # -- projects --------------------------------------------------------------------------
+
+    def show_take(self, take: Take) -> None:
+        try:
+            frames = self.project.frames(take)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return
+        self.current_request = take.request
+        self.player.set_frames(frames, take.request.fps)
+        self.apply_request(take.request)
+        self.project.ui_state["selected_take"] = take.id
+        self.set_status(f"{take.name}: seed {take.request.seed}, {take.frame_count} frames, made on {take.device or '?'} in {take.duration:.1f} s")
+
+    def compare_takes(self, left: Take, right: Take) -> None:
+        dialog = CompareDialog(self, self.project, left, right)
+        dialog.open()
+        self.compare_dialog = dialog
+
+    def _update_title(self) -> None:
+        mark = "*" if self.project.dirty else ""
+        self.setWindowTitle(f"{self.project.name}{mark} — AnimateDiff Studio")
+        self.setWindowModified(self.project.dirty)
+
+    def ask_unsaved(self) -> str:
+        """'save', 'discard' or 'cancel' for a project with unsaved takes."""
+        answer = QMessageBox.question(
+            self, "Unsaved takes", f"{self.project.name} has unsaved takes. Save them first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+    def ask_restore(self, path: Path) -> bool:
+        answer = QMessageBox.question(
+            self, "Restore unsaved work?",
+            "AnimateDiff Studio did not close normally last time. Restore the takes it had not saved?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _may_discard(self) -> bool:
+        if not (self.project.dirty and self.project.takes):
+            return True
+        answer = self.ask_unsaved()
+        if answer == "save":
+            return self.save_project()
+        return answer == "discard"
+
+    def set_project(self, project: Project) -> None:
+        self.project = project
+        self.takes.set_project(project)
+        self.current_request = None
+        self.player.set_frames(None)
+        selected = project.ui_state.get("selected_take")
+        if project.takes:
+            chosen = next((t for t in project.takes if t.id == selected), project.takes[-1])
+            self.takes.select(chosen)
+        self._update_title()
+
+    def new_project(self) -> None:
+        if self._may_discard():
+            self._drop_recovery()
+            self.set_project(Project())
+
+    def open_project(self, path: str) -> bool:
+        if not self._may_discard():
+            return False
+        try:
+            project = Project.open(path)
+        except InputError as exc:
+            self.show_error(str(exc))
+            return False
+        self.clear_error()
+        self._drop_recovery()
+        self.set_project(project)
+        self.settings.remember("projects", str(project.path))
+        self.set_status(f"Opened {project.path} ({len(project.takes)} takes)")
+        return True
+
+    def open_project_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", f"AnimateDiff Studio projects (*{SUFFIX})")
+        if path:
+            self.open_project(path)
+
+    def save_project(self) -> bool:
+        if self.project.path is None:
+            return self.save_project_as()
+        return self._save_to(self.project.path)
+
+    def save_project_as(self) -> bool:
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", f"{self.project.name}{SUFFIX}", f"*{SUFFIX}")
+        return self._save_to(Path(path)) if path else False
+
+    def _save_to(self, path: Path) -> bool:
+        try:
+            saved = self.project.save(path)
+        except (InputError, OSError) as exc:
+            self.show_error(f"Could not save the project: {exc}")
+            return False
+        self._drop_recovery()
+        self.settings.remember("projects", str(saved))
+        self._update_title()
+        self.set_status(f"Saved {saved}")
+        return True
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_projects:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_project(p))
+        if not self.settings.recent_projects:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def autosave(self) -> None:
+        """Keep a recovery copy of unsaved takes, so a crash costs no work."""
+        if not (self.project.dirty and self.project.takes):
+            return
+        try:
+            self.recovery_path.parent.mkdir(parents=True, exist_ok=True)
+            self.project.ui_state["original_path"] = str(self.project.path) if self.project.path else ""
+            self.project.save_copy(self.recovery_path)
+        except (InputError, OSError) as exc:
+            self.set_status(f"Autosave failed: {exc}")
+
+    def _drop_recovery(self) -> None:
+        if self.recovery_path.exists():
+            self.recovery_path.unlink()
+
+    def offer_recovery(self) -> bool:
+        """After a crash, offer the takes the last run had not saved."""
+        folder = self.recovery_path.parent
+        if not folder.is_dir():
+            return False
+        import psutil
+
+        for path in sorted(folder.glob(f"autosave-*{SUFFIX}")):
+            pid = path.stem.split("-")[-1]
+            if path == self.recovery_path or (pid.isdigit() and psutil.pid_exists(int(pid)) and int(pid) != os.getpid()):
+                continue  # ours, or another running window's
+            restore = self.ask_restore(path)
+            if restore:
+                try:
+                    project = Project.open(path)
+                except InputError as exc:
+                    self.show_error(f"The recovery file could not be read: {exc}")
+                    return False
+                original = project.ui_state.get("original_path") or ""
+                project.path = Path(original) if original else None
+                project.name = Path(original).stem if original else "Recovered"
+                project.dirty = True
+                self.set_project(project)
+                self.autosave()
+            path.unlink()
+            return restore
+        return False
 
     # -- drag and drop ---------------------------------------------------------------------
 
@@ -476,8 +671,13 @@ class MainWindow(QMainWindow):
             print(f"animatediff-studio: could not save settings: {exc}")
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        if not self._closing and not self._may_discard():
+            event.ignore()
+            return
         if not self._closing:
             self._closing = True
+            self.autosave_timer.stop()
+            self._drop_recovery()
             self.player.pause()
             self.save_settings()
             self.set_status("Stopping…")

@@ -11,6 +11,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 @pytest.fixture(autouse=True)
+def no_modal_questions(monkeypatch):
+    """Modal questions would block a test: unsaved work is discarded unless a test says so."""
+    from gui.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: "discard")
+    monkeypatch.setattr(MainWindow, "ask_restore", lambda self, path: True)
+
+
+@pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("ANIMATEDIFF_STUDIO_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("ANIMATEDIFF_STUDIO_DATA_DIR", str(tmp_path / "data"))

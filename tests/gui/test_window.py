@@ -113,12 +113,12 @@ def test_out_of_memory_message(window, qtbot, monkeypatch):
     def out_of_memory(*args, **kwargs):
         raise OutOfMemoryError("out of memory: try fewer frames or a smaller size, or use --offload model")
 
-    monkeypatch.setattr(backend.engine, "generate", out_of_memory)
-    with qtbot.waitSignal(window.controller.job_failed, timeout=TIMEOUT) as failed:
-        window.generate()
+    with monkeypatch.context() as patch:
+        patch.setattr(backend.engine, "generate", out_of_memory)
+        with qtbot.waitSignal(window.controller.job_failed, timeout=TIMEOUT) as failed:
+            window.generate()
     assert failed.args[1] == "memory"
     assert "offload" in window.error_banner.text() and "unloaded" in window.error_banner.text()
-    monkeypatch.undo()
     with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
         window.generate()
 

@@ -1,0 +1,214 @@
+"""The takes panel: every take of the project as a thumbnail, with re-run, vary seed, rename,
+favourite, delete (undoable) and compare; and the side-by-side compare dialog."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from backend.project import Project, Take
+from gui.player import TimelinePlayer, to_qimage
+
+THUMB = QSize(96, 72)
+
+
+def thumbnail_icon(frame: np.ndarray) -> QIcon:
+    image = to_qimage(np.ascontiguousarray(frame)).copy()
+    return QIcon(QPixmap.fromImage(image).scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation))
+
+
+class TakesPanel(QWidget):
+    takeSelected = Signal(object)  # Take
+    rerunRequested = Signal(object)  # Take
+    varySeedRequested = Signal(object)  # Take
+    changed = Signal()  # the project's takes changed (rename, mark, delete, undo)
+    compareRequested = Signal(object, object)  # Take, Take
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("takesPanel")
+        self.project: Project | None = None
+        self._undo: list[tuple[Take, int]] = []
+        self.list = QListWidget()
+        self.list.setObjectName("takesList")
+        self.list.setAccessibleName("Takes")
+        self.list.setToolTip("Every take of this project. Select one to play it and load its settings; select two to compare.")
+        self.list.setViewMode(QListWidget.ViewMode.IconMode)
+        self.list.setFlow(QListWidget.Flow.LeftToRight)
+        self.list.setWrapping(False)
+        self.list.setIconSize(THUMB)
+        self.list.setMaximumHeight(THUMB.height() + 44)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.list.itemSelectionChanged.connect(self._selection_changed)
+        self.list.itemDoubleClicked.connect(lambda item: self.rename(self._take(item)))
+
+        def button(name: str, text: str, tip: str, slot) -> QPushButton:
+            widget = QPushButton(text)
+            widget.setObjectName(name)
+            widget.setToolTip(tip)
+            widget.clicked.connect(slot)
+            return widget
+
+        self.rerun_button = button("rerunTakeButton", "Re-run", "Generate this take again with exactly its settings", lambda: self._with_selected(self.rerunRequested.emit))
+        self.vary_button = button("varySeedButton", "Vary seed", "Generate this take again with a new seed", lambda: self._with_selected(self.varySeedRequested.emit))
+        self.rename_button = button("renameTakeButton", "Rename", "Rename the take (or double-click it)", lambda: self._with_selected(self.rename))
+        self.favourite_button = button("favouriteTakeButton", "★", "Mark or unmark the take as a favourite", lambda: self._with_selected(self.toggle_favourite))
+        self.delete_button = button("deleteTakeButton", "Delete", "Delete the take (Ctrl+Z brings it back)", lambda: self._with_selected(self.delete))
+        self.undo_button = button("undoDeleteButton", "Undo", "Bring back the last deleted take (Ctrl+Z)", self.undo_delete)
+        self.compare_button = button("compareTakesButton", "Compare", "Play the two selected takes side by side", self._compare)
+        QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.undo_delete,
+                  context=Qt.ShortcutContext.WindowShortcut)
+        buttons = QHBoxLayout()
+        for widget in (self.rerun_button, self.vary_button, self.rename_button, self.favourite_button,
+                       self.delete_button, self.undo_button, self.compare_button):
+            buttons.addWidget(widget)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.list)
+        layout.addLayout(buttons)
+        self._update_buttons()
+
+    def set_project(self, project: Project) -> None:
+        self.project = project
+        self._undo.clear()
+        self.refresh()
+
+    def refresh(self, select: Take | None = None) -> None:
+        self.list.blockSignals(True)
+        self.list.clear()
+        if self.project is not None:
+            for take in self.project.takes:
+                star = "★ " if take.favourite else ""
+                item = QListWidgetItem(f"{star}{take.name}\nseed {take.request.seed}")
+                item.setData(Qt.ItemDataRole.UserRole, take.id)
+                item.setToolTip(f"{take.request.prompt}\n{take.frame_count} frames, {take.size[0]}x{take.size[1]}, {take.created}")
+                try:
+                    item.setIcon(thumbnail_icon(self.project.thumbnail(take)))
+                except Exception:  # noqa: BLE001 - a take without readable frames still lists
+                    pass
+                self.list.addItem(item)
+                if select is not None and take.id == select.id:
+                    item.setSelected(True)
+                    self.list.scrollToItem(item)
+        self.list.blockSignals(False)
+        self._update_buttons()
+
+    def selected_takes(self) -> list[Take]:
+        if self.project is None:
+            return []
+        ids = [item.data(Qt.ItemDataRole.UserRole) for item in self.list.selectedItems()]
+        return [take for take in self.project.takes if take.id in ids]
+
+    def select(self, take: Take) -> None:
+        self.refresh(select=take)
+        self.takeSelected.emit(take)
+
+    def _take(self, item: QListWidgetItem) -> Take | None:
+        if self.project is None or item is None:
+            return None
+        return self.project.take(item.data(Qt.ItemDataRole.UserRole))
+
+    def _with_selected(self, action) -> None:
+        takes = self.selected_takes()
+        if len(takes) == 1:
+            action(takes[0])
+
+    def _selection_changed(self) -> None:
+        takes = self.selected_takes()
+        if len(takes) == 1:
+            self.takeSelected.emit(takes[0])
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        count = len(self.selected_takes())
+        for widget in (self.rerun_button, self.vary_button, self.rename_button, self.favourite_button, self.delete_button):
+            widget.setEnabled(count == 1)
+        self.compare_button.setEnabled(count == 2)
+        self.undo_button.setEnabled(bool(self._undo))
+
+    def rename(self, take: Take | None, name: str | None = None) -> None:
+        if take is None:
+            return
+        if name is None:
+            name, ok = QInputDialog.getText(self, "Rename take", "Name:", text=take.name)
+            if not ok:
+                return
+        take.name = name.strip() or take.name
+        self.project.dirty = True
+        self.refresh(select=take)
+        self.changed.emit()
+
+    def toggle_favourite(self, take: Take) -> None:
+        take.favourite = not take.favourite
+        self.project.dirty = True
+        self.refresh(select=take)
+        self.changed.emit()
+
+    def delete(self, take: Take) -> None:
+        index = self.project.takes.index(take)
+        self.project.remove_take(take.id)
+        self._undo.append((take, index))
+        self.refresh()
+        self.changed.emit()
+
+    def undo_delete(self) -> None:
+        if not self._undo or self.project is None:
+            return
+        take, index = self._undo.pop()
+        self.project.restore_take(take, index)
+        self.select(take)
+        self.changed.emit()
+
+    def _compare(self) -> None:
+        takes = self.selected_takes()
+        if len(takes) == 2:
+            self.compareRequested.emit(takes[0], takes[1])
+
+
+class CompareDialog(QDialog):
+    """Two takes side by side; the left player drives, the right follows frame by frame."""
+
+    def __init__(self, parent, project: Project, left: Take, right: Take) -> None:
+        super().__init__(parent)
+        self.setObjectName("compareDialog")
+        self.setWindowTitle(f"Compare {left.name} and {right.name}")
+        self.left = TimelinePlayer()
+        self.right = TimelinePlayer()
+        self.left.set_frames(project.frames(left), left.request.fps)
+        self.right.set_frames(project.frames(right), right.request.fps)
+        for player in (self.left, self.right):
+            player.export_button.hide()
+            player.strip.hide()
+        # The right player follows: its own transport is not used.
+        for widget in (self.right.play_button, self.right.first_button, self.right.last_button,
+                       self.right.prev_button, self.right.next_button, self.right.frame_slider, self.right.fps_spin):
+            widget.setEnabled(False)
+        self.left.frameChanged.connect(self._follow)
+        row = QHBoxLayout()
+        for take, player in ((left, self.left), (right, self.right)):
+            column = QVBoxLayout()
+            column.addWidget(QLabel(f"{take.name} · seed {take.request.seed} · {take.request.prompt[:40]}"))
+            column.addWidget(player, 1)
+            row.addLayout(column, 1)
+        self.setLayout(row)
+        self.resize(1100, 560)
+
+    def _follow(self, index: int) -> None:
+        count = self.right.frame_count
+        if count:
+            self.right._show(min(index, count - 1) if count < self.left.frame_count else index % count)

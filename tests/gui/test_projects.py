@@ -1,0 +1,131 @@
+"""Projects in the window: takes appear as they are made, save/open, re-run, vary seed,
+rename, favourite, delete and undo, compare, autosave and crash recovery, opening from argv."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from backend.project import Project
+
+TIMEOUT = 120_000
+
+
+def generate(window, qtbot, seed: int) -> None:
+    window.parameters.seed.setValue(seed)
+    with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
+        window.generate()
+
+
+def test_takes_are_kept_saved_and_reopened(window, qtbot, tmp_path):
+    generate(window, qtbot, 1)
+    generate(window, qtbot, 2)
+    assert window.takes.list.count() == 2
+    assert window.windowTitle().startswith("Untitled*")
+    assert window._save_to(tmp_path / "storm.adsproj")
+    assert window.windowTitle().startswith("storm —")
+    frames_two = window.project.frames(window.project.takes[1])
+
+    window.new_project()
+    assert window.takes.list.count() == 0 and window.player.frame_count == 0
+    assert window.open_project(str(tmp_path / "storm.adsproj"))
+    assert window.takes.list.count() == 2
+    first = window.project.takes[0]
+    window.takes.select(first)
+    assert window.parameters.seed.value() == 1
+    assert window.player.frame_count == 8
+    window.takes.select(window.project.takes[1])
+    assert np.array_equal(window.player.frames, frames_two)
+    assert str(tmp_path / "storm.adsproj") in window.settings.recent_projects
+
+
+def test_rerun_and_vary_seed(window, qtbot):
+    generate(window, qtbot, 3)
+    take = window.project.takes[0]
+    with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
+        window.takes.rerunRequested.emit(take)
+    assert np.array_equal(window.project.frames(window.project.takes[1]), window.project.frames(take))
+    with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
+        window.takes.varySeedRequested.emit(take)
+    varied = window.project.takes[2]
+    assert varied.request.seed != take.request.seed
+    assert varied.request.replace(seed=take.request.seed) == take.request
+
+
+def test_rename_favourite_delete_undo(window, qtbot):
+    generate(window, qtbot, 4)
+    generate(window, qtbot, 5)
+    first, second = window.project.takes
+    window.takes.rename(first, "keeper")
+    window.takes.toggle_favourite(first)
+    assert first.name == "keeper" and first.favourite
+    assert window.takes.list.item(0).text().startswith("★ keeper")
+    window.takes.delete(second)
+    assert [t.name for t in window.project.takes] == ["keeper"]
+    window.takes.undo_delete()
+    assert [t.id for t in window.project.takes] == [first.id, second.id]
+
+
+def test_compare_two_takes_in_sync(window, qtbot):
+    generate(window, qtbot, 6)
+    generate(window, qtbot, 7)
+    a, b = window.project.takes
+    window.compare_takes(a, b)
+    dialog = window.compare_dialog
+    qtbot.addWidget(dialog)
+    dialog.left.seek(5)
+    assert dialog.right.current == 5
+    dialog.left.next()
+    assert dialog.right.current == 6
+    dialog.close()
+
+
+def test_autosave_and_recovery_after_a_crash(window, qtbot, demo_models, tmp_path):
+    from gui.main_window import MainWindow
+
+    generate(window, qtbot, 8)
+    window.autosave()
+    assert window.recovery_path.is_file()
+    # A crashed run leaves its recovery file behind under its (now dead) process id.
+    crashed = window.recovery_path.with_name("autosave-999999.adsproj")
+    shutil.copy(window.recovery_path, crashed)
+    other = MainWindow(settings_path=tmp_path / "other.json")
+    qtbot.addWidget(other)
+    assert other.offer_recovery()
+    assert len(other.project.takes) == 1 and other.project.dirty
+    assert other.project.takes[0].request.seed == 8
+    assert not crashed.exists()
+    other.close()
+
+
+def test_open_damaged_project_shows_error_and_keeps_work(window, qtbot, tmp_path):
+    generate(window, qtbot, 9)
+    bad = tmp_path / "bad.adsproj"
+    bad.write_bytes(b"PK\x03\x04 broken")
+    window.project.dirty = False  # nothing to ask about
+    assert not window.open_project(str(bad))
+    assert "damaged or truncated" in window.error_banner.text()
+    assert len(window.project.takes) == 1 and bad.read_bytes() == b"PK\x03\x04 broken"
+
+
+def test_main_opens_a_project_from_the_command_line(qtbot, tmp_path):
+    from gui.app import main
+
+    project = Project("cli")
+    project.add_take(np.zeros((3, 16, 16, 3), np.uint8), __import__("backend.request").request.GenerationRequest(prompt="x", seed=1))
+    path = project.save(tmp_path / "cli.adsproj")
+    seen = {}
+
+    def check_and_close() -> None:
+        for widget in QApplication.topLevelWidgets():
+            if widget.objectName() == "mainWindow" and widget.isVisible():
+                seen["takes"] = len(widget.project.takes)
+                seen["title"] = widget.windowTitle()
+                widget.close()
+
+    QTimer.singleShot(1500, check_and_close)
+    assert main([str(path)]) == 0
+    assert seen["takes"] == 1 and seen["title"].startswith("cli")
