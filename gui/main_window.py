@@ -490,7 +490,6 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         mark = "*" if self.project.dirty else ""
         self.setWindowTitle(f"{self.project.name}{mark} — AnimateDiff Studio")
-        self.setWindowModified(self.project.dirty)
 
     def ask_unsaved(self) -> str:
         """'save', 'discard' or 'cancel' for a project with unsaved takes."""

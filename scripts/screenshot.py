@@ -63,6 +63,7 @@ def main() -> int:
     def on_finished(job, result) -> None:
         window.player.pause()
         window.player.seek(9)
+        window.project.dirty = False  # no save prompt for the demo take
         QTimer.singleShot(500, lambda: (snap("player.png"), window.close(), app.quit()))
 
     window.controller.job_preview.connect(on_preview)
