@@ -66,6 +66,7 @@ class TakesPanel(QWidget):
         self.rerun_button = button("rerunTakeButton", "Re-run", "Generate this take again with exactly its settings", lambda: self._with_selected(self.rerunRequested.emit))
         self.vary_button = button("varySeedButton", "Vary seed", "Generate this take again with a new seed", lambda: self._with_selected(self.varySeedRequested.emit))
         self.rename_button = button("renameTakeButton", "Rename", "Rename the take (or double-click it)", lambda: self._with_selected(self.rename))
+        self.notes_button = button("takeNotesButton", "Notes…", "Write notes on this take (kept in the project)", lambda: self._with_selected(self.edit_notes))
         self.favourite_button = button("favouriteTakeButton", "★", "Mark or unmark the take as a favourite", lambda: self._with_selected(self.toggle_favourite))
         self.delete_button = button("deleteTakeButton", "Delete", "Delete the take (Ctrl+Z brings it back)", lambda: self._with_selected(self.delete))
         self.undo_button = button("undoDeleteButton", "Undo", "Bring back the last deleted take (Ctrl+Z)", self.undo_delete)
@@ -73,8 +74,8 @@ class TakesPanel(QWidget):
         QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.undo_delete,
                   context=Qt.ShortcutContext.WindowShortcut)
         buttons = QHBoxLayout()
-        for widget in (self.rerun_button, self.vary_button, self.rename_button, self.favourite_button,
-                       self.delete_button, self.undo_button, self.compare_button):
+        for widget in (self.rerun_button, self.vary_button, self.rename_button, self.notes_button,
+                       self.favourite_button, self.delete_button, self.undo_button, self.compare_button):
             buttons.addWidget(widget)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -96,7 +97,8 @@ class TakesPanel(QWidget):
                 star = "★ " if take.favourite else ""
                 item = QListWidgetItem(f"{star}{take.name}\nseed {take.request.seed}")
                 item.setData(Qt.ItemDataRole.UserRole, take.id)
-                item.setToolTip(f"{take.request.prompt}\n{take.frame_count} frames, {take.size[0]}x{take.size[1]}, {take.created}")
+                notes = f"\n\n{take.notes}" if take.notes else ""
+                item.setToolTip(f"{take.request.prompt}\n{take.frame_count} frames, {take.size[0]}x{take.size[1]}, {take.created}{notes}")
                 try:
                     item.setIcon(thumbnail_icon(self.project.thumbnail(take)))
                 except Exception:  # noqa: BLE001 - a take without readable frames still lists
@@ -136,7 +138,8 @@ class TakesPanel(QWidget):
 
     def _update_buttons(self) -> None:
         count = len(self.selected_takes())
-        for widget in (self.rerun_button, self.vary_button, self.rename_button, self.favourite_button, self.delete_button):
+        for widget in (self.rerun_button, self.vary_button, self.rename_button, self.notes_button,
+                       self.favourite_button, self.delete_button):
             widget.setEnabled(count == 1)
         self.compare_button.setEnabled(count == 2)
         self.undo_button.setEnabled(bool(self._undo))
@@ -149,6 +152,16 @@ class TakesPanel(QWidget):
             if not ok:
                 return
         take.name = name.strip() or take.name
+        self.project.dirty = True
+        self.refresh(select=take)
+        self.changed.emit()
+
+    def edit_notes(self, take: Take, notes: str | None = None) -> None:
+        if notes is None:
+            notes, ok = QInputDialog.getMultiLineText(self, "Notes", f"Notes on {take.name}:", take.notes)
+            if not ok:
+                return
+        take.notes = notes
         self.project.dirty = True
         self.refresh(select=take)
         self.changed.emit()

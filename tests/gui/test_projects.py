@@ -61,7 +61,9 @@ def test_rename_favourite_delete_undo(window, qtbot):
     first, second = window.project.takes
     window.takes.rename(first, "keeper")
     window.takes.toggle_favourite(first)
-    assert first.name == "keeper" and first.favourite
+    window.takes.edit_notes(first, "smooth camera, keep")
+    assert first.name == "keeper" and first.favourite and first.notes == "smooth camera, keep"
+    assert "smooth camera" in window.takes.list.item(0).toolTip()
     assert window.takes.list.item(0).text().startswith("★ keeper")
     window.takes.delete(second)
     assert [t.name for t in window.project.takes] == ["keeper"]
