@@ -62,15 +62,11 @@ def _cancel_check(cancel: CancelCheck) -> Callable[[], bool]:
     return cancel
 
 
-def denoising_total(request: GenerationRequest) -> int:
-    return request.denoising_steps()
-
-
 class _StepReporter:
     """The diffusers step callback: reports progress and raises Cancelled when asked."""
 
     def __init__(self, request, on_progress, should_cancel) -> None:
-        self.total = max(1, denoising_total(request))
+        self.total = max(1, request.denoising_steps())
         self.on_progress = on_progress
         self.should_cancel = should_cancel
         self.step = 0

@@ -41,7 +41,6 @@ class Settings:
     random_seed: bool = True
     recent_base_models: list[str] = field(default_factory=list)
     recent_motion_adapters: list[str] = field(default_factory=list)
-    recent_loras: list[str] = field(default_factory=list)
     recent_projects: list[str] = field(default_factory=list)
     export: dict[str, Any] = field(default_factory=dict)  # the export dialog's last choices
     window_geometry: str = ""  # base64 of QMainWindow.saveGeometry()
@@ -88,7 +87,7 @@ class Settings:
                 os.unlink(tmp)
 
     def remember(self, kind: str, value: str) -> None:
-        """Put `value` first in the recent list `kind` (base_models, motion_adapters, loras)."""
+        """Put `value` first in the recent list `kind` (base_models, motion_adapters, projects)."""
         items = getattr(self, f"recent_{kind}")
         if value in items:
             items.remove(value)

@@ -7,7 +7,6 @@ ten-minute video decodes those frames (seeking to a start time first), never the
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Iterator
@@ -319,7 +318,3 @@ def read_frames(source: str | os.PathLike, options: ReadOptions = ReadOptions())
         raise InputError(f"input {str(source)!r}: the chosen range holds no frames")
     return np.stack(frames)
 
-
-def source_fps(source: str | os.PathLike, default: float) -> float:
-    fps = probe(source).fps
-    return fps if fps and math.isfinite(fps) else default

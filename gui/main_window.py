@@ -34,7 +34,7 @@ from backend.errors import InputError
 from backend.project import SUFFIX, Project, Take
 from backend.request import GenerationRequest
 from backend.settings import Settings, data_dir
-from gui.panels import ModelsPanel, ParametersPanel, PromptPanel
+from gui.panels import ModelsPanel, ParametersPanel, PromptPanel, named
 from gui.player import TimelinePlayer
 from gui.takes_panel import CompareDialog, TakesPanel
 from gui.worker import GenerationController
@@ -63,7 +63,6 @@ class MainWindow(QMainWindow):
         self.settings_path = settings_path
         self.settings = settings if settings is not None else Settings.load(settings_path)
         self.controller = controller or GenerationController(self)
-        self.results: dict[int, object] = {}
         self.last_result = None
         self._closing = False
         self._waiting_for_demo: list[GenerationRequest] = []
@@ -100,17 +99,13 @@ class MainWindow(QMainWindow):
         scroll.setMinimumWidth(480)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
-        self.generate_button = QPushButton("Generate")
-        self.generate_button.setObjectName("generateButton")
-        self.generate_button.setAccessibleName("Generate")
-        self.generate_button.setToolTip("Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue.")
+        self.generate_button = named(QPushButton("Generate"), "generateButton", "Generate",
+                                     "Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue.")
         self.generate_button.setDefault(True)
         self.generate_button.setMinimumHeight(34)
         self.generate_button.clicked.connect(self.generate)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setObjectName("cancelButton")
-        self.cancel_button.setAccessibleName("Cancel")
-        self.cancel_button.setToolTip("Stop the running job within one step (Esc)")
+        self.cancel_button = named(QPushButton("Cancel"), "cancelButton", "Cancel",
+                                   "Stop the running job within one step (Esc)")
         self.cancel_button.setEnabled(False)
         self.cancel_button.setMinimumHeight(34)
         self.cancel_button.clicked.connect(self.cancel)
@@ -129,10 +124,8 @@ class MainWindow(QMainWindow):
         self.error_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_banner.hide()
 
-        self.queue_list = QListWidget()
-        self.queue_list.setObjectName("queueList")
-        self.queue_list.setAccessibleName("Job queue")
-        self.queue_list.setToolTip("Jobs waiting to run. Move them up or down, or remove them.")
+        self.queue_list = named(QListWidget(), "queueList", "Job queue",
+                                "Jobs waiting to run. Move them up or down, or remove them.")
         self.queue_list.setMaximumHeight(64)
         up = self._tool("queueUpButton", "▲", "Run the selected job earlier", lambda: self._move_selected(-1))
         down = self._tool("queueDownButton", "▼", "Run the selected job later", lambda: self._move_selected(1))
@@ -206,11 +199,8 @@ class MainWindow(QMainWindow):
     # -- building --------------------------------------------------------------------------
 
     def _tool(self, name: str, text: str, tip: str, slot) -> QToolButton:
-        button = QToolButton()
-        button.setObjectName(name)
+        button = named(QToolButton(), name, tip, tip)
         button.setText(text)
-        button.setToolTip(tip)
-        button.setAccessibleName(tip)
         button.clicked.connect(slot)
         return button
 
@@ -421,7 +411,6 @@ class MainWindow(QMainWindow):
             self.player.play()
 
     def _on_job_finished(self, job, result) -> None:
-        self.results[job.id] = result
         self.last_result = result
         self.current_request = result.request
         take = self.project.add_take(result.frames, result.request, result.duration, result.device)

@@ -53,6 +53,16 @@ def named(widget, name: str, accessible: str, tip: str):
     return widget
 
 
+def hrow(*widgets: QWidget, stretch: QWidget | None = None, end_stretch: bool = False) -> QHBoxLayout:
+    """Widgets side by side in one form row; `stretch` takes the spare width."""
+    layout = QHBoxLayout()
+    for widget in widgets:
+        layout.addWidget(widget, 1 if widget is stretch else 0)
+    if end_stretch:
+        layout.addStretch(1)
+    return layout
+
+
 def spin(name: str, accessible: str, tip: str, low: int, high: int, value: int, step: int = 1) -> QSpinBox:
     box = named(QSpinBox(), name, accessible, tip)
     box.setRange(low, high)
@@ -224,15 +234,8 @@ class ModelsPanel(QGroupBox):
         form.addRow("Base model", self.base)
         form.addRow("Motion adapter", self.adapter)
         form.addRow("Motion LoRAs", self.loras)
-        row = QHBoxLayout()
-        row.addWidget(self.device)
-        row.addWidget(self.dtype)
-        form.addRow("Device / precision", row)
-        memory = QHBoxLayout()
-        memory.addWidget(self.offload)
-        memory.addWidget(self.vae_slicing)
-        memory.addWidget(self.vae_tiling)
-        form.addRow("Memory", memory)
+        form.addRow("Device / precision", hrow(self.device, self.dtype))
+        form.addRow("Memory", hrow(self.offload, self.vae_slicing, self.vae_tiling))
         form.addRow("", self.unload_button)
 
     def _resolve(self, text: str, role: str) -> str:
@@ -387,41 +390,20 @@ class ParametersPanel(QGroupBox):
         form.addRow("Mode", self.mode)
         form.addRow("Input video", self.input_row)
         form.addRow("Strength", self.strength)
-        size = QHBoxLayout()
-        size.addWidget(self.width)
-        size.addWidget(self.height)
-        form.addRow("Width × height", size)
-        frames = QHBoxLayout()
-        frames.addWidget(self.frames)
-        frames.addWidget(self.fps)
-        form.addRow("Frames / fps", frames)
-        sampling = QHBoxLayout()
-        sampling.addWidget(self.steps)
-        sampling.addWidget(self.guidance)
-        form.addRow("Steps / guidance", sampling)
-        seed = QHBoxLayout()
-        seed.addWidget(self.seed, 1)
-        seed.addWidget(self.random_seed)
-        form.addRow("Seed", seed)
+        form.addRow("Width × height", hrow(self.width, self.height))
+        form.addRow("Frames / fps", hrow(self.frames, self.fps))
+        form.addRow("Steps / guidance", hrow(self.steps, self.guidance))
+        form.addRow("Seed", hrow(self.seed, self.random_seed, stretch=self.seed))
         form.addRow("Scheduler", self.scheduler)
         form.addRow("Clip skip", self.clip_skip)
-        free_init = QHBoxLayout()
-        free_init.addWidget(self.free_init)
-        free_init.addWidget(self.free_init_method, 1)
-        free_init.addWidget(self.free_init_fast)
-        form.addRow("FreeInit", free_init)
-        freeu = QHBoxLayout()
+        form.addRow("FreeInit", hrow(self.free_init, self.free_init_method, self.free_init_fast,
+                                     stretch=self.free_init_method))
         for box in self.freeu_values:
             box.setMaximumWidth(78)
-            freeu.addWidget(box)
-        freeu.addStretch(1)
-        form.addRow(self.freeu, freeu)
-        free_noise = QHBoxLayout()
+        form.addRow(self.freeu, hrow(*self.freeu_values, end_stretch=True))
         self.context_length.setPrefix("window ")
         self.context_stride.setPrefix("stride ")
-        free_noise.addWidget(self.context_length)
-        free_noise.addWidget(self.context_stride)
-        form.addRow(self.free_noise, free_noise)
+        form.addRow(self.free_noise, hrow(self.context_length, self.context_stride))
         self.form = form
         self.mode.currentIndexChanged.connect(self._mode_changed)
         self.freeu.toggled.connect(self._toggles)

@@ -140,7 +140,6 @@ class GenerationController(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.queue = JobQueue()
-        self.is_ready = False
         self._cancel = threading.Event()
         self._thread = QThread(self)
         self._thread.setObjectName("generationWorkerThread")
@@ -231,7 +230,6 @@ class GenerationController(QObject):
     def _on_ready(self) -> None:
         if self._stopped:
             return
-        self.is_ready = True
         self.ready.emit()
 
     @Slot(int, object)

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from backend.engine import Progress, denoising_total, generate
+from backend.engine import Progress, generate
 from backend.errors import Cancelled
 from backend.models import PipelineCache
 from backend.request import GenerationRequest, ModelSpec, MotionLora
@@ -270,8 +270,8 @@ def test_progress_total_matches_steps_run(demo_models, cache, clip_folder, chang
     request = make_request(demo_models, input_video=str(clip_folder), frames=4, **changes)
     generate(request, on_progress=reports.append, cache=cache)
     steps = [r for r in reports if r.phase == "denoising"]
-    assert len(steps) == denoising_total(request)
-    assert steps[-1].step == steps[-1].total == denoising_total(request)
+    assert len(steps) == request.denoising_steps()
+    assert steps[-1].step == steps[-1].total == request.denoising_steps()
 
 
 def test_cancel_stops_within_one_step_and_next_job_works(demo_models, cache, baseline):
