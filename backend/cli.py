@@ -248,7 +248,7 @@ def request_from_args(args: argparse.Namespace, given: set[str] | None = None) -
         changes["mode"] = "video2video"
     if model_changes:
         changes["model"] = dataclasses.replace(base.model, **model_changes)
-    request = base.replace(**changes)
+    request = base.replace(**changes).with_absolute_paths()
     request.validate()
     return request
 

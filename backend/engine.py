@@ -8,7 +8,6 @@ cached pipeline before each job, so a job never inherits the previous job's sett
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ import numpy as np
 
 from backend.errors import Cancelled, GenerationError, InputError, StudioError
 from backend.models import PipelineCache, apply_motion_loras, as_out_of_memory, remove_lora_layers
-from backend.request import GenerationRequest
+from backend.request import GenerationRequest, random_seed
 from backend.schedulers import build_scheduler
 
 PHASES = ("loading", "denoising", "decoding", "done")
@@ -213,7 +212,7 @@ def generate(
     started = time.perf_counter()
     request.validate()
     if request.seed is None:
-        request = request.replace(seed=secrets.randbelow(2**32))
+        request = request.replace(seed=random_seed())
     should_cancel = _cancel_check(cancel)
     cache = cache if cache is not None else PipelineCache()
     timings: dict[str, float] = {}

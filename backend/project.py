@@ -12,14 +12,14 @@ implies, so a hostile archive cannot write anywhere (no zip-slip) and nothing in
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
+import math
 import os
 import re
-import tempfile
 import uuid
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from backend.atomic import atomic_path
 from backend.errors import InputError
-from backend.request import GenerationRequest
+from backend.request import FRAMES_RANGE, GenerationRequest
 
 SUFFIX = ".adsproj"
 FORMAT = "animatediff-studio/project"
@@ -36,6 +37,12 @@ SCHEMA_VERSION = 2
 MANIFEST = "manifest.json"
 FRAME_NAME = "frame_{:05d}.png"
 _TAKE_ID = re.compile(r"^[0-9a-f]{32}$")
+# Limits a manifest is checked against before anything is allocated from it.
+MAX_TAKES = 10_000
+MAX_SIDE = 8192
+MAX_MANIFEST_BYTES = 64 * 2**20
+MAX_TAKE_BYTES = 8 * 2**30  # one take's frames in memory (1024 frames at 1536x1536)
+KEEP_LOADED = 4  # takes whose frames stay in memory while browsing (besides unsaved ones)
 
 
 def _now() -> str:
@@ -55,6 +62,8 @@ class Take:
     notes: str = ""
     favourite: bool = False
     _frames: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # A project file that holds this take's frames as PNGs (None: only in memory so far).
+    _store: Path | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,22 +81,51 @@ class Take:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Take:
-        take_id = str(data.get("id", ""))
-        if not _TAKE_ID.match(take_id):
-            raise InputError(f"project: a take has an invalid id {take_id!r}")
-        size = data.get("size") or [0, 0]
+        """A take from the manifest, every field checked for its type and range first."""
+        if not isinstance(data, dict):
+            raise InputError(f"a take must be a JSON object, got {type(data).__name__}")
+        take_id = data.get("id", "")
+        if not isinstance(take_id, str) or not _TAKE_ID.match(take_id):
+            raise InputError(f"a take has an invalid id {str(take_id)[:40]!r}")
+        name = _typed(data, "name", str, "", take_id)
+        count = data.get("frame_count")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= FRAMES_RANGE[1]:
+            raise InputError(f"take {name!r}: frame_count must be from 1 to {FRAMES_RANGE[1]}, got {count!r}")
+        size = data.get("size")
+        if (not isinstance(size, list) or len(size) != 2
+                or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_SIDE for v in size)):
+            raise InputError(f"take {name!r}: size must be [width, height] from 1 to {MAX_SIDE}, got {size!r}")
+        if count * size[0] * size[1] * 3 > MAX_TAKE_BYTES:
+            raise InputError(f"take {name!r}: {count} frames of {size[0]}x{size[1]} are more than "
+                             f"{MAX_TAKE_BYTES // 2**30} GiB")
+        duration = data.get("duration", 0.0)
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not math.isfinite(duration):
+            raise InputError(f"take {name!r}: duration must be a number of seconds, got {duration!r}")
+        if "request" not in data:
+            raise InputError(f"take {name!r} has no generation settings")
+        try:
+            request = GenerationRequest.from_dict(data["request"])
+        except InputError as exc:
+            raise InputError(f"take {name!r}: {exc}") from None
         return cls(
             id=take_id,
-            name=str(data.get("name", "")),
-            request=GenerationRequest.from_dict(data["request"]),
-            frame_count=int(data["frame_count"]),
-            size=(int(size[0]), int(size[1])),
-            created=str(data.get("created", "")),
-            duration=float(data.get("duration", 0.0)),
-            device=str(data.get("device", "")),
-            notes=str(data.get("notes", "")),
-            favourite=bool(data.get("favourite", False)),
+            name=name,
+            request=request,
+            frame_count=count,
+            size=(size[0], size[1]),
+            created=_typed(data, "created", str, "", name),
+            duration=float(duration),
+            device=_typed(data, "device", str, "", name),
+            notes=_typed(data, "notes", str, "", name),
+            favourite=_typed(data, "favourite", bool, False, name),
         )
+
+
+def _typed(data: dict[str, Any], key: str, kind: type, default: Any, take: str) -> Any:
+    value = data.get(key, default)
+    if not isinstance(value, kind):
+        raise InputError(f"take {take!r}: {key} must be {kind.__name__}, got {type(value).__name__}")
+    return value
 
 
 # schema_version N -> N + 1, in order from the first version on.
@@ -125,12 +163,27 @@ def upgrade_manifest(data: dict[str, Any]) -> dict[str, Any]:
 
 
 class Project:
+    """A project's takes and UI state.
+
+    `dirty` means "not yet saved to the project's own file"; `revision` counts every change, so
+    an autosave can tell whether anything changed since the last one. Frames are held in memory
+    only for takes not yet written to any file and for the few looked at last (`KEEP_LOADED`);
+    the rest are read back from the file that stores them when asked for.
+    """
+
     def __init__(self, name: str = "Untitled", path: Path | None = None) -> None:
         self.name = name
         self.path = path
         self.takes: list[Take] = []
         self.ui_state: dict[str, Any] = {}
         self.dirty = False
+        self.revision = 0
+        self._loaded: OrderedDict[str, Take] = OrderedDict()
+
+    def touch(self) -> None:
+        """Record a change (a take added, removed, renamed, marked, annotated)."""
+        self.dirty = True
+        self.revision += 1
 
     # -- takes ----------------------------------------------------------------------------
 
@@ -150,7 +203,7 @@ class Project:
             _frames=frames,
         )
         self.takes.append(take)
-        self.dirty = True
+        self.touch()
         return take
 
     def take(self, number_or_id: int | str) -> Take:
@@ -169,23 +222,46 @@ class Project:
         return self.takes[index]
 
     def remove_take(self, take_id: str) -> Take:
+        """Remove a take, its frames kept in memory so that `restore_take` can bring it back
+        even after the file holding them was rewritten."""
         take = self.take(take_id)
+        self.frames(take)
+        self._loaded.pop(take.id, None)
         self.takes.remove(take)
-        self.dirty = True
+        self.touch()
         return take
 
     def restore_take(self, take: Take, index: int) -> None:
         """Put a removed take back (undo)."""
         self.takes.insert(max(0, min(index, len(self.takes))), take)
-        self.dirty = True
+        self.touch()
 
     def frames(self, take: Take) -> np.ndarray:
-        """The take's frames, read from the project file the first time they are asked for."""
+        """The take's frames, read from the file that stores them if they are not in memory.
+        Loaded takes beyond the last `KEEP_LOADED` are released again (they stay in the file)."""
         if take._frames is None:
-            if self.path is None:
+            if take._store is None:
                 raise InputError(f"take {take.name!r} has no frames")
-            take._frames = _read_take_frames(self.path, take)
+            take._frames = _read_take_frames(take._store, take)
+        if take._store is not None:
+            self._loaded[take.id] = take
+            self._loaded.move_to_end(take.id)
+            while len(self._loaded) > KEEP_LOADED:
+                _, old = self._loaded.popitem(last=False)
+                if old._store is not None:
+                    old._frames = None
         return take._frames
+
+    def load_all_frames(self) -> None:
+        """Read every take's frames into memory (before the file holding them goes away)."""
+        for take in self.takes:
+            if take._frames is None:
+                take._frames = _read_take_frames(take._store, take) if take._store else None
+            take._store = None
+        self._loaded.clear()
+
+    def loaded_takes(self) -> int:
+        return sum(take._frames is not None for take in self.takes)
 
     # -- files ----------------------------------------------------------------------------
 
@@ -196,143 +272,197 @@ class Project:
             "name": self.name,
             "saved": _now(),
             "takes": [take.to_dict() for take in self.takes],
-            "ui_state": self.ui_state,
+            "ui_state": dict(self.ui_state),
         }
 
     def thumbnail(self, take: Take) -> np.ndarray:
         """The take's first frame, without loading the rest."""
         if take._frames is not None:
             return take._frames[0]
-        if self.path is None:
+        if take._store is None:
             raise InputError(f"take {take.name!r} has no frames")
-        from PIL import Image
+        with zipfile.ZipFile(take._store) as archive:
+            return _read_frame(archive, _frame_names(take)[0], take)
 
-        with zipfile.ZipFile(self.path) as archive, Image.open(io.BytesIO(archive.read(_frame_names(take)[0]))) as image:
-            return np.asarray(image.convert("RGB"))
+    def snapshot(self) -> ProjectSnapshot:
+        """What a save writes, taken on the caller's thread; the writing itself may then run on
+        another thread while the project changes (the frames are never modified in place)."""
+        return ProjectSnapshot(
+            manifest=self.manifest(),
+            takes=[(take, take._store, take._frames) for take in self.takes],
+            revision=self.revision,
+        )
+
+    def stored_in(self, snapshot: ProjectSnapshot, path: Path) -> None:
+        """After `snapshot` was written to `path`: its takes can be read back from there, so
+        their frames may leave memory."""
+        current = {take.id for take in self.takes}
+        for take, _, _ in snapshot.takes:
+            take._store = path
+            if take.id in current and take.id not in self._loaded:
+                self._loaded[take.id] = take
+        while len(self._loaded) > KEEP_LOADED:
+            _, old = self._loaded.popitem(last=False)
+            old._frames = None
 
     def save_copy(self, path: str | os.PathLike) -> Path:
         """Write the project to `path` (an autosave or recovery copy) without making it the
         project's file or marking the project saved."""
-        keep = (self.path, self.name, self.dirty)
-        try:
-            return self.save(path)
-        finally:
-            self.path, self.name, self.dirty = keep
+        snapshot = self.snapshot()
+        target = write_snapshot(snapshot, path)
+        self.stored_in(snapshot, target)
+        return target
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
         """Write the project atomically: a complete new file beside the target, flushed to disk,
-        then renamed over it. Frames already in the old file are copied as stored bytes."""
-        target = Path(os.path.expanduser(str(path))) if path is not None else self.path
+        then renamed over it. Frames already in a project file are copied as stored bytes."""
+        target = path if path is not None else self.path
         if target is None:
             raise InputError("project has no file yet: give a path to save it to")
-        if target.suffix.lower() != SUFFIX:
-            target = target.with_name(target.name + SUFFIX)
-        if not target.parent.is_dir():
-            raise InputError(f"project {str(target)!r}: the folder {str(target.parent)!r} does not exist")
-        old = self.path if self.path is not None and self.path.is_file() else None
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                with zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
-                    archive.writestr(MANIFEST, json.dumps(self.manifest(), indent=1))
-                    source = zipfile.ZipFile(old) if old is not None else None
-                    try:
-                        for take in self.takes:
-                            _write_take(archive, take, source)
-                    finally:
-                        if source is not None:
-                            source.close()
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-            _fsync_dir(target.parent)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        snapshot = self.snapshot()
+        target = write_snapshot(snapshot, target)
+        self.stored_in(snapshot, target)
         self.path = target
         if not self.name or self.name == "Untitled":
             self.name = target.stem
-        self.dirty = False
+        self.dirty = self.revision != snapshot.revision
         return target
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> Project:
-        """Read the manifest (frames load lazily). A corrupt, truncated, hostile or newer file
-        raises InputError with what is wrong, and is left untouched."""
+        """Read and check the manifest (frames load lazily). A corrupt, truncated, hostile or
+        newer file raises InputError with what is wrong, and is left untouched."""
         path = Path(os.path.expanduser(str(path)))
         if not path.is_file():
             raise InputError(f"project {str(path)!r}: no such file")
+        where = f"project {str(path)!r}"
         try:
             with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
+                names = set(archive.namelist())
                 for name in names:
                     if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name:
-                        raise InputError(f"project {str(path)!r} contains an unsafe path {name!r} and was not opened")
+                        raise InputError(f"{where} contains an unsafe path {name!r} and was not opened")
                 if MANIFEST not in names:
                     raise InputError(f"{str(path)!r} is not an AnimateDiff Studio project (no manifest)")
+                if archive.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:
+                    raise InputError(f"{where}: the manifest is larger than {MAX_MANIFEST_BYTES // 2**20} MiB")
                 data = json.loads(archive.read(MANIFEST).decode("utf-8"))
-                if not isinstance(data, dict) or data.get("format") != FORMAT:
-                    raise InputError(f"{str(path)!r} is not an AnimateDiff Studio project")
-                data = upgrade_manifest(data)
-                project = cls(str(data.get("name") or path.stem), path)
-                project.ui_state = data.get("ui_state") or {}
-                project.takes = [Take.from_dict(item) for item in data.get("takes", [])]
-                for take in project.takes:
-                    missing = [n for n in _frame_names(take) if n not in names]
-                    if missing:
-                        raise InputError(f"project {str(path)!r} is damaged: take {take.name!r} is missing {len(missing)} frames")
         except zipfile.BadZipFile:
-            raise InputError(f"project {str(path)!r} is damaged or truncated (not a readable zip archive); it was left as it is") from None
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-            if isinstance(exc, InputError):
-                raise
-            raise InputError(f"project {str(path)!r} has a damaged manifest ({exc}); it was left as it is") from None
+            raise InputError(f"{where} is damaged or truncated (not a readable zip archive); it was left as it is") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+            raise InputError(f"{where} has a damaged manifest ({type(exc).__name__}); it was left as it is") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise InputError(f"{str(path)!r} is not an AnimateDiff Studio project")
+        try:
+            data = upgrade_manifest(data)
+            takes_data = data.get("takes", [])
+            if not isinstance(takes_data, list):
+                raise InputError(f"takes must be a list, got {type(takes_data).__name__}")
+            if len(takes_data) > MAX_TAKES:
+                raise InputError(f"{len(takes_data)} takes are more than the {MAX_TAKES} a project may hold")
+            name = data.get("name") or path.stem
+            ui_state = data.get("ui_state") or {}
+            if not isinstance(name, str) or not isinstance(ui_state, dict):
+                raise InputError("the name must be text and ui_state an object")
+            takes = [Take.from_dict(item) for item in takes_data]
+        except InputError as exc:
+            raise InputError(f"{where} is damaged: {exc}; it was left as it is") from None
+        ids = [take.id for take in takes]
+        if len(set(ids)) != len(ids):
+            raise InputError(f"{where} is damaged: two takes share an id; it was left as it is")
+        for take in takes:
+            missing = [n for n in _frame_names(take) if n not in names]
+            if missing:
+                raise InputError(f"{where} is damaged: take {take.name!r} is missing {len(missing)} of its {take.frame_count} frames")
+            take._store = path
+        project = cls(name, path)
+        project.ui_state = ui_state
+        project.takes = takes
         return project
+
+
+@dataclass
+class ProjectSnapshot:
+    manifest: dict[str, Any]
+    takes: list[tuple[Take, Path | None, np.ndarray | None]]  # take, file holding it, frames
+    revision: int
+
+
+def write_snapshot(snapshot: ProjectSnapshot, path: str | os.PathLike) -> Path:
+    """Write a project file from a snapshot, atomically. Safe to call off the GUI thread."""
+    target = Path(os.path.expanduser(str(path)))
+    if target.suffix.lower() != SUFFIX:
+        target = target.with_name(target.name + SUFFIX)
+    if not target.parent.is_dir():
+        raise InputError(f"project {str(target)!r}: the folder {str(target.parent)!r} does not exist")
+    sources: dict[Path, zipfile.ZipFile] = {}
+    try:
+        with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr(MANIFEST, json.dumps(snapshot.manifest, indent=1))
+            for take, store, frames in snapshot.takes:
+                source = None
+                if store is not None and store.is_file():
+                    if store not in sources:
+                        sources[store] = zipfile.ZipFile(store)
+                    source = sources[store]
+                _write_take(archive, take, source, frames)
+    finally:
+        for source in sources.values():
+            source.close()
+    return target
 
 
 def _frame_names(take: Take) -> list[str]:
     return [f"takes/{take.id}/{FRAME_NAME.format(i)}" for i in range(take.frame_count)]
 
 
-def _write_take(archive: zipfile.ZipFile, take: Take, source: zipfile.ZipFile | None) -> None:
+def _write_take(archive: zipfile.ZipFile, take: Take, source: zipfile.ZipFile | None,
+                frames: np.ndarray | None) -> None:
     from PIL import Image
 
     names = _frame_names(take)
-    if source is not None and names and names[0] in source.NameToInfo:
+    if source is not None and all(name in source.NameToInfo for name in names):
         for name in names:
             info = source.getinfo(name)
             with source.open(info) as member:
                 archive.writestr(info, member.read())
         return
-    if take._frames is None:
+    if frames is None:
         raise InputError(f"take {take.name!r} has no frames to save")
-    for name, frame in zip(names, take._frames, strict=True):
+    for name, frame in zip(names, frames, strict=True):
         buffer = io.BytesIO()
         Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
         archive.writestr(name, buffer.getvalue())
 
 
+def _read_frame(archive: zipfile.ZipFile, name: str, take: Take) -> np.ndarray:
+    """One frame, its size checked against the manifest's before it is decoded."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(archive.read(name))) as image:
+        if image.size != take.size:
+            raise InputError(f"frame {name!r} is {image.size[0]}x{image.size[1]}, "
+                             f"the take says {take.size[0]}x{take.size[1]}")
+        return np.asarray(image.convert("RGB"))
+
+
 def _read_take_frames(path: Path, take: Take) -> np.ndarray:
     from PIL import Image
 
+    width, height = take.size
     try:
+        frames = np.empty((take.frame_count, height, width, 3), np.uint8)
         with zipfile.ZipFile(path) as archive:
-            frames = []
-            for name in _frame_names(take):
-                with Image.open(io.BytesIO(archive.read(name))) as image:
-                    frames.append(np.asarray(image.convert("RGB")))
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+            for index, name in enumerate(_frame_names(take)):
+                frames[index] = _read_frame(archive, name, take)
+    except InputError as exc:
+        raise InputError(f"project {str(path)!r}: take {take.name!r} is damaged: {exc}") from None
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"project {str(path)!r}: the frames of take {take.name!r} cannot be read ({exc})") from None
-    return np.stack(frames)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    except MemoryError:
+        raise InputError(f"project {str(path)!r}: not enough memory for the {take.frame_count} frames "
+                         f"of take {take.name!r}; close other programs and try again") from None
+    return frames
 
 
 def append_take(path: str | os.PathLike, frames: np.ndarray, request: GenerationRequest,

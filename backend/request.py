@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,11 +42,25 @@ FRAMES_RANGE = (1, 1024)
 STEPS_RANGE = (1, 500)
 GUIDANCE_RANGE = (0.0, 50.0)
 FPS_RANGE = (1, 120)
-SEED_RANGE = (0, 2**64 - 1)
+SEED_RANGE = (0, 2**32 - 1)  # one range everywhere: request, engine, window, command line
 CLIP_SKIP_RANGE = (1, 10)
 FREE_INIT_RANGE = (0, 10)
 LORA_WEIGHT_RANGE = (-10.0, 10.0)
 FREEU_RANGE = (0.0, 10.0)
+
+
+def random_seed() -> int:
+    """A fresh seed from the whole range."""
+    return secrets.randbelow(SEED_RANGE[1] + 1)
+
+
+def local_path_or_id(value: str) -> str:
+    """An existing local path made absolute (so settings re-run from any folder); anything
+    else, such as a Hub id, unchanged."""
+    if not value:
+        return value
+    expanded = os.path.expanduser(value)
+    return os.path.abspath(expanded) if os.path.exists(expanded) else value
 
 
 def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
@@ -81,6 +97,9 @@ class MotionLora:
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "weight": self.weight}
 
+    def with_absolute_path(self) -> MotionLora:
+        return dataclasses.replace(self, source=local_path_or_id(self.source))
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MotionLora:
         return cls(source=str(data["source"]), weight=float(data.get("weight", 1.0)))
@@ -115,6 +134,15 @@ class ModelSpec:
         for lora in self.motion_loras:
             lora.validate()
 
+    def with_absolute_paths(self) -> ModelSpec:
+        """Local model paths made absolute; Hub ids stay ids."""
+        return dataclasses.replace(
+            self,
+            base_model=local_path_or_id(self.base_model),
+            motion_adapter=local_path_or_id(self.motion_adapter),
+            motion_loras=tuple(lora.with_absolute_path() for lora in self.motion_loras),
+        )
+
     def cache_key(self) -> tuple:
         return (
             self.base_model,
@@ -137,6 +165,9 @@ class ModelSpec:
         values["motion_loras"] = tuple(
             MotionLora.from_dict(item) for item in data.get("motion_loras", ())
         )
+        # Settings read from a file (metadata, a project, a sidecar) can never switch on pickle
+        # loading, which can run code: only the command-line flag or the window's choice can.
+        values["allow_pickle"] = False
         return cls(**values)
 
 
@@ -174,6 +205,12 @@ class GenerationRequest:
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)
+
+    def with_absolute_paths(self) -> GenerationRequest:
+        """Local paths (models, LoRAs, the input video) made absolute, so the settings stored in
+        metadata and projects re-run from any folder."""
+        video = local_path_or_id(self.input_video) if self.input_video else self.input_video
+        return self.replace(model=self.model.with_absolute_paths(), input_video=video)
 
     def validate(self) -> None:
         """Raise InputError naming the first bad field and what it may be."""

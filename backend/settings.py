@@ -7,10 +7,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from backend.atomic import write_text
 
 SCHEMA_VERSION = 1
 APP_DIR_NAME = "animatediff-studio"
@@ -46,6 +47,9 @@ class Settings:
     window_geometry: str = ""  # base64 of QMainWindow.saveGeometry()
     window_state: str = ""  # base64 of QMainWindow.saveState()
     schema_version: int = SCHEMA_VERSION
+    # Set when the file came from a newer version: it is then left as it is (never replaced by
+    # what this version understands of it) and this says why.
+    read_only_reason: str = field(default="", compare=False, metadata={"stored": False})
 
     @classmethod
     def load(cls, path: Path | None = None) -> Settings:
@@ -56,10 +60,19 @@ class Settings:
             return cls()
         if not isinstance(data, dict):
             return cls()
+        version = data.get("schema_version", 1)
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            settings = cls()
+            settings.read_only_reason = (
+                f"The settings file {path} was written by a newer AnimateDiff Studio (settings "
+                f"version {version}). It is left as it is: this version starts with its defaults "
+                "and does not save its settings."
+            )
+            return settings
         data = upgrade(data)
         settings = cls()
         for f in dataclasses.fields(cls):
-            if f.name not in data:
+            if f.name not in data or not f.metadata.get("stored", True):
                 continue
             value = data[f.name]
             default = getattr(settings, f.name)
@@ -74,17 +87,16 @@ class Settings:
         settings.schema_version = SCHEMA_VERSION
         return settings
 
-    def save(self, path: Path | None = None) -> None:
+    def save(self, path: Path | None = None) -> bool:
+        """Write the settings atomically; False (and nothing written) for a newer file's."""
+        if self.read_only_reason:
+            return False
         path = path or config_dir() / "settings.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(dataclasses.asdict(self), handle, indent=2)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.metadata.get("stored", True)}
+        write_text(path, json.dumps(data, indent=2), durable=False)
+        return True
 
     def remember(self, kind: str, value: str) -> None:
         """Put `value` first in the recent list `kind` (base_models, motion_adapters, projects)."""
@@ -102,7 +114,7 @@ _UPGRADES: dict[int, Any] = {}
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:
     version = data.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        return {}  # unreadable or from a newer program: start from defaults, keep the file
+        return {}  # unreadable: start from defaults
     for step in range(version, SCHEMA_VERSION):
         data = _UPGRADES[step](data)
     return data

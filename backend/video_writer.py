@@ -19,7 +19,7 @@ import contextlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from backend.atomic import atomic_path, new_file_mode
 from backend.errors import Cancelled, GenerationError, InputError
 from backend.metadata import PNG_KEY, sidecar_path, to_text, webui_parameters, xmp_packet
 
@@ -93,21 +94,6 @@ def check_output_writable(path: str | os.PathLike) -> None:
             pass
     except OSError as exc:
         raise InputError(f"output {str(path)!r}: cannot write in {str(probe_in)!r} ({exc.strerror})") from None
-
-
-@contextlib.contextmanager
-def atomic_path(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target` (same suffix, so encoders pick the format) that
-    replaces `target` only when the block finishes without error."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
 
 
 def check_frames(frames: Any) -> np.ndarray:
@@ -297,6 +283,7 @@ def write_png_folder(frames, folder: Path, metadata_text: str | None, parameters
             os.close(fd)
             staged.append((Path(tmp), target))
             Image.fromarray(frame).save(tmp, format="PNG", pnginfo=info, compress_level=4)
+            os.chmod(tmp, new_file_mode(target))
         for tmp, target in staged:
             os.replace(tmp, target)
         index = len(staged)

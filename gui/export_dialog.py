@@ -115,7 +115,11 @@ class ExportDialog(QDialog):
         self.custom_height = QSpinBox()
         for box in (self.custom_width, self.custom_height):
             box.setRange(8, 8192)
-        frames = player.range_frames()
+        # The clip is fixed when the dialog opens: its frames and the request that made them
+        # travel together, whatever the player shows later.
+        self.frames = player.range_frames()
+        self.frame_range = [player.in_point, player.out_point + 1]
+        frames = self.frames
         self.source_size = (frames.shape[2], frames.shape[1])
         self.custom_width.setValue(self.source_size[0])
         self.custom_height.setValue(self.source_size[1])
@@ -231,7 +235,7 @@ class ExportDialog(QDialog):
         from backend.metadata import build_metadata
         from backend.video_writer import WriteOptions
 
-        frames = self.player.range_frames()
+        frames = self.frames
         kind = self.format.currentData()
         options = WriteOptions(
             gif_dither=self.dither.currentData(),
@@ -242,7 +246,7 @@ class ExportDialog(QDialog):
         )
         metadata = None
         if self.request is not None:
-            metadata = build_metadata(self.request.to_dict(), frame_range=[self.player.in_point, self.player.out_point + 1])
+            metadata = build_metadata(self.request.to_dict(), frame_range=self.frame_range)
         target = self._target()
         self.settings.export = {
             "format": kind, "folder": str(target.parent), "size": self.size.currentData(),

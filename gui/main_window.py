@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import base64
 import os
-import secrets
+import threading
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -31,8 +32,9 @@ from PySide6.QtWidgets import (
 )
 
 from backend.errors import InputError
-from backend.project import SUFFIX, Project, Take
-from backend.request import GenerationRequest
+from backend.instance_lock import InstanceLock
+from backend.project import SUFFIX, Project, Take, write_snapshot
+from backend.request import GenerationRequest, random_seed
 from backend.settings import Settings, data_dir
 from gui.panels import ModelsPanel, ParametersPanel, PromptPanel, named
 from gui.player import TimelinePlayer
@@ -42,6 +44,16 @@ from gui.worker import GenerationController
 AUTOSAVE_MS = 5000
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
+
+
+class _AutosaveDone(QObject):
+    """Carries "the autosave thread finished" to the GUI thread (a queued signal)."""
+
+    done = Signal()
+
+
+def recovery_dir() -> Path:
+    return data_dir() / "recovery"
 
 
 def human_bytes(count: int) -> str:
@@ -69,7 +81,21 @@ class MainWindow(QMainWindow):
         self._job_started_at = 0.0
         self.project = Project()
         self.current_request: GenerationRequest | None = None
-        self.recovery_path = data_dir() / "recovery" / f"autosave-{os.getpid()}{SUFFIX}"
+        # The recovery file and the lock that says "this window is alive" (the OS releases it
+        # when the process dies, so the next start can tell a crash from a running window).
+        recovery_id = uuid.uuid4().hex
+        self.recovery_path = recovery_dir() / f"autosave-{recovery_id}{SUFFIX}"
+        self.recovery_lock = InstanceLock(recovery_dir() / f"autosave-{recovery_id}.lock")
+        self._autosaved_revision = -1
+        self._autosave_thread: threading.Thread | None = None
+        self._autosave_result: tuple | None = None
+        self._autosave_signal = _AutosaveDone(self)
+        self._autosave_signal.done.connect(self._finish_autosave, Qt.ConnectionType.QueuedConnection)
+        self.autosave_stalls: list[float] = []
+        # Previews go to the player only while it follows the running job: a take the user
+        # picked during a job is not replaced by the job's preview.
+        self._follow_job = True
+        self._before_preview: tuple | None = None  # (frames, fps, request) shown before a preview
 
         self.models = ModelsPanel(self.demo_model_root)
         self.prompt = PromptPanel()
@@ -81,7 +107,7 @@ class MainWindow(QMainWindow):
         self.takes.takeSelected.connect(self.show_take)
         self.takes.rerunRequested.connect(lambda take: self.controller.enqueue(take.request))
         self.takes.varySeedRequested.connect(
-            lambda take: self.controller.enqueue(take.request.replace(seed=secrets.randbelow(2**31))))
+            lambda take: self.controller.enqueue(take.request.replace(seed=random_seed())))
         self.takes.changed.connect(self._update_title)
         self.takes.compareRequested.connect(self.compare_takes)
 
@@ -176,7 +202,8 @@ class MainWindow(QMainWindow):
 
         self.models.unload_button.clicked.connect(self.controller.unload_models)
         c = self.controller
-        c.ready.connect(lambda: self.set_status("Ready. Models load when you generate, and stay loaded."))
+        c.ready.connect(lambda: self.set_status(
+            self.settings.read_only_reason or "Ready. Models load when you generate, and stay loaded."))
         c.queue_changed.connect(self._refresh_queue)
         c.job_started.connect(self._on_job_started)
         c.job_progress.connect(self._on_job_progress)
@@ -194,6 +221,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.restore_settings()
         self._update_title()
+        if self.settings.read_only_reason:
+            self.set_status(self.settings.read_only_reason)
         QTimer.singleShot(0, self.controller.start)
 
     # -- building --------------------------------------------------------------------------
@@ -246,8 +275,7 @@ class MainWindow(QMainWindow):
 
     def request_from_form(self) -> GenerationRequest:
         p = self.parameters
-        random_seed = p.random_seed.isChecked()
-        seed = secrets.randbelow(2**31) if random_seed else p.seed.value()
+        seed = random_seed() if p.random_seed.isChecked() else p.seed.seed()
         request = GenerationRequest(
             prompt=self.prompt.prompt.toPlainText().strip(),
             negative_prompt=self.prompt.negative.toPlainText().strip(),
@@ -271,7 +299,7 @@ class MainWindow(QMainWindow):
             context_length=p.context_length.value() if p.free_noise.isChecked() else None,
             context_stride=p.context_stride.value(),
             model=self.models.spec(),
-        )
+        ).with_absolute_paths()
         request.validate()
         return request
 
@@ -286,7 +314,7 @@ class MainWindow(QMainWindow):
         p.height.setValue(request.height)
         p.steps.setValue(request.steps)
         p.guidance.setValue(request.guidance)
-        if request.seed is not None and request.seed <= p.seed.maximum():
+        if request.seed is not None:
             p.seed.setValue(request.seed)
         p.scheduler.setCurrentIndex(max(0, p.scheduler.findData(request.scheduler)))
         p.fps.setValue(request.fps)
@@ -327,6 +355,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"{exc}. Fix it and press Generate again.")
             return
         self.clear_error()
+        self._follow_job = True
         if self.parameters.random_seed.isChecked():
             self.parameters.seed.setValue(request.seed)
         self.settings.last_request = request.to_dict()
@@ -406,20 +435,37 @@ class MainWindow(QMainWindow):
             self.set_status(f"Job {job.id}: decoding frames…")
 
     def _on_job_preview(self, job, frames: np.ndarray) -> None:
+        if not self._follow_job:
+            return
+        if not self.player.is_preview:
+            self._before_preview = (self.player.frames, self.player.fps, self.player.clip_request)
         self.player.set_frames(frames, job.request.fps, preview=True)
         if not self.player.playing:
             self.player.play()
 
+    def _end_preview(self) -> None:
+        """Put back what the player showed before the job's preview replaced it."""
+        if self.player.is_preview:
+            frames, fps, request = self._before_preview or (None, None, None)
+            self.player.set_frames(frames, fps, request=request)
+            self.current_request = request
+        self._before_preview = None
+
     def _on_job_finished(self, job, result) -> None:
         self.last_result = result
-        self.current_request = result.request
         take = self.project.add_take(result.frames, result.request, result.duration, result.device)
-        self.takes.refresh(select=take)
         self._update_title()
-        self.player.set_frames(result.frames, result.request.fps)
-        self.player.play()
+        if self._follow_job:
+            self.current_request = result.request
+            self._before_preview = None
+            self.takes.refresh(select=take)
+            self.player.set_frames(result.frames, result.request.fps, request=result.request)
+            self.player.play()
+        else:
+            self.takes.refresh(select=self.takes.selected_takes()[0] if len(self.takes.selected_takes()) == 1 else None)
         self._idle_progress("done")
-        self.set_status(f"Job {job.id}: done in {result.duration:.1f} s · seed {result.request.seed} · {result.device}")
+        self.clear_error()
+        self.set_status(f"Job {job.id}: {take.name} done in {result.duration:.1f} s · seed {result.request.seed} · {result.device}")
         spec = result.request.model
         if spec.base_model:
             self.settings.remember("base_models", self.models.base.text())
@@ -428,12 +474,10 @@ class MainWindow(QMainWindow):
             self.models.adapter.set_recent(self.settings.recent_motion_adapters)
 
     def _on_job_failed(self, job, kind: str, message: str) -> None:
+        self._end_preview()
         if kind == "cancelled":
             self._idle_progress("cancelled")
             self.set_status(f"Job {job.id}: cancelled.")
-            if self.player.is_preview:
-                self.player.set_frames(self.last_result.frames if self.last_result else None,
-                                       self.last_result.request.fps if self.last_result else None)
             return
         self._idle_progress("failed")
         if kind == "memory":
@@ -454,7 +498,7 @@ class MainWindow(QMainWindow):
         if frames is None or self.player.is_preview:
             self.set_status("Nothing to export yet: generate a clip first.")
             return
-        dialog = ExportDialog(self, self.player, self.current_request, self.settings)
+        dialog = ExportDialog(self, self.player, self.player.clip_request, self.settings)
         dialog.open()
 
     # -- projects --------------------------------------------------------------------------
@@ -465,8 +509,11 @@ class MainWindow(QMainWindow):
         except InputError as exc:
             self.show_error(str(exc))
             return
+        if self.controller.busy:
+            self._follow_job = False  # the user looks at a take: the job's preview stays away
+        self._before_preview = None
         self.current_request = take.request
-        self.player.set_frames(frames, take.request.fps)
+        self.player.set_frames(frames, take.request.fps, request=take.request)
         self.apply_request(take.request)
         self.project.ui_state["selected_take"] = take.id
         self.set_status(f"{take.name}: seed {take.request.seed}, {take.frame_count} frames, made on {take.device or '?'} in {take.duration:.1f} s")
@@ -504,11 +551,15 @@ class MainWindow(QMainWindow):
         return answer == "discard"
 
     def set_project(self, project: Project) -> None:
+        self._wait_autosave()
         self.project = project
+        self._autosaved_revision = -1
+        self._before_preview = None
         self.takes.set_project(project)
         self.current_request = None
         self.player.set_frames(None)
         selected = project.ui_state.get("selected_take")
+        self._follow_job = not project.takes
         if project.takes:
             chosen = next((t for t in project.takes if t.id == selected), project.takes[-1])
             self.takes.select(chosen)
@@ -549,6 +600,7 @@ class MainWindow(QMainWindow):
         return self._save_to(Path(path)) if path else False
 
     def _save_to(self, path: Path) -> bool:
+        self._wait_autosave()
         try:
             saved = self.project.save(path)
         except (InputError, OSError) as exc:
@@ -569,47 +621,112 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("(none yet)").setEnabled(False)
 
     def autosave(self) -> None:
-        """Keep a recovery copy of unsaved takes, so a crash costs no work."""
-        if not (self.project.dirty and self.project.takes):
+        """Keep a recovery copy of unsaved takes, so a crash costs no work. Runs only when
+        something changed since the last autosave, and writes on a background thread; takes
+        already in a project or recovery file are copied as stored, not encoded again."""
+        project = self.project
+        if self._autosave_thread is not None:
+            return  # the previous one is still writing; the next tick catches up
+        if not (project.dirty and project.takes):
+            if not project.takes:
+                self._drop_recovery()
             return
-        try:
-            self.recovery_path.parent.mkdir(parents=True, exist_ok=True)
-            self.project.ui_state["original_path"] = str(self.project.path) if self.project.path else ""
-            self.project.save_copy(self.recovery_path)
-        except (InputError, OSError) as exc:
-            self.set_status(f"Autosave failed: {exc}")
+        if project.revision == self._autosaved_revision:
+            return
+        started = time.perf_counter()
+        project.ui_state["original_path"] = str(project.path) if project.path else ""
+        snapshot = project.snapshot()
+        target = self.recovery_path
+
+        def write() -> None:
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self.recovery_lock.acquire()
+                self._autosave_result = (project, snapshot, write_snapshot(snapshot, target), None)
+            except (InputError, OSError) as exc:
+                self._autosave_result = (project, snapshot, None, exc)
+            self._autosave_signal.done.emit()
+
+        self._autosave_thread = threading.Thread(target=write, name="autosave", daemon=True)
+        self._autosave_thread.start()
+        self.autosave_stalls.append(time.perf_counter() - started)
+
+    def _finish_autosave(self) -> None:
+        thread = self._autosave_thread
+        if thread is None or thread.is_alive():
+            return
+        self._autosave_thread = None
+        project, snapshot, path, error = self._autosave_result
+        self._autosave_result = None
+        if error is not None:
+            self.set_status(f"Autosave failed: {error}")
+            return
+        if project is self.project:
+            project.stored_in(snapshot, path)
+            self._autosaved_revision = snapshot.revision
+
+    def autosave_now(self) -> None:
+        """Autosave and wait for it (tests, benchmarks, a quit that keeps the recovery file)."""
+        self.autosave()
+        self._wait_autosave()
+
+    def _wait_autosave(self) -> None:
+        """Let a running autosave finish (before a save, a project switch or quitting)."""
+        if self._autosave_thread is not None:
+            self._autosave_thread.join()
+            self._finish_autosave()
 
     def _drop_recovery(self) -> None:
+        self._wait_autosave()
         if self.recovery_path.exists():
             self.recovery_path.unlink()
+        self._autosaved_revision = -1
 
     def offer_recovery(self) -> bool:
-        """After a crash, offer the takes the last run had not saved."""
-        folder = self.recovery_path.parent
+        """After a crash, offer the takes the last run had not saved. A recovery file belongs
+        to a crashed window when nobody holds its lock."""
+        folder = recovery_dir()
         if not folder.is_dir():
             return False
-        import psutil
-
         for path in sorted(folder.glob(f"autosave-*{SUFFIX}")):
-            pid = path.stem.split("-")[-1]
-            if path == self.recovery_path or (pid.isdigit() and psutil.pid_exists(int(pid)) and int(pid) != os.getpid()):
-                continue  # ours, or another running window's
-            restore = self.ask_restore(path)
-            if restore:
-                try:
-                    project = Project.open(path)
-                except InputError as exc:
-                    self.show_error(f"The recovery file could not be read: {exc}")
+            if path == self.recovery_path:
+                continue
+            owner = InstanceLock(path.with_suffix(".lock"))
+            if not owner.acquire():
+                continue  # another running window's
+            try:
+                if not self.ask_restore(path):
+                    path.unlink(missing_ok=True)
                     return False
-                original = project.ui_state.get("original_path") or ""
-                project.path = Path(original) if original else None
-                project.name = Path(original).stem if original else "Recovered"
-                project.dirty = True
-                self.set_project(project)
-                self.autosave()
-            path.unlink()
-            return restore
+                return self._restore_from(path)
+            finally:
+                owner.release()
         return False
+
+    def _restore_from(self, path: Path) -> bool:
+        """Make a crashed window's recovery file ours: moved, not copied, so it is never gone
+        before its takes are safe in our own recovery file."""
+        self._wait_autosave()
+        self.recovery_lock.acquire()
+        self.recovery_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, self.recovery_path)
+        try:
+            project = Project.open(self.recovery_path)
+        except InputError as exc:
+            damaged = self.recovery_path.with_name(f"damaged-{self.recovery_path.name}")
+            os.replace(self.recovery_path, damaged)
+            self.show_error(f"The recovery file could not be read: {exc}. It was kept as {damaged}.")
+            return False
+        original = project.ui_state.get("original_path") or ""
+        project.path = Path(original) if original else None
+        project.name = Path(original).stem if original else "Recovered"
+        # The frames' store is now our recovery file, so this is also the first autosave.
+        project.touch()
+        self.set_project(project)
+        self._autosaved_revision = -1
+        self.autosave()
+        self.set_status(f"Restored {len(project.takes)} unsaved takes.")
+        return True
 
     # -- drag and drop ---------------------------------------------------------------------
 
@@ -665,9 +782,12 @@ class MainWindow(QMainWindow):
         if not self._closing:
             self._closing = True
             self.autosave_timer.stop()
-            self._drop_recovery()
-            self.player.pause()
-            self.save_settings()
             self.set_status("Stopping…")
-            self.controller.shutdown()
+            self.controller.shutdown()  # first, so the worker stops whatever fails below
+            self.player.pause()
+            self._wait_autosave()
+            if self.recovery_path.exists():
+                self.recovery_path.unlink()
+            self.recovery_lock.release()
+            self.save_settings()
         super().closeEvent(event)

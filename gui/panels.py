@@ -37,13 +37,14 @@ from backend.request import (
     FREE_INIT_METHODS,
     OFFLOADS,
     SCHEDULER_NAMES,
+    SEED_RANGE,
     GenerationRequest,
     ModelSpec,
     MotionLora,
 )
 
 DEMO_LABEL = "Tiny demo model (offline, noise only)"
-SEED_MAX = 2**31 - 1  # what a QSpinBox holds; random seeds are drawn below it
+SEED_MAX = SEED_RANGE[1]
 
 
 def named(widget, name: str, accessible: str, tip: str):
@@ -69,6 +70,20 @@ def spin(name: str, accessible: str, tip: str, low: int, high: int, value: int, 
     box.setSingleStep(step)
     box.setValue(value)
     return box
+
+
+class SeedSpinBox(QDoubleSpinBox):
+    """A whole-number field for the full seed range 0..2^32-1, which a QSpinBox (int32)
+    cannot hold; a double holds every such integer exactly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setDecimals(0)
+        self.setRange(0, SEED_MAX)
+        self.setSingleStep(1)
+
+    def seed(self) -> int:
+        return int(round(self.value()))
 
 
 def dspin(name: str, accessible: str, tip: str, low: float, high: float, value: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
@@ -363,7 +378,8 @@ class ParametersPanel(QGroupBox):
         self.height = spin("heightSpin", "Height", "Height in pixels, a multiple of 8. SD1.5 models work best at 512.", 64, 2048, d.height, 8)
         self.steps = spin("stepsSpin", "Steps", "Denoising steps: more is slower and usually cleaner. 20-30 is typical (4-8 for LCM).", 1, 500, d.steps)
         self.guidance = dspin("guidanceSpin", "Guidance", "How strictly to follow the prompt (CFG scale). 7-8 is typical; LCM uses 1-2.", 0.0, 50.0, d.guidance, 0.5)
-        self.seed = spin("seedSpin", "Seed", "The random seed: the same seed and settings give the same clip.", 0, SEED_MAX, 42)
+        self.seed = named(SeedSpinBox(), "seedSpin", "Seed", "The random seed, 0 to 4294967295: the same seed and settings give the same clip.")
+        self.seed.setValue(42)
         self.random_seed = named(QCheckBox("Random"), "randomSeedCheck", "Random seed", "Pick a new seed for every job (the one used is shown and kept with the take). Untick to lock the seed.")
         self.random_seed.setChecked(True)
         self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))

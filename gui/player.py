@@ -181,6 +181,7 @@ class TimelinePlayer(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.frames: np.ndarray | None = None
         self.is_preview = False
+        self.clip_request = None  # the GenerationRequest of the frames shown (None for a preview)
         self.current = 0
         self.in_point = 0
         self.out_point = 0
@@ -314,9 +315,12 @@ class TimelinePlayer(QWidget):
     def fps(self) -> float:
         return self.fps_spin.value()
 
-    def set_frames(self, frames: np.ndarray | None, fps: float | None = None, preview: bool = False) -> None:
+    def set_frames(self, frames: np.ndarray | None, fps: float | None = None, preview: bool = False,
+                   request=None) -> None:
         """Show a clip. A preview (latents while denoising) keeps the playhead and in/out
-        range when its length matches; a new take resets them."""
+        range when its length matches; a new take resets them. `request` is the request that
+        made these frames: exports take it with them, so frames and settings never mix."""
+        self.clip_request = None if preview else request
         same_length = frames is not None and self.frames is not None and len(frames) == len(self.frames)
         keep = same_length and (preview or self.is_preview)
         self.frames = None if frames is None else np.ascontiguousarray(frames)

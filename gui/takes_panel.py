@@ -152,7 +152,7 @@ class TakesPanel(QWidget):
             if not ok:
                 return
         take.name = name.strip() or take.name
-        self.project.dirty = True
+        self.project.touch()
         self.refresh(select=take)
         self.changed.emit()
 
@@ -162,13 +162,13 @@ class TakesPanel(QWidget):
             if not ok:
                 return
         take.notes = notes
-        self.project.dirty = True
+        self.project.touch()
         self.refresh(select=take)
         self.changed.emit()
 
     def toggle_favourite(self, take: Take) -> None:
         take.favourite = not take.favourite
-        self.project.dirty = True
+        self.project.touch()
         self.refresh(select=take)
         self.changed.emit()
 

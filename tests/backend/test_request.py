@@ -29,7 +29,7 @@ def full_request() -> GenerationRequest:
         height=192,
         steps=20,
         guidance=6.0,
-        seed=2**63 + 5,
+        seed=2**32 - 1,  # the top of the one seed range
         scheduler="dpmpp_2m_karras",
         fps=12,
         clip_skip=2,
@@ -50,7 +50,6 @@ def full_request() -> GenerationRequest:
             offload="model",
             vae_slicing=False,
             vae_tiling=True,
-            allow_pickle=True,
         ),
     )
 
@@ -70,6 +69,36 @@ def test_round_trip_through_json():
     data = json.loads(json.dumps(request.to_dict()))
     assert data["schema_version"] == SCHEMA_VERSION
     assert GenerationRequest.from_dict(data) == request
+
+
+def test_settings_from_a_file_never_switch_on_pickle_loading():
+    data = full_request().to_dict()
+    data["model"]["allow_pickle"] = True
+    assert GenerationRequest.from_dict(data).model.allow_pickle is False
+
+
+def test_seed_range_is_the_same_everywhere():
+    from backend.request import SEED_RANGE, random_seed
+
+    assert SEED_RANGE == (0, 2**32 - 1)
+    GenerationRequest(prompt="x", seed=2**32 - 1).validate()
+    with pytest.raises(InputError, match="seed must be from 0 to 4294967295"):
+        GenerationRequest(prompt="x", seed=2**32).validate()
+    assert all(0 <= random_seed() <= SEED_RANGE[1] for _ in range(100))
+
+
+def test_local_paths_become_absolute_and_hub_ids_stay(tmp_path, monkeypatch):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "lora.safetensors").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    request = GenerationRequest(prompt="x", model=ModelSpec(
+        base_model="base", motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
+        motion_loras=(MotionLora("lora.safetensors", 0.5), MotionLora("guoyww/x", 1.0)),
+    )).with_absolute_paths()
+    assert request.model.base_model == str(tmp_path / "base")
+    assert request.model.motion_adapter == "guoyww/animatediff-motion-adapter-v1-5-2"
+    assert request.model.motion_loras[0].source == str(tmp_path / "lora.safetensors")
+    assert request.model.motion_loras[1].source == "guoyww/x"
 
 
 def test_missing_keys_take_defaults_and_unknown_keys_are_ignored():

@@ -89,18 +89,55 @@ def test_autosave_and_recovery_after_a_crash(window, qtbot, demo_models, tmp_pat
     from gui.main_window import MainWindow
 
     generate(window, qtbot, 8)
-    window.autosave()
+    frames = window.project.frames(window.project.takes[0]).copy()
+    window.autosave_now()
     assert window.recovery_path.is_file()
-    # A crashed run leaves its recovery file behind under its (now dead) process id.
-    crashed = window.recovery_path.with_name("autosave-999999.adsproj")
+    # A crashed window leaves its recovery file behind, its lock released by the OS.
+    crashed = window.recovery_path.with_name("autosave-" + "d" * 32 + ".adsproj")
     shutil.copy(window.recovery_path, crashed)
     other = MainWindow(settings_path=tmp_path / "other.json")
     qtbot.addWidget(other)
-    assert other.offer_recovery()
-    assert len(other.project.takes) == 1 and other.project.dirty
-    assert other.project.takes[0].request.seed == 8
-    assert not crashed.exists()
-    other.close()
+    try:
+        assert other.offer_recovery()
+        assert len(other.project.takes) == 1 and other.project.dirty
+        take = other.project.takes[0]
+        assert take.request.seed == 8
+        assert not crashed.exists()
+        # The frames came back, and are safe in the new window's own recovery file at once.
+        other._wait_autosave()
+        assert other.recovery_path.is_file()
+        assert np.array_equal(other.project.frames(take), frames)
+        saved = Project.open(other.recovery_path)
+        assert np.array_equal(saved.frames(saved.takes[0]), frames)
+    finally:
+        other.close()
+
+
+def test_running_windows_recovery_file_is_not_offered(window, qtbot, tmp_path):
+    from gui.main_window import MainWindow
+
+    generate(window, qtbot, 8)
+    window.autosave_now()
+    other = MainWindow(settings_path=tmp_path / "other.json")
+    qtbot.addWidget(other)
+    try:
+        assert not other.offer_recovery()  # the first window holds its lock: it is alive
+        assert window.recovery_path.is_file()
+    finally:
+        other.close()
+
+
+def test_autosave_runs_only_when_something_changed(window, qtbot):
+    generate(window, qtbot, 8)
+    window.autosave_now()
+    first = window.recovery_path.stat().st_mtime_ns
+    window.autosave_now()
+    assert window.recovery_path.stat().st_mtime_ns == first
+    window.project.takes[0].name = "renamed"
+    window.project.touch()
+    window.autosave_now()
+    assert window.recovery_path.stat().st_mtime_ns != first
+    assert Project.open(window.recovery_path).takes[0].name == "renamed"
 
 
 def test_open_damaged_project_shows_error_and_keeps_work(window, qtbot, tmp_path):
