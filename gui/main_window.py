@@ -491,15 +491,17 @@ class MainWindow(QMainWindow):
         self.progress.setValue(1 if text == "done" else 0)
         self.progress.setFormat(text)
 
-    def export_clip(self) -> None:
+    def export_clip(self):
+        """Open the export dialog on the clip the player shows, with the request that made it."""
         from gui.export_dialog import ExportDialog
 
         frames = self.player.range_frames()
         if frames is None or self.player.is_preview:
             self.set_status("Nothing to export yet: generate a clip first.")
-            return
+            return None
         dialog = ExportDialog(self, self.player, self.player.clip_request, self.settings)
         dialog.open()
+        return dialog
 
     # -- projects --------------------------------------------------------------------------
 

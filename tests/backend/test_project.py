@@ -241,3 +241,136 @@ def test_cli_generate_into_project_and_export(demo_models, tmp_path, capsys):
     (tmp_path / "broken.adsproj").write_bytes(b"PK\x03\x04 not really")
     assert cli_main(["export", str(tmp_path / "broken.adsproj"), "--output", str(tmp_path / "y.gif")]) == 2
     assert "damaged or truncated" in capsys.readouterr().err
+
+
+def forge(path: Path, change) -> bytes:
+    """Rewrite the project's manifest through `change(manifest)`; return the file's bytes."""
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(entries["manifest.json"])
+    change(manifest)
+    entries["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, value in entries.items():
+            archive.writestr(name, value)
+    return path.read_bytes()
+
+
+def _set_take(key, value):
+    return lambda m: m["takes"][0].__setitem__(key, value)
+
+
+FORGED = {
+    "takes-not-a-list": (lambda m: m.__setitem__("takes", {"a": 1}), "takes must be a list"),
+    "take-not-an-object": (lambda m: m.__setitem__("takes", ["x"]), "a take must be a JSON object"),
+    "frame-count-text": (_set_take("frame_count", "6"), "frame_count must be from 1 to 1024"),
+    "frame-count-zero": (_set_take("frame_count", 0), "frame_count must be from 1 to 1024"),
+    "frame-count-huge": (_set_take("frame_count", 10**9), "frame_count must be from 1 to 1024"),
+    "size-zero": (_set_take("size", [0, 24]), "size must be [width, height]"),
+    "size-text": (_set_take("size", "big"), "size must be [width, height]"),
+    "size-huge": (_set_take("size", [100000, 100000]), "size must be [width, height]"),
+    "too-many-bytes": (lambda m: m["takes"][0].update(frame_count=1024, size=[8192, 8192]), "more than 8 GiB"),
+    "id-path": (_set_take("id", "../../etc/passwd"), "invalid id"),
+    "no-request": (lambda m: m["takes"][0].pop("request"), "has no generation settings"),
+    "request-newer": (lambda m: m["takes"][0]["request"].__setitem__("schema_version", 99), "newer AnimateDiff Studio"),
+    "request-seed-too-big": (lambda m: m["takes"][0]["request"].__setitem__("seed", 2**64), "seed must be from 0 to 4294967295"),
+    "name-not-text": (_set_take("name", ["x"]), "name must be str"),
+    "favourite-not-bool": (_set_take("favourite", "yes"), "favourite must be bool"),
+    "duration-nan": (_set_take("duration", float("nan")), "duration must be a number"),
+    "ui-state-list": (lambda m: m.__setitem__("ui_state", [1]), "ui_state an object"),
+    "schema-newer": (lambda m: m.__setitem__("schema_version", SCHEMA_VERSION + 1), "newer AnimateDiff Studio"),
+    "duplicate-ids": (lambda m: m["takes"].append(dict(m["takes"][0])), "two takes share an id"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGED))
+def test_forged_manifests_are_refused_before_anything_is_allocated(tmp_path, case):
+    change, message = FORGED[case]
+    project = Project("p")
+    project.add_take(clip(0), GenerationRequest(prompt="x", seed=0))
+    path = project.save(tmp_path / "p.adsproj")
+    data = forge(path, change)
+    with pytest.raises(InputError, match=message.replace("[", r"\[")) as error:
+        Project.open(path)
+    assert str(path) in str(error.value)
+    assert path.read_bytes() == data  # left as it was
+
+
+def test_a_frame_of_the_wrong_size_is_refused_when_read(tmp_path):
+    from PIL import Image
+
+    project = Project("p")
+    project.add_take(clip(0), GenerationRequest(prompt="x", seed=0))
+    path = project.save(tmp_path / "p.adsproj")
+    with zipfile.ZipFile(path) as archive:
+        entries = {name: archive.read(name) for name in archive.namelist()}
+    name = next(n for n in entries if n.endswith("00002.png"))
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (4000, 4000)).save(buffer, format="PNG")
+    entries[name] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, value in entries.items():
+            archive.writestr(key, value)
+    opened = Project.open(path)
+    with pytest.raises(InputError, match="is 4000x4000, the take says 32x24"):
+        opened.frames(opened.takes[0])
+
+
+def test_a_project_cannot_switch_on_pickle_loading(tmp_path):
+    project = Project("p")
+    project.add_take(clip(0), GenerationRequest(prompt="x", seed=0))
+    path = project.save(tmp_path / "p.adsproj")
+    forge(path, lambda m: m["takes"][0]["request"]["model"].__setitem__("allow_pickle", True))
+    assert Project.open(path).takes[0].request.model.allow_pickle is False
+
+
+def test_projects_and_exports_are_created_with_the_users_umask(tmp_path, demo_models):
+    import os
+    import stat
+
+    from backend.video_writer import write_clip
+
+    old = os.umask(0o022)
+    try:
+        project = Project("p")
+        project.add_take(clip(0), GenerationRequest(prompt="x", seed=0))
+        path = project.save(tmp_path / "p.adsproj")
+        written = write_clip(clip(0), tmp_path / "clip.gif", 8)
+        written += write_clip(clip(0), tmp_path / "frames", 8)
+        assert cli_main(["export", str(path), "--output", str(tmp_path / "out.mp4")]) == 0
+        written.append(tmp_path / "out.mp4")
+    finally:
+        os.umask(old)
+    for file in [path, *written]:
+        assert stat.S_IMODE(file.stat().st_mode) == 0o644, file
+
+
+def test_browsing_many_takes_keeps_only_a_few_in_memory(tmp_path):
+    from backend.project import KEEP_LOADED
+
+    project = Project("p")
+    for index in range(12):
+        project.add_take(clip(index), GenerationRequest(prompt="x", seed=index))
+    assert project.loaded_takes() == 12  # nothing is in a file yet: all must stay
+    path = project.save(tmp_path / "p.adsproj")
+    assert project.loaded_takes() <= KEEP_LOADED  # now in the file, so they may go
+    opened = Project.open(path)
+    for take in opened.takes * 2:
+        assert np.array_equal(opened.frames(take), clip(opened.takes.index(take)))
+        assert opened.loaded_takes() <= KEEP_LOADED
+
+
+def test_deleted_take_can_be_undone_after_its_file_changed(tmp_path):
+    project = Project("p")
+    project.add_take(clip(1), GenerationRequest(prompt="x", seed=1))
+    project.add_take(clip(2), GenerationRequest(prompt="y", seed=2))
+    path = project.save(tmp_path / "p.adsproj")
+    opened = Project.open(path)
+    removed = opened.remove_take(opened.takes[0].id)
+    opened.save()
+    opened.restore_take(removed, 0)
+    opened.save()
+    again = Project.open(path)
+    assert np.array_equal(again.frames(again.takes[0]), clip(1))

@@ -168,3 +168,60 @@ def test_main_opens_a_project_from_the_command_line(qtbot, tmp_path):
     QTimer.singleShot(1500, check_and_close)
     assert main([str(path)]) == 0
     assert seen["takes"] == 1 and seen["title"].startswith("cli")
+
+
+def test_export_after_select_generate_cancel_carries_that_takes_frames_and_settings(window, qtbot, tmp_path):
+    from backend.metadata import read_metadata
+    from backend.video_reader import read_frames
+
+    generate(window, qtbot, 1)
+    generate(window, qtbot, 2)
+    chosen = window.project.takes[0]
+    window.takes.select(chosen)
+    window.parameters.steps.setValue(300)
+    with qtbot.waitSignal(window.controller.job_preview, timeout=TIMEOUT):
+        window.generate()
+    assert window.player.is_preview
+    with qtbot.waitSignal(window.controller.job_failed, timeout=TIMEOUT):
+        window.cancel()
+    assert not window.player.is_preview
+    assert window.player.clip_request == chosen.request
+    assert np.array_equal(window.player.frames, window.project.frames(chosen))
+    dialog = window.export_clip()
+    dialog.format.setCurrentIndex(dialog.format.findData("folder"))
+    dialog.path.setText(str(tmp_path / "exported"))
+    dialog.start()
+    dialog.wait()
+    qtbot.waitUntil(lambda: hasattr(dialog, "written"), timeout=30000)
+    dialog.close()
+    assert np.array_equal(read_frames(tmp_path / "exported"), window.project.frames(chosen))
+    assert read_metadata(tmp_path / "exported" / "frame_00000.png")["request"]["seed"] == 1
+
+
+def test_preview_never_replaces_a_take_picked_during_a_job(window, qtbot):
+    generate(window, qtbot, 1)
+    take = window.project.takes[0]
+    window.parameters.steps.setValue(300)
+    with qtbot.waitSignal(window.controller.job_preview, timeout=TIMEOUT):
+        window.generate()
+    window.takes.select(take)
+    assert not window.player.is_preview
+    with qtbot.waitSignal(window.controller.job_preview, timeout=TIMEOUT):
+        pass  # another preview arrives...
+    assert not window.player.is_preview  # ...and the player still shows the take
+    assert window.player.clip_request == take.request
+    with qtbot.waitSignal(window.controller.job_failed, timeout=TIMEOUT):
+        window.cancel()
+
+
+def test_take_made_on_the_command_line_with_the_top_seed_loads_into_the_window(window, tmp_path):
+    from backend.project import append_take
+    from backend.request import GenerationRequest
+
+    request = GenerationRequest(prompt="x", width=64, height=64, frames=2, seed=2**32 - 1)
+    append_take(tmp_path / "cli.adsproj", np.zeros((2, 64, 64, 3), np.uint8), request)
+    assert window.open_project(str(tmp_path / "cli.adsproj"))
+    window.takes.select(window.project.takes[0])
+    assert window.parameters.seed.value() == 2**32 - 1
+    window.parameters.random_seed.setChecked(False)
+    assert window.request_from_form().seed == 2**32 - 1
