@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 
@@ -21,5 +22,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return gui_main(argv)
 
 
+def run() -> None:
+    """The program's entry point (`python main.py`, `animatediff-studio`). Once the window has
+    closed, everything is saved and the worker has stopped, so the process ends at once rather
+    than spend seconds tearing down torch's and diffusers' modules."""
+    code = main()
+    window = sys.modules.get("gui.app")
+    if window is not None and getattr(window, "window_closed", False):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

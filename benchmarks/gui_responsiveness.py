@@ -4,6 +4,8 @@
    several launches), and whether torch was imported by then. Goal: under 1 s, no torch.
 2. While a tiny-model job runs in the worker thread, a 10 ms timer on the GUI thread records
    how late each of its ticks is. Goal: max delay under 50 ms. Prints max and p99.
+3. Exit: from the window closing (models loaded) to the process gone, through `main.run`, the
+   program's entry point. Goal: under 1 s.
 
     python benchmarks/gui_responsiveness.py [--launches 5]
 
@@ -41,6 +43,45 @@ def shown():
 QTimer.singleShot(0, shown)
 app.exec()
 """
+
+
+EXIT_PROBE = """
+import sys
+sys.argv = sys.argv[:1]
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+import gui.app, main
+app = gui.app.get_app()
+def close_when_ready():
+    windows = [w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow"]
+    if not windows:
+        QTimer.singleShot(10, close_when_ready)
+        return
+    def close():
+        print("closing", file=sys.stderr, flush=True)
+        windows[0].close()
+    windows[0].controller.ready.connect(lambda: QTimer.singleShot(100, close))
+QTimer.singleShot(0, close_when_ready)
+main.run()
+"""
+
+
+def measure_exit(launches: int, env: dict[str, str]) -> list[float]:
+    """Seconds from the window closing (torch and diffusers loaded) to the process gone."""
+    times = []
+    for _ in range(launches):
+        process = subprocess.Popen([sys.executable, "-c", EXIT_PROBE], cwd=ROOT, env=env,
+                                   stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        closing = None
+        for line in process.stderr:
+            if line.startswith("closing"):
+                closing = time.monotonic()
+                break
+        process.stderr.read()
+        process.wait(timeout=120)
+        if closing is not None and process.returncode == 0:
+            times.append(time.monotonic() - closing)
+    return times
 
 
 def measure_startup(launches: int, env: dict[str, str]) -> tuple[list[float], bool]:
@@ -133,6 +174,10 @@ def main() -> int:
     print(f"start to window shown: median {statistics.median(times):.3f} s, max {max(times):.3f} s "
           f"over {len(times)} launches; torch imported by then: {torch_loaded} (goal < 1 s, False)")
 
+    exits = measure_exit(max(1, args.launches // 2), env)
+    print(f"window closed to process gone: median {statistics.median(exits):.3f} s, max "
+          f"{max(exits):.3f} s over {len(exits)} runs (goal < 1 s)")
+
     from backend.demo_model import write_demo_model
 
     models = write_demo_model(tmp / "models")
@@ -142,7 +187,8 @@ def main() -> int:
     print(f"10 ms GUI timer during a {duration:.1f} s job (load + 12 steps, 16x256x256): "
           f"{len(delays)} ticks, max delay {max(delays, default=0):.1f} ms, p99 {p99:.1f} ms, "
           f"median {statistics.median(delays) if delays else 0:.1f} ms (goal: max < 50 ms)")
-    ok = statistics.median(times) < 1.0 and not torch_loaded and max(delays, default=0) < 50
+    ok = (statistics.median(times) < 1.0 and not torch_loaded and max(delays, default=0) < 50
+          and max(exits) < 1.0)
     print("all goals met" if ok else "some goals missed")
     return 0 if ok else 1
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 APP_NAME = "AnimateDiff Studio"
+window_closed = False  # set once the window's event loop has ended (main.run exits fast then)
 ORG_NAME = "AnimateDiff Studio"
 
 
@@ -64,4 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.open_project(args.project)
     else:
         window.offer_recovery()
-    return app.exec()
+    code = app.exec()
+    global window_closed
+    window_closed = not window.isVisible()
+    return code
