@@ -135,3 +135,38 @@ def test_from_metadata_of_a_foreign_file(tmp_path, capsys):
 def test_generate_needs_a_prompt(tmp_path, capsys):
     assert cli_main(["generate", "--output", str(tmp_path / "o.gif")]) == 2
     assert "--prompt is required" in capsys.readouterr().err
+
+
+def test_relative_model_paths_are_stored_absolute_and_rerun_from_any_folder(demo_models, tmp_path, monkeypatch):
+    monkeypatch.chdir(demo_models.root)
+    first = tmp_path / "first"
+    argv = ["generate", "--prompt", "a lighthouse", "--seed", "3", "--width", "64", "--height", "64",
+            "--frames", "4", "--steps", "2", "--device", "cpu", "--quiet",
+            "--base-model", "base", "--motion-adapter", "motion-adapter"]
+    assert cli_main([*argv, "--output", str(first)]) == 0
+    stored = read_metadata(first)["request"]["model"]
+    assert stored["base_model"] == str(demo_models.base)
+    assert stored["motion_adapter"] == str(demo_models.motion_adapter)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert cli_main(["generate", "--from-metadata", str(first), "--output", "again", "--quiet"]) == 0
+    assert np.array_equal(read_frames(elsewhere / "again"), read_frames(first))
+
+
+def test_metadata_cannot_switch_on_pickle_loading(demo_models, tmp_path):
+    import json
+
+    out = tmp_path / "clip"
+    argv = ["generate", "--prompt", "x", "--seed", "1", *tiny(demo_models), "--quiet"]
+    assert cli_main([*argv, "--output", str(out), "--sidecar"]) == 0
+    sidecar = tmp_path / "forged.json"
+    data = read_metadata(out)
+    data["request"]["model"]["allow_pickle"] = True
+    sidecar.write_text(json.dumps(data))
+    from backend.cli import build_parser, request_from_args
+
+    args = build_parser().parse_args(["generate", "--from-metadata", str(sidecar), "--output", str(tmp_path / "o")])
+    assert request_from_args(args, set()).model.allow_pickle is False
+    args = build_parser().parse_args(["generate", "--from-metadata", str(sidecar), "--allow-pickle", "--output", str(tmp_path / "o")])
+    assert request_from_args(args, {"allow_pickle"}).model.allow_pickle is True

@@ -1,0 +1,41 @@
+"""Settings: tolerant loading, and a newer version's file left exactly as it is."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+from backend.settings import SCHEMA_VERSION, Settings
+
+
+def test_round_trip_and_bad_values_fall_back(tmp_path):
+    path = tmp_path / "settings.json"
+    Settings(random_seed=False, recent_projects=["/a.adsproj"]).save(path)
+    loaded = Settings.load(path)
+    assert loaded.random_seed is False and loaded.recent_projects == ["/a.adsproj"]
+    path.write_text(json.dumps({"schema_version": 1, "random_seed": "yes", "recent_projects": 3}))
+    assert Settings.load(path) == Settings()
+    path.write_text("{broken")
+    assert Settings.load(path) == Settings()
+
+
+def test_a_newer_settings_file_is_left_as_it_is_with_a_message(tmp_path):
+    path = tmp_path / "settings.json"
+    newer = json.dumps({"schema_version": SCHEMA_VERSION + 1, "random_seed": False, "new_thing": [1]})
+    path.write_text(newer)
+    settings = Settings.load(path)
+    assert "newer AnimateDiff Studio" in settings.read_only_reason and str(path) in settings.read_only_reason
+    settings.random_seed = True
+    assert settings.save(path) is False
+    assert path.read_text() == newer
+
+
+def test_settings_file_gets_the_users_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        Settings().save(tmp_path / "settings.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "settings.json").stat().st_mode) == 0o644
+    assert "read_only_reason" not in json.loads((tmp_path / "settings.json").read_text())
