@@ -26,7 +26,7 @@ class JobQueue:
 
     def add(self, request: GenerationRequest) -> Job:
         prompt = request.prompt.strip().splitlines()[0] if request.prompt.strip() else "(no prompt)"
-        job = Job(next(self._ids), request, label=f"{prompt[:40]} · seed {request.seed if request.seed is not None else 'random'}")
+        job = Job(next(self._ids), request, label=f"{prompt} · seed {request.seed if request.seed is not None else 'random'}")
         self.pending.append(job)
         return job
 

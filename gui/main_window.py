@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -38,7 +39,7 @@ from backend.request import GenerationRequest, random_seed
 from backend.settings import Settings, data_dir
 from gui.panels import ModelsPanel, ParametersPanel, PromptPanel, named
 from gui.player import TimelinePlayer
-from gui.takes_panel import CompareDialog, TakesPanel
+from gui.takes_panel import CompareDialog, TakesPanel, elided
 from gui.worker import GenerationController
 
 AUTOSAVE_MS = 5000
@@ -50,6 +51,12 @@ class _AutosaveDone(QObject):
     """Carries "the autosave thread finished" to the GUI thread (a queued signal)."""
 
     done = Signal()
+
+
+def sentence(text: str) -> str:
+    """`text` ending with a full stop, so messages joined together still read as sentences."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…" else text + "."
 
 
 def recovery_dir() -> Path:
@@ -122,7 +129,8 @@ class MainWindow(QMainWindow):
         scroll.setObjectName("inputPanels")
         scroll.setWidget(left)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(480)
+        # As narrow as the form allows without cutting it (there is no horizontal scrolling).
+        scroll.setMinimumWidth(left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.generate_button = named(QPushButton("Generate"), "generateButton", "Generate",
@@ -153,6 +161,7 @@ class MainWindow(QMainWindow):
         self.queue_list = named(QListWidget(), "queueList", "Job queue",
                                 "Jobs waiting to run. Move them up or down, or remove them.")
         self.queue_list.setMaximumHeight(64)
+        self.queue_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         up = self._tool("queueUpButton", "▲", "Run the selected job earlier", lambda: self._move_selected(-1))
         down = self._tool("queueDownButton", "▼", "Run the selected job later", lambda: self._move_selected(1))
         remove = self._tool("queueRemoveButton", "✕", "Remove the selected job from the queue", self._remove_selected)
@@ -187,13 +196,15 @@ class MainWindow(QMainWindow):
         splitter.addWidget(center)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([480, 800])
+        splitter.setSizes([460, 820])
+        splitter.setChildrenCollapsible(False)
         self.setCentralWidget(splitter)
         self.status_label = QLabel("Starting…")
         self.status_label.setObjectName("statusLabel")
         self.statusBar().addWidget(self.status_label, 1)
 
         self._build_menu()
+        self.set_theme(self.settings.theme)
         self.setAcceptDrops(True)
         generate_shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
         generate_shortcut.activated.connect(self.generate)
@@ -210,7 +221,7 @@ class MainWindow(QMainWindow):
         c.job_preview.connect(self._on_job_preview)
         c.job_finished.connect(self._on_job_finished)
         c.job_failed.connect(self._on_job_failed)
-        c.unloaded.connect(lambda freed: self.set_status(f"Unloaded the models: freed {human_bytes(freed)}." if freed else "No models were loaded."))
+        c.unloaded.connect(lambda freed: self.set_status(f"Unloaded the models: freed {human_bytes(freed)}." if freed else "Nothing to unload: no models are in memory."))
         c.demo_model_ready.connect(self._on_demo_ready)
         c.demo_model_failed.connect(self.show_error)
 
@@ -218,7 +229,7 @@ class MainWindow(QMainWindow):
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
-        self.resize(1280, 800)
+        self.fit_to_screen(1280, 800)
         self.restore_settings()
         self._update_title()
         if self.settings.read_only_reason:
@@ -267,6 +278,80 @@ class MainWindow(QMainWindow):
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the window shortcuts handle keys
             action.triggered.connect(slot)
             generate_menu.addAction(action)
+        view_menu = self.menuBar().addMenu("&View")
+        theme_menu = view_menu.addMenu("&Theme")
+        self.theme_actions = {}
+        for name, label in (("dark", "&Dark"), ("system", "&System colours")):
+            action = QAction(label, self, checkable=True)
+            action.setObjectName(f"theme{name.capitalize()}Action")
+            action.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            theme_menu.addAction(action)
+            self.theme_actions[name] = action
+        help_menu = self.menuBar().addMenu("&Help")
+        for name, text, shortcut, slot in (
+            ("gettingStartedAction", "&Getting started", "F1", self.show_getting_started),
+            ("shortcutsAction", "&Keyboard shortcuts", "", self.show_shortcuts),
+            ("readmeAction", "&Read me", "", self.show_readme),
+            ("aboutAction", "&About AnimateDiff Studio", "", self.show_about),
+        ):
+            action = QAction(text, self)
+            action.setObjectName(name)
+            if shortcut:
+                action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(slot)
+            help_menu.addAction(action)
+
+    def set_theme(self, name: str) -> None:
+        from gui.theme import apply_theme
+
+        self.settings.theme = apply_theme(name)
+        for key, action in self.theme_actions.items():
+            action.setChecked(key == self.settings.theme)
+
+    def _open_help(self, dialog) -> None:
+        dialog.open()
+        self.help_dialog = dialog
+
+    def show_getting_started(self) -> None:
+        from gui.help_dialogs import GETTING_STARTED, text_dialog
+
+        self._open_help(text_dialog(self, "gettingStartedDialog", "Getting started", GETTING_STARTED))
+
+    def show_shortcuts(self) -> None:
+        from gui.help_dialogs import shortcuts_dialog
+
+        self._open_help(shortcuts_dialog(self))
+
+    def show_readme(self) -> None:
+        from gui.help_dialogs import readme_text, text_dialog
+
+        self._open_help(text_dialog(self, "readmeDialog", "Read me", markdown=readme_text()))
+
+    def show_about(self) -> None:
+        from gui.help_dialogs import about_text, text_dialog
+
+        device = getattr(getattr(self.controller.worker, "cache", None), "device", "") or ""
+        self._open_help(text_dialog(self, "aboutDialog", "About AnimateDiff Studio", about_text(device)))
+
+    def fit_to_screen(self, width: int, height: int) -> None:
+        """Take `width` x `height`, or the screen's available area where that is smaller (a
+        geometry remembered on a larger screen included), and keep the window on the screen."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(width, height)
+            return
+        area = screen.availableGeometry()
+        # The frame (title bar, borders) comes on top of the client size.
+        frame_w = max(0, self.frameGeometry().width() - self.geometry().width())
+        frame_h = max(0, self.frameGeometry().height() - self.geometry().height())
+        width = min(width, area.width() - frame_w)
+        height = min(height, area.height() - frame_h)
+        self.resize(width, height)
+        x = min(max(self.x(), area.left()), area.right() - width - frame_w + 1)
+        y = min(max(self.y(), area.top()), area.bottom() - height - frame_h + 1)
+        if self.isMaximized():
+            return
+        self.move(x, y)
 
     def demo_model_root(self) -> str:
         return str(data_dir() / "demo-model")
@@ -340,6 +425,7 @@ class MainWindow(QMainWindow):
         self.status_label.setText(text)
 
     def show_error(self, message: str) -> None:
+        message = sentence(message)
         self.error_banner.setText(message)
         self.error_banner.show()
         self.set_status("Error: " + message.splitlines()[0])
@@ -352,7 +438,7 @@ class MainWindow(QMainWindow):
         try:
             request = self.request_from_form()
         except InputError as exc:
-            self.show_error(f"{exc}. Fix it and press Generate again.")
+            self.show_error(f"{sentence(str(exc))} Fix it and press Generate again.")
             return
         self.clear_error()
         self._follow_job = True
@@ -394,15 +480,20 @@ class MainWindow(QMainWindow):
         if item is not None and item.data(Qt.ItemDataRole.UserRole) is not None:
             self.controller.remove(item.data(Qt.ItemDataRole.UserRole))
 
+    def _queue_text_width(self) -> int:
+        return max(120, self.queue_list.viewport().width() - 12)
+
     def _refresh_queue(self) -> None:
         self.queue_list.clear()
         running = self.controller.queue.running
         if running is not None:
-            item = QListWidgetItem(f"▶ running: {running.label}")
+            item = QListWidgetItem(elided(f"▶ running: {running.label}", self.queue_list, self._queue_text_width()))
+            item.setToolTip(running.request.prompt)
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.queue_list.addItem(item)
         for index, job in enumerate(self.controller.queue.pending):
-            item = QListWidgetItem(f"{index + 1}. {job.label}")
+            item = QListWidgetItem(elided(f"{index + 1}. {job.label}", self.queue_list, self._queue_text_width()))
+            item.setToolTip(job.request.prompt)
             item.setData(Qt.ItemDataRole.UserRole, job.id)
             self.queue_list.addItem(item)
         self.cancel_button.setEnabled(running is not None)
@@ -413,6 +504,7 @@ class MainWindow(QMainWindow):
 
     def _on_job_started(self, job) -> None:
         self._job_started_at = time.monotonic()
+        self.clear_error()  # an old problem's message does not outlive the next try
         self.progress.setRange(0, 0)  # busy until the first step reports
         self.progress.setFormat("starting…")
         self.set_status(f"Job {job.id}: starting…")
@@ -465,6 +557,8 @@ class MainWindow(QMainWindow):
             self.takes.refresh(select=self.takes.selected_takes()[0] if len(self.takes.selected_takes()) == 1 else None)
         self._idle_progress("done")
         self.clear_error()
+        if not self.isActiveWindow():
+            QApplication.alert(self)  # the taskbar entry asks for attention until looked at
         self.set_status(f"Job {job.id}: {take.name} done in {result.duration:.1f} s · seed {result.request.seed} · {result.device}")
         spec = result.request.model
         if spec.base_model:
@@ -480,6 +574,7 @@ class MainWindow(QMainWindow):
             self.set_status(f"Job {job.id}: cancelled.")
             return
         self._idle_progress("failed")
+        message = sentence(message)
         if kind == "memory":
             message += " The models were unloaded to free memory."
         elif kind == "input":
@@ -517,6 +612,7 @@ class MainWindow(QMainWindow):
         self.current_request = take.request
         self.player.set_frames(frames, take.request.fps, request=take.request)
         self.apply_request(take.request)
+        self.parameters.random_seed.setChecked(False)  # the take's seed is the one shown and used
         self.project.ui_state["selected_take"] = take.id
         self.set_status(f"{take.name}: seed {take.request.seed}, {take.frame_count} frames, made on {take.device or '?'} in {take.duration:.1f} s")
 
@@ -532,7 +628,7 @@ class MainWindow(QMainWindow):
     def ask_unsaved(self) -> str:
         """'save', 'discard' or 'cancel' for a project with unsaved takes."""
         answer = QMessageBox.question(
-            self, "Unsaved takes", f"{self.project.name} has unsaved takes. Save them first?",
+            self, "Unsaved takes", f"“{self.project.name or 'Untitled'}” has unsaved takes. Save them first?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save)
         return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
@@ -588,7 +684,8 @@ class MainWindow(QMainWindow):
         return True
 
     def open_project_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", "", f"AnimateDiff Studio projects (*{SUFFIX})")
+        folder = self.project.path.parent if self.project.path else Path(self.settings.export.get("folder") or Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(folder), f"AnimateDiff Studio projects (*{SUFFIX})")
         if path:
             self.open_project(path)
 
@@ -598,7 +695,10 @@ class MainWindow(QMainWindow):
         return self._save_to(self.project.path)
 
     def save_project_as(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", f"{self.project.name}{SUFFIX}", f"*{SUFFIX}")
+        folder = (self.project.path.parent if self.project.path else
+                  Path(self.settings.export.get("folder") or Path.home()))
+        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(folder / f"{self.project.name}{SUFFIX}"),
+                                              f"AnimateDiff Studio projects (*{SUFFIX})")
         return self._save_to(Path(path)) if path else False
 
     def _save_to(self, path: Path) -> bool:
@@ -727,7 +827,8 @@ class MainWindow(QMainWindow):
         self.set_project(project)
         self._autosaved_revision = -1
         self.autosave()
-        self.set_status(f"Restored {len(project.takes)} unsaved takes.")
+        count = len(project.takes)
+        self.set_status(f"Restored {count} unsaved take{'' if count == 1 else 's'}.")
         return True
 
     # -- drag and drop ---------------------------------------------------------------------
@@ -760,6 +861,7 @@ class MainWindow(QMainWindow):
         self.parameters.random_seed.setChecked(s.random_seed)
         if s.window_geometry:
             self.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
+            self.fit_to_screen(self.width(), self.height())
         if s.window_state:
             self.restoreState(QByteArray(base64.b64decode(s.window_state)))
 

@@ -230,7 +230,7 @@ class TimelinePlayer(QWidget):
 
         self.counter = QLabel("0 / 0", self)
         self.counter.setObjectName("frameCounter")
-        self.counter.setMinimumWidth(150)
+        self.counter.setMinimumWidth(120)
 
         self.fps_spin = QDoubleSpinBox(self)
         self.fps_spin.setObjectName("playerFpsSpin")
@@ -265,12 +265,18 @@ class TimelinePlayer(QWidget):
         self.export_button.setToolTip("Export the in/out range as GIF, MP4, WebM, WebP or PNG frames (Ctrl+E)")
         self.export_button.clicked.connect(self.exportRequested)
 
+        # The scrub slider has a row of its own, so it keeps a useful width in a narrow window
+        # (beside a dozen controls it collapsed to a square).
+        self.frame_slider.setMinimumWidth(160)
+        scrub = QHBoxLayout()
+        scrub.setSpacing(6)
+        scrub.addWidget(self.frame_slider, 1)
+        scrub.addWidget(self.counter)
         transport = QHBoxLayout()
         transport.setSpacing(4)
         for widget in (self.first_button, self.prev_button, self.play_button, self.next_button, self.last_button):
             transport.addWidget(widget)
-        transport.addWidget(self.frame_slider, 1)
-        transport.addWidget(self.counter)
+        transport.addStretch(1)
         transport.addWidget(self.fps_spin)
         transport.addWidget(self.loop_combo)
         transport.addWidget(self.zoom_combo)
@@ -280,6 +286,7 @@ class TimelinePlayer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.strip)
+        layout.addLayout(scrub)
         layout.addLayout(transport)
 
         for key, slot in (

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -23,6 +23,11 @@ from backend.project import Project, Take
 from gui.player import TimelinePlayer, to_qimage
 
 THUMB = QSize(96, 72)
+
+
+def elided(text: str, widget: QWidget, width: int) -> str:
+    """`text` cut to `width` pixels in the widget's font, with "…" where it was cut."""
+    return widget.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
 
 
 def thumbnail_icon(frame: np.ndarray) -> QIcon:
@@ -56,8 +61,12 @@ class TakesPanel(QWidget):
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.list.itemDoubleClicked.connect(lambda item: self.rename(self._take(item)))
 
-        def button(name: str, text: str, tip: str, slot) -> QPushButton:
-            widget = QPushButton(text)
+        def button(name: str, text: str, tip: str, slot) -> QToolButton:
+            # Tool buttons size to their text (push buttons have a wide style minimum), so the
+            # row fits a 1024-pixel screen beside the form.
+            widget = QToolButton()
+            widget.setText(text)
+            widget.setAccessibleName(text.strip("…"))
             widget.setObjectName(name)
             widget.setToolTip(tip)
             widget.clicked.connect(slot)
@@ -215,7 +224,11 @@ class CompareDialog(QDialog):
         row = QHBoxLayout()
         for take, player in ((left, self.left), (right, self.right)):
             column = QVBoxLayout()
-            column.addWidget(QLabel(f"{take.name} · seed {take.request.seed} · {take.request.prompt[:40]}"))
+            header = QLabel()
+            header.setMinimumWidth(120)
+            header.setToolTip(take.request.prompt)
+            header.setText(elided(f"{take.name} · seed {take.request.seed} · {take.request.prompt}", header, 480))
+            column.addWidget(header)
             column.addWidget(player, 1)
             row.addLayout(column, 1)
         self.setLayout(row)

@@ -299,3 +299,39 @@ def test_qt_binding_keeps_none_alive(qapp):
     for _ in range(5000):
         label.setText("x")
     assert sys.getrefcount(None) >= before - 100
+
+
+def test_messages_are_sentences_and_the_banner_clears_when_the_next_job_starts(window, qtbot, demo_models):
+    from gui.main_window import sentence
+
+    assert sentence("not a Hugging Face Hub id") == "not a Hugging Face Hub id."
+    assert sentence("done.") == "done." and sentence("") == ""
+    window.models.base.set_text("/no/such/model")
+    with qtbot.waitSignal(window.controller.job_failed, timeout=TIMEOUT):
+        window.generate()
+    text = window.error_banner.text()
+    assert window.error_banner.isVisible() and text.endswith("Fix it and press Generate again.")
+    assert ".." not in text and " Fix" in text and ". Fix" in text
+    window.models.base.set_text(str(demo_models.base))
+    window.parameters.steps.setValue(300)
+    with qtbot.waitSignal(window.controller.job_started, timeout=TIMEOUT):
+        window.generate()
+    assert not window.error_banner.isVisible()
+    with qtbot.waitSignal(window.controller.job_failed, timeout=TIMEOUT):
+        window.cancel()
+
+
+def test_dark_theme_by_default_and_help_dialogs_open(window, qtbot):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    assert window.settings.theme == "dark"
+    assert QApplication.instance().palette().color(QPalette.ColorRole.Window).lightness() < 80
+    for show, name in ((window.show_shortcuts, "shortcutsDialog"), (window.show_about, "aboutDialog"),
+                       (window.show_getting_started, "gettingStartedDialog"), (window.show_readme, "readmeDialog")):
+        show()
+        assert window.help_dialog.objectName() == name and window.help_dialog.isVisible()
+        window.help_dialog.close()
+    window.set_theme("system")
+    assert window.theme_actions["system"].isChecked() and window.settings.theme == "system"
+    window.set_theme("dark")
