@@ -36,6 +36,7 @@ from backend.request import GenerationRequest
 from backend.settings import Settings, data_dir
 from gui.panels import ModelsPanel, ParametersPanel, PromptPanel, named
 from gui.player import TimelinePlayer
+from gui.remote_panel import attach_remote
 from gui.takes_panel import CompareDialog, TakesPanel
 from gui.worker import GenerationController
 
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.prompt)
         left_layout.addWidget(self.parameters)
         left_layout.addWidget(self.models)
+        left_layout.addWidget(attach_remote(self))
         left_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setObjectName("inputPanels")
@@ -369,7 +371,8 @@ class MainWindow(QMainWindow):
         self.queue_list.clear()
         running = self.controller.queue.running
         if running is not None:
-            item = QListWidgetItem(f"▶ running: {running.label}")
+            detail = f" · {running.message}" if running.message else ""
+            item = QListWidgetItem(f"▶ running: {running.label}{detail}")
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.queue_list.addItem(item)
         for index, job in enumerate(self.controller.queue.pending):
