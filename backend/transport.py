@@ -22,6 +22,7 @@ import numpy as np
 from backend.errors import InputError, StudioError
 
 BROKER_ENV = "ADS_BROKER_URL"
+CA_ENV = "ADS_BROKER_CA"  # a CA bundle for amqps when the broker's certificate is your own
 TASK_NAME = "animatediff_studio.render"
 RENDER_QUEUE = "ads.render"
 CANCEL_EXCHANGE = "ads.cancel"
@@ -62,13 +63,33 @@ def safe_url(url: str) -> str:
     return maybe_sanitize_url(url)
 
 
+def tls_options(url: str) -> dict[str, Any] | None:
+    """For amqps: verify the broker's certificate and host name (py-amqp checks the name only
+    when told it), against ADS_BROKER_CA or the system's CAs. None for plain amqp."""
+    import ssl
+    from urllib.parse import urlsplit
+
+    if not url.lower().startswith("amqps://"):
+        return None
+    options: dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "server_hostname": urlsplit(url).hostname}
+    ca = os.environ.get(CA_ENV)
+    if ca:
+        if not os.path.isfile(ca):
+            raise InputError(f"{CA_ENV}={ca!r}: no such file")
+        options["ca_certs"] = ca
+    return options
+
+
 def check_broker(url: str, timeout: float = CONNECT_TIMEOUT) -> None:
     """Connect once and close; BrokerError with a plain message when that fails."""
     from amqp.exceptions import AccessRefused, NotAllowed
     from kombu import Connection
 
     started = time.monotonic()
-    connection = Connection(url, connect_timeout=timeout, transport_options={"max_retries": 0})
+    tls = tls_options(url)
+    connection = Connection(
+        url, connect_timeout=timeout, ssl=tls or False, transport_options={"max_retries": 0}
+    )
     try:
         connection.connect()
     except AccessRefused:
@@ -101,6 +122,9 @@ def make_app(url: str, name: str = "animatediff_studio"):
     from kombu import Exchange, Queue
 
     app = Celery(name, broker=url, backend="rpc://", set_as_current=False)
+    tls = tls_options(url)
+    if tls:
+        app.conf.broker_use_ssl = tls
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

@@ -41,6 +41,7 @@ from backend.transport import (
     payload_bytes,
     queue_counts,
     safe_url,
+    tls_options,
 )
 
 PROGRESS_INTERVAL = 0.05
@@ -86,7 +87,7 @@ def _listen_for_cancels(url: str, state: ChildState) -> None:
 
     while True:
         try:
-            with Connection(url, heartbeat=10) as connection:
+            with Connection(url, heartbeat=10, ssl=tls_options(url) or False) as connection:
                 queue = Queue(
                     "", exchange, exclusive=True, auto_delete=True, durable=False
                 )

@@ -60,12 +60,40 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def make_certificates(folder: Path) -> bool:
+    """A throwaway CA and a certificate for localhost/127.0.0.1 signed by it; False without
+    openssl."""
+    if not shutil.which("openssl"):
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    commands = [
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+         "-out", "ca.pem", "-days", "2", "-subj", "/CN=ads-test-ca"],
+        ["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+         "-out", "server.csr", "-subj", "/CN=localhost"],
+        ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+         "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"],
+    ]
+    for command in commands:
+        subprocess.run(command, cwd=folder, check=True, capture_output=True)
+    return True
+
+
 @dataclass
 class Broker:
     root: Path
     amqp_port: int
     epmd: subprocess.Popen
     server: subprocess.Popen
+    tls_port: int | None = None
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "tls" / "ca.pem"
+
+    def tls_url(self, host: str = "localhost") -> str:
+        return f"amqps://{USER}:{PASSWORD}@{host}:{self.tls_port}//"
 
     @property
     def url(self) -> str:
@@ -100,6 +128,18 @@ def start_broker(root: Path, startup_timeout: float = 60.0, max_message_mb: int 
     for sub in ("home", "mnesia", "log", "plugins"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     amqp_port, dist_port, epmd_port = free_port(), free_port(), free_port()
+    tls_port = free_port() if make_certificates(root / "tls") else None
+    tls_conf = ""
+    if tls_port:
+        tls = root / "tls"
+        tls_conf = (
+            f"listeners.ssl.1 = 127.0.0.1:{tls_port}\n"
+            f"ssl_options.cacertfile = {tls / 'ca.pem'}\n"
+            f"ssl_options.certfile = {tls / 'server.pem'}\n"
+            f"ssl_options.keyfile = {tls / 'server.key'}\n"
+            "ssl_options.verify = verify_none\n"
+            "ssl_options.fail_if_no_peer_cert = false\n"
+        )
     (root / "definitions.json").write_text(json.dumps(definitions()))
     (root / "rabbitmq.conf").write_text(
         f"listeners.tcp.1 = 127.0.0.1:{amqp_port}\n"
@@ -108,6 +148,7 @@ def start_broker(root: Path, startup_timeout: float = 60.0, max_message_mb: int 
         f"max_message_size = {max_message_mb * 1024 * 1024}\n"
         "log.console = false\n"
         "log.file.level = warning\n"
+        + tls_conf
     )
     (root / "enabled_plugins").write_text("[].\n")
     env = {
@@ -140,7 +181,7 @@ def start_broker(root: Path, startup_timeout: float = 60.0, max_message_mb: int 
         start_new_session=True, cwd=root,
     )
     out.close()
-    broker = Broker(root, amqp_port, epmd, server)
+    broker = Broker(root, amqp_port, epmd, server, tls_port)
     deadline = time.monotonic() + startup_timeout
     from kombu import Connection
 

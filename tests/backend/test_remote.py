@@ -167,8 +167,9 @@ def test_worker_killed_mid_job_is_redelivered_with_identical_frames(render_worke
             killed.append(event.worker)
             by_name[event.worker].kill()
 
+    deadline = time.monotonic() + 120  # a lost job would otherwise be waited for forever
     try:
-        result = job.wait(on_event)
+        result = job.wait(on_event, cancel=lambda: time.monotonic() > deadline)
     finally:
         for worker in render_workers:
             revive(worker)  # the restarted worker rejoins and takes jobs from the queue again
@@ -330,3 +331,20 @@ def test_ctrl_c_cancels_the_remote_job(render_workers, demo_models, tmp_path):
     # The worker stopped the job: it is free for the next one at once.
     for worker in render_workers:
         revive(worker)
+
+
+def test_amqps_with_certificate_check(render_workers, rabbitmq, demo_models, monkeypatch, cache):
+    """TLS is honoured: the broker's certificate is verified (and its host name), and a job
+    submitted over amqps runs like any other."""
+    from backend.remote import RemoteClient
+    from backend.transport import BrokerError
+
+    if rabbitmq.tls_port is None:
+        pytest.skip("openssl is not installed: no certificate for the TLS listener")
+    monkeypatch.delenv("ADS_BROKER_CA", raising=False)
+    with pytest.raises(BrokerError, match="certificate"):
+        RemoteClient(rabbitmq.tls_url())
+    monkeypatch.setenv("ADS_BROKER_CA", str(rabbitmq.ca_file))
+    with RemoteClient(rabbitmq.tls_url()) as client:
+        request = tiny_request(demo_models, seed=81)
+        assert np.array_equal(client.run(request).frames, local_frames(request, cache))
