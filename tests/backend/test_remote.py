@@ -108,6 +108,18 @@ def test_four_remote_jobs_match_local_runs(render_workers, demo_models, clip_fol
 
     takes = Project.open(project).takes
     assert len(takes) == 1 and takes[0].request.seed == 1
+    # Both workers now have the tiny model loaded and listen on its queue, so the next job with
+    # these models is routed to them first.
+    from kombu import Connection
+
+    from backend.transport import model_key, model_queue, queue_counts
+
+    name = model_queue(model_key(str(demo_models.base), str(demo_models.motion_adapter))).name
+    deadline = time.monotonic() + 20
+    with Connection(url) as connection:
+        while (queue_counts(connection, name) or (0, 0))[1] < 2:
+            assert time.monotonic() < deadline, "the workers did not subscribe to the model queue"
+            time.sleep(0.2)
 
 
 def test_progress_arrives_in_order(render_workers, demo_models, client):
