@@ -14,6 +14,7 @@ import base64
 import hashlib
 import io
 import os
+import threading
 import time
 from typing import Any
 
@@ -35,6 +36,11 @@ MODEL_QUEUE_EXPIRES_MS = 24 * 3600 * 1000
 # a message instead of having the broker drop the connection.
 DEFAULT_MAX_RESULT_MB = 16.0
 CONNECT_TIMEOUT = 3.0
+
+
+# Celery's package is a lazy module; two threads importing from it at once (the window's broker
+# check and a job) can see it half-built. One import at a time.
+_celery_import = threading.Lock()
 
 
 class BrokerError(StudioError):
@@ -118,7 +124,8 @@ def _reason(exc: BaseException) -> str:
 def make_app(url: str, name: str = "animatediff_studio"):
     """The Celery app both sides use. The settings that make a lost worker's job come back:
     acknowledge late, reject (requeue) when the worker process is lost, one job per worker."""
-    from celery import Celery
+    with _celery_import:
+        from celery import Celery
     from kombu import Exchange, Queue
 
     app = Celery(name, broker=url, backend="rpc://", set_as_current=False)

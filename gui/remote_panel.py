@@ -107,6 +107,9 @@ class RemoteRunner(QObject):
             except StudioError as exc:
                 self.checked.emit(str(exc))
                 return
+            except Exception as exc:  # noqa: BLE001 - said in the panel, never a dead thread
+                self.checked.emit(f"cannot check the broker: {type(exc).__name__}: {exc}")
+                return
             if count is None:
                 self.checked.emit("the broker did not say how many workers are connected")
             elif count == 0:
