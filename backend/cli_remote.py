@@ -36,7 +36,7 @@ def add_commands(commands) -> None:
 
     worker = commands.add_parser("worker", help="render jobs from a broker (one per GPU)")
     worker.add_argument("--broker", default=None, metavar="URL", help="amqp://user:password@host:5672// or amqps://…; default $ADS_BROKER_URL")
-    worker.add_argument("--name", default="", help="this worker's name (default: the host name)")
+    worker.add_argument("--name", default="", help="this worker's name, shown with each job (default: ads<pid>); @host is added")
     worker.add_argument("--device", default="auto", help=f"{'|'.join(DEVICES)} or cuda:N (this worker renders every job there)")
     worker.add_argument("--dtype", default="auto", choices=DTYPES)
     worker.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
@@ -145,7 +145,7 @@ def batch_requests(args: argparse.Namespace) -> list[GenerationRequest]:
     from backend.cli import request_from_args
 
     if args.requests:
-        base = _base_request(args, need_prompt=False)
+        base = _base_request(args)
         requests = []
         path = Path(os.path.expanduser(args.requests))
         try:
@@ -161,6 +161,8 @@ def batch_requests(args: argparse.Namespace) -> list[GenerationRequest]:
                     data = data["request"]
                 if not isinstance(data, dict):
                     raise ValueError("not a JSON object")
+                if not data.get("prompt") and not args.prompt:
+                    raise ValueError("no prompt (give one on the line or with --prompt)")
                 merged = {**base.to_dict(), **data}
                 if "model" in data:
                     merged["model"] = {**base.to_dict()["model"], **data["model"]}
@@ -180,7 +182,7 @@ def batch_requests(args: argparse.Namespace) -> list[GenerationRequest]:
             raise InputError(f"--prompts {args.prompts!r}: {exc.strerror or exc}") from None
         if not prompts:
             raise InputError(f"--prompts {args.prompts!r}: the file has no prompts")
-        base = _base_request(args, need_prompt=False)
+        base = _base_request(args)
         return [base.replace(prompt=prompt) for prompt in prompts]
     if args.seeds:
         base = request_from_args(_as_command(args))
@@ -194,12 +196,13 @@ def _as_command(args: argparse.Namespace) -> argparse.Namespace:
     return copy
 
 
-def _base_request(args: argparse.Namespace, need_prompt: bool) -> GenerationRequest:
+def _base_request(args: argparse.Namespace) -> GenerationRequest:
+    """The options as a request, for files that give each job's prompt (or more)."""
     from backend.cli import request_from_args
 
     copy = _as_command(args)
-    if not copy.prompt and not need_prompt:
-        copy.prompt = "-"  # replaced per job
+    if not copy.prompt:
+        copy.prompt = "-"  # each job's line replaces it
     return request_from_args(copy)
 
 

@@ -322,7 +322,8 @@ def run_worker(options: WorkerOptions) -> int:
         options.device = "cuda"
     check_broker(options.broker)
     app = build_app(options)
-    name = options.name or socket.gethostname()
+    # Two workers on one machine need different names; the pid tells them apart by default.
+    name = options.name or f"ads{os.getpid()}"
     if "@" not in name:
         name = f"{name}@{socket.gethostname()}"
     print(f"worker {name}: connecting to {safe_url(options.broker)}", file=sys.stderr, flush=True)
