@@ -360,3 +360,21 @@ def test_amqps_with_certificate_check(render_workers, rabbitmq, demo_models, mon
     with RemoteClient(rabbitmq.tls_url()) as client:
         request = tiny_request(demo_models, seed=81)
         assert np.array_equal(client.run(request).frames, local_frames(request, cache))
+
+
+def test_batch_remote_json_lines(render_workers, demo_models, tmp_path, cache):
+    full = tiny_request(demo_models, seed=91, steps=2)
+    lines = tmp_path / "jobs.jsonl"
+    lines.write_text(json.dumps({"prompt": "a crane", "seed": 92}) + "\n\n"
+                     + json.dumps({"request": full.to_dict()}) + "\n")
+    out = tmp_path / "jsonl"
+    done = run_cli(
+        "batch", "--base-model", str(demo_models.base), "--motion-adapter", str(demo_models.motion_adapter),
+        "--width", "64", "--height", "64", "--frames", "8", "--steps", "2", "--device", "cpu",
+        "--requests", str(lines), "--format", "png", "--output-dir", str(out), "--remote", render_workers[0].url,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["job-0001_seed-92", "job-0002_seed-91"]
+    assert np.array_equal(folder_frames(out / "job-0002_seed-91"), local_frames(full, cache))
+    crane = tiny_request(demo_models, seed=92, steps=2, prompt="a crane")
+    assert np.array_equal(folder_frames(out / "job-0001_seed-92"), local_frames(crane, cache))
