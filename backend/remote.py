@@ -115,6 +115,17 @@ class RemoteJob:
     ) -> RemoteResult:
         """Follow the job until it ends. `timeout`: give up after that many seconds with no
         worker connected. `cancel` is polled; when it turns true the job is cancelled."""
+        try:
+            return self._follow(on_event, timeout, cancel)
+        finally:
+            self.client._release(self.id)
+
+    def _follow(
+        self,
+        on_event: Callable[[RemoteEvent], None] | None = None,
+        timeout: float | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> RemoteResult:
         from celery.exceptions import TimeoutError as CeleryTimeout
 
         emit = on_event or (lambda event: None)
@@ -231,6 +242,11 @@ class RemoteClient:
         self.safe_url = safe_url(url)
         self.app = make_app(url, name="animatediff_studio.client")
         self._lock = threading.Lock()
+        self._routed: dict[str, str] = {}  # unfinished job id -> the model queue it was sent to
+
+    def _release(self, job_id: str) -> None:
+        with self._lock:
+            self._routed.pop(job_id, None)
 
     def close(self) -> None:
         try:
@@ -255,14 +271,19 @@ class RemoteClient:
         return 0 if counts is None else counts[1]
 
     def _route(self, request: GenerationRequest):
-        """A worker with these models loaded, when one is free for it; else the shared queue."""
+        """A worker with these models loaded, when one is likely free for it; else the shared
+        queue. "Likely free": the model queue has more consumers than jobs waiting in it plus
+        this client's unfinished jobs sent there (a batch must not queue up behind one warm
+        worker while another worker is idle)."""
         queue = model_queue(model_key(request.model.base_model, request.model.motion_adapter))
         try:
             with self.app.connection_for_read() as connection:
                 counts = queue_counts(connection, queue.name)
         except Exception:  # noqa: BLE001 - routing is only a preference
             counts = None
-        if counts is not None and counts[1] > counts[0]:
+        with self._lock:
+            mine = sum(1 for name in self._routed.values() if name == queue.name)
+        if counts is not None and counts[1] > counts[0] + mine:
             return queue
         return None
 
@@ -286,6 +307,9 @@ class RemoteClient:
             result = self.app.send_task(TASK_NAME, args=[job], **options)
         except Exception as exc:  # noqa: BLE001 - the broker went away between check and send
             raise BrokerError(f"could not send the job to {self.safe_url}: {exc}") from None
+        if queue is not None:
+            with self._lock:
+                self._routed[result.id] = queue.name
         return RemoteJob(self, result, request)
 
     def send_cancel(self, job_id: str) -> None:

@@ -99,8 +99,8 @@ def main() -> int:
             one = batch(args.jobs)
             second = WorkerProcess(url, "bench-b", scratch / "b.log").start().wait_ready()
             workers.append(second)
-            client.run(tiny(models, 1, args.steps))
-            client.run(tiny(models, 2, args.steps))  # both workers have the models loaded
+            warm = [client.submit(tiny(models, seed, args.steps)) for seed in (1, 2)]
+            assert len({job.wait().worker for job in warm}) == 2, "one worker took both warm-up jobs"
             two = batch(args.jobs)
             print(f"{args.jobs} jobs: one worker {one:.2f} s, two workers {two:.2f} s "
                   f"-> {one / two:.2f}x throughput (goal >= 1.4x on 2 cores; "
