@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from backend import cli_remote
 from backend.errors import Cancelled, InputError, StudioError
 from backend.request import (
     DEFAULT_BASE_MODEL,
@@ -31,7 +32,7 @@ from backend.request import (
 
 PROG = "animatediff-studio"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("generate", "video2video", "convert", "export", "demo-model")
+COMMANDS = ("generate", "video2video", "convert", "export", "demo-model", "worker", "batch")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -77,11 +78,12 @@ def parse_freeu(text: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def _add_generation_options(parser: argparse.ArgumentParser, video: bool) -> None:
+def _add_generation_options(parser: argparse.ArgumentParser, video: bool, batch: bool = False) -> None:
     defaults = GenerationRequest()
     parser.add_argument("--prompt", help="what to animate (required unless --from-metadata)")
     parser.add_argument("--from-metadata", metavar="FILE", help="re-run the settings stored in an exported file (or its .json); options given here override them")
-    parser.add_argument("--output", required=True, help=".gif .mp4 .webm .webp, or a folder for PNG frames")
+    if not batch:
+        parser.add_argument("--output", required=True, help=".gif .mp4 .webm .webp, or a folder for PNG frames")
     parser.add_argument("--negative-prompt", default="", help="what to avoid")
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="hub id, diffusers folder or .safetensors file")
     parser.add_argument("--motion-adapter", default=DEFAULT_MOTION_ADAPTER, help="hub id or diffusers folder")
@@ -115,6 +117,7 @@ def _add_generation_options(parser: argparse.ArgumentParser, video: bool) -> Non
         parser.add_argument("--input", help="video file, animated GIF/WebP or folder of frames")
         parser.add_argument("--strength", type=float, default=defaults.strength)
     _add_output_options(parser)
+    cli_remote.add_remote_options(parser)
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
@@ -172,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(export)
     demo = commands.add_parser("demo-model", help="write the tiny random-weight demo models")
     demo.add_argument("dir")
+    cli_remote.add_commands(commands)
     return parser
 
 
@@ -311,13 +315,18 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
             Project.open(project_path)  # refuse a damaged or newer project before generating
     if request.mode == "video2video" and not Path(os.path.expanduser(request.input_video)).exists():
         raise InputError(f"--input {request.input_video!r}: no such file or folder")
-    quiet_libraries()
+    remote = cli_remote.remote_url(args)  # checks the broker before torch is imported
+    if not remote:
+        quiet_libraries()
     from backend.engine import generate
     from backend.metadata import build_metadata
 
     bar = _ProgressBar(enabled=not args.quiet)
     try:
-        result = generate(request, on_progress=bar)
+        if remote:
+            result = cli_remote.generate_remote(remote, request, bar, args)
+        else:
+            result = generate(request, on_progress=bar)
     finally:
         bar.close()
     metadata = build_metadata(result.request.to_dict())
@@ -424,6 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_convert(args)
         if args.command == "export":
             return run_export(args)
+        if args.command in ("worker", "batch"):
+            return cli_remote.run_command(args)
         return run_generate(args, explicit_options(argv) if args.from_metadata else set())
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -39,6 +39,7 @@ from backend.request import GenerationRequest, random_seed
 from backend.settings import Settings, data_dir
 from gui.panels import ModelsPanel, ParametersPanel, PromptPanel, named
 from gui.player import TimelinePlayer
+from gui.remote_panel import attach_remote
 from gui.takes_panel import CompareDialog, TakesPanel, elided
 from gui.worker import GenerationController
 
@@ -124,6 +125,7 @@ class MainWindow(QMainWindow):
         left_layout.addWidget(self.prompt)
         left_layout.addWidget(self.parameters)
         left_layout.addWidget(self.models)
+        left_layout.addWidget(attach_remote(self))
         left_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setObjectName("inputPanels")
@@ -487,7 +489,10 @@ class MainWindow(QMainWindow):
         self.queue_list.clear()
         running = self.controller.queue.running
         if running is not None:
-            item = QListWidgetItem(elided(f"▶ running: {running.label}", self.queue_list, self._queue_text_width()))
+            # The worker and state come first, so cutting a long prompt never hides them.
+            detail = f" · {running.message}" if running.message else ""
+            item = QListWidgetItem(elided(f"▶ running{detail}: {running.label}", self.queue_list,
+                                          self._queue_text_width()))
             item.setToolTip(running.request.prompt)
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
             self.queue_list.addItem(item)

@@ -161,6 +161,7 @@ class GenerationController(QObject):
         self.worker.demo_model_ready.connect(self.demo_model_ready)
         self.worker.demo_model_failed.connect(self.demo_model_failed)
         self._stopped = False
+        self.remote = None  # a gui.remote_panel.RemoteRunner, set by the window when it has one
 
     def start(self) -> None:
         if self._stopped or self._thread.isRunning():
@@ -181,6 +182,8 @@ class GenerationController(QObject):
     def cancel_current(self) -> None:
         if self.queue.running is not None:
             self._cancel.set()
+            if self.remote is not None:
+                self.remote.cancel()
 
     def remove(self, job_id: int) -> None:
         if self.queue.remove(job_id):
@@ -203,6 +206,8 @@ class GenerationController(QObject):
         self._stopped = True
         self.queue.clear()
         self._cancel.set()
+        if self.remote is not None:
+            self.remote.shutdown()
         if not self._thread.isRunning():
             return True
         self._thread.quit()
@@ -220,6 +225,9 @@ class GenerationController(QObject):
         self._cancel.clear()
         self.queue_changed.emit()
         self.job_started.emit(job)
+        if self.remote is not None and self.remote.active:
+            self.remote.submit(job)
+            return
         self._submit.emit(job.id, job.request)
 
     def _current(self, job_id: int) -> Job | None:

@@ -12,6 +12,9 @@ os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+# The real RabbitMQ broker and render workers (session fixtures, started only when used).
+pytest_plugins = ["tests.remote_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def demo_models(tmp_path_factory):

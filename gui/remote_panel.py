@@ -1,0 +1,217 @@
+"""The window's "Render on" choice and the glue that runs queued jobs on workers.
+
+`RenderOnPanel` is the form (this computer, or workers at a broker URL; remembered).
+`RemoteRunner` follows one remote job at a time in a plain thread (backend.remote does the work)
+and re-emits what happens as the same signals the local worker sends, so the controller, the
+queue, the player and the takes treat a remote job like a local one. The job's worker and state
+("waiting for a worker", "on wa@host", "requeued → wb@host") show on its queue line.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+)
+
+from backend.errors import Cancelled, InputError, OutOfMemoryError, StudioError
+from backend.remote_settings import RemoteSettings
+from gui.panels import named
+
+CHOICES = (("This computer", "local"), ("Workers at a broker", "workers"))
+
+
+class RemoteRunner(QObject):
+    progress = Signal(int, object)
+    preview = Signal(int, object)
+    finished = Signal(int, object)
+    failed = Signal(int, str, str)
+    state = Signal(int, str, str)  # job id, state (queued, waiting, running, requeued), detail
+    checked = Signal(str)  # the broker check's verdict, for the panel
+
+    def __init__(self, settings: RemoteSettings, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.settings.render_on == "workers"
+
+    def url(self) -> str:
+        from backend.transport import broker_url
+
+        return broker_url(self.settings.broker_url)
+
+    def submit(self, job) -> None:
+        self._cancel.clear()
+        self._thread = threading.Thread(target=self._run, args=(job.id, job.request), name="remote-job", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self, job_id: int, request) -> None:
+        from backend.remote import RemoteClient
+
+        def on_event(event) -> None:
+            if event.state == "progress":
+                p = event.progress
+                self.progress.emit(job_id, {"phase": p.phase, "step": p.step, "total": p.total,
+                                            "elapsed": p.elapsed, "eta": p.eta})
+            elif event.state == "preview":
+                self.preview.emit(job_id, event.preview)
+            else:
+                self.state.emit(job_id, event.state, event.message or event.worker)
+
+        try:
+            with RemoteClient(self.url()) as client:
+                job = client.submit(request, previews=True)
+                result = job.wait(on_event, cancel=self._cancel.is_set)
+        except Cancelled:
+            self.failed.emit(job_id, "cancelled", "cancelled")
+        except OutOfMemoryError as exc:
+            self.failed.emit(job_id, "memory", str(exc))
+        except InputError as exc:
+            self.failed.emit(job_id, "input", str(exc))
+        except StudioError as exc:
+            self.failed.emit(job_id, "error", str(exc))
+        except Exception as exc:  # noqa: BLE001 - the window must survive anything a job does
+            self.failed.emit(job_id, "error", f"{type(exc).__name__}: {exc}")
+        else:
+            self.finished.emit(job_id, result)
+
+    def check(self) -> None:
+        """Count the connected workers in the background; the verdict comes as `checked`."""
+
+        def run() -> None:
+            from backend.remote import RemoteClient
+
+            try:
+                with RemoteClient(self.url()) as client:
+                    count = client.worker_count()
+            except StudioError as exc:
+                self.checked.emit(str(exc))
+                return
+            except Exception as exc:  # noqa: BLE001 - said in the panel, never a dead thread
+                self.checked.emit(f"cannot check the broker: {type(exc).__name__}: {exc}")
+                return
+            if count is None:
+                self.checked.emit("the broker did not say how many workers are connected")
+            elif count == 0:
+                self.checked.emit("no worker connected: jobs wait until one starts")
+            else:
+                self.checked.emit(f"{count} worker{'s' if count != 1 else ''} connected")
+
+        threading.Thread(target=run, name="broker-check", daemon=True).start()
+
+
+class RenderOnPanel(QGroupBox):
+    def __init__(self, runner: RemoteRunner, window=None) -> None:
+        super().__init__("Render on")
+        self.setObjectName("renderOnPanel")
+        self.runner = runner
+        self.window_ = window
+        self.choice = named(QComboBox(), "renderOnCombo", "Render on",
+                            "Render here, or on the render workers at a RabbitMQ broker")
+        for label, value in CHOICES:
+            self.choice.addItem(label, value)
+        self.url = named(QLineEdit(), "brokerUrlEdit", "Broker URL",
+                         "amqp://user:password@host:5672// or amqps://… (empty: $ADS_BROKER_URL)")
+        self.url.setPlaceholderText("amqp://user:password@host:5672//")
+        self.check_button = named(QPushButton("Check"), "brokerCheckButton", "Check the broker",
+                                  "Connect to the broker and count the workers")
+        self.status = QLabel("")
+        self.status.setObjectName("remoteStatusLabel")
+        self.status.setAccessibleName("Workers status")
+        self.status.setWordWrap(True)
+        row = QHBoxLayout()
+        row.addWidget(self.url, 1)
+        row.addWidget(self.check_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.choice)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+
+        settings = runner.settings
+        self.choice.setCurrentIndex(1 if settings.render_on == "workers" else 0)
+        self.url.setText(settings.broker_url)
+        self._sync()
+        self.choice.currentIndexChanged.connect(self._changed)
+        self.url.editingFinished.connect(self._changed)
+        self.check_button.clicked.connect(self.check)
+        runner.checked.connect(self.status.setText)
+
+    def _sync(self) -> None:
+        workers = self.choice.currentData() == "workers"
+        self.url.setEnabled(workers)
+        self.check_button.setEnabled(workers)
+        if not workers:
+            self.status.setText("")
+
+    @Slot()
+    def _changed(self) -> None:
+        settings = self.runner.settings
+        settings.render_on = self.choice.currentData()
+        settings.broker_url = self.url.text().strip()
+        settings.save()
+        self._sync()
+        if settings.render_on == "workers":
+            self.check()
+
+    def check(self) -> None:
+        self.status.setText("checking the broker…")
+        self.runner.check()
+
+    @Slot(int, str, str)
+    def on_state(self, job_id: int, state: str, detail: str) -> None:
+        if self.window_ is None:
+            return
+        controller = self.window_.controller
+        job = controller.queue.running
+        if job is None or job.id != job_id:
+            return
+        job.message = _STATE_TEXT.get(state, state).format(detail=detail)
+        controller.queue_changed.emit()
+        self.window_.set_status(f"Job {job_id}: {job.message}")
+        if state == "waiting":
+            self.status.setText("no worker connected: the job waits until one starts")
+        elif state in ("running", "requeued"):
+            self.status.setText(f"job {job_id} {job.message}")
+
+
+_STATE_TEXT = {
+    "queued": "queued at the broker",
+    "waiting": "waiting: no worker connected",
+    "running": "on {detail}",
+    "requeued": "requeued: its worker was lost; now on {detail}",
+}
+
+
+def attach_remote(window) -> RenderOnPanel:
+    """The hook: give the window's controller a RemoteRunner and return the form to show."""
+    controller = window.controller
+    runner = RemoteRunner(RemoteSettings.load(), controller)
+    controller.remote = runner
+    runner.progress.connect(controller._on_progress)
+    runner.preview.connect(controller._on_preview)
+    runner.finished.connect(controller._on_finished)
+    runner.failed.connect(controller._on_failed)
+    panel = RenderOnPanel(runner, window)
+    # A method of a widget, so Qt runs it in the GUI thread although the runner's thread emits.
+    runner.state.connect(panel.on_state)
+    return panel
