@@ -320,28 +320,31 @@ def _video_sequence(path: Path, options: ReadOptions) -> Iterator[tuple[float, f
     header = video_header(path)
     start = options.start_time or 0.0
     end = options.end_time
+    exact = False  # whether `start` is a frame's own time
     if options.start_frame or options.end_frame is not None:
         needed = max(options.start_frame, options.end_frame or 0) + 1
         times = packet_times(path, needed)
         if options.start_frame >= len(times):
             return  # the range starts past the last frame
+        exact = times[options.start_frame] >= start
         start = max(start, times[options.start_frame])
         if options.end_frame is not None and options.end_frame < len(times):
             end = times[options.end_frame] if end is None else min(end, times[options.end_frame])
     step = 1.0 / (header.fps or 25.0)
-    # Seek a little before the wanted frame, so rounding never skips it; the frames before it
-    # that this lets through are dropped below.
-    seek = max(0.0, start - min(step / 2, 0.001)) if start > 0 else 0.0
-    yield from _decode_range(path, header, seek, start, end, step)
+    # Seek to the frame's own time: ffmpeg finds the keyframe at or before it and drops the
+    # frames up to it. (Seeking even 1 ms early would start at the previous keyframe when the
+    # frame is a keyframe itself, decoding a whole GOP for nothing.)
+    yield from _decode_range(path, header, start, start, end, step, exact)
 
 
-def _decode_range(path, header, seek, start, end, step):
+def _decode_range(path: Path, header: VideoHeader, seek: float, start: float, end: float | None,
+                  step: float, exact: bool = False) -> Iterator[tuple[float, float | None, np.ndarray]]:
     decoder = _Decoder(path, header, seek)
     last_time = None
     first = True
     try:
         for time, duration, frame in decoder.frames():
-            if first and seek and time > start + 1.5 * step:
+            if first and seek and time > start + (1e-3 if exact else 1.5 * step):
                 # The container's seek landed past the frame (MPEG-TS seeks by byte
                 # position): decode from the start instead, slower but right.
                 decoder.close()
