@@ -15,6 +15,7 @@ import queue
 import re
 import subprocess
 import threading
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,10 @@ class ReadOptions:
     resize: str = "crop"
 
     def validate(self) -> None:
+        for name in ("start_time", "end_time", "fps"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise InputError(f"{name.replace('_', ' ')} must be a finite number, got {value}")
         if self.start_frame < 0:
             raise InputError(f"start frame must be 0 or more, got {self.start_frame}")
         if self.end_frame is not None and self.end_frame <= self.start_frame:
@@ -130,8 +135,17 @@ def _open_image(path: Path):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        return Image.open(path)
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        with warnings.catch_warnings():
+            # Past PIL's pixel limit an image is refused (an error at twice it): a small file
+            # that claims a huge size would otherwise take all memory when decoded.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(
+            f"{str(path)!r} claims a size beyond {Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels "
+            "(a decompression bomb, or a damaged header); refusing to decode it"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{str(path)!r} is not a readable image ({exc})") from None
 
 
@@ -540,10 +554,38 @@ def _sized(frame: np.ndarray, options: ReadOptions) -> np.ndarray:
     return frame if options.size is None else resize_frame(frame, options.size, options.resize)
 
 
-def read_frames(source: str | os.PathLike, options: ReadOptions = ReadOptions()) -> np.ndarray:
-    """All selected frames as one uint8 array [F, H, W, 3]."""
+def estimate_count(info: SourceInfo, options: ReadOptions) -> int:
+    """About how many frames `options` take from a source described by `info` (at least 1)."""
+    total = info.frame_count if info.frame_count is not None else options.max_frames or 1
+    first = options.start_frame
+    last = total if options.end_frame is None else min(total, options.end_frame)
+    if info.fps:
+        if options.start_time is not None:
+            first = max(first, math.floor(options.start_time * info.fps))
+        if options.end_time is not None:
+            last = min(last, math.ceil(options.end_time * info.fps))
+    count = max(0, last - first)
+    if options.fps and info.fps:
+        count = math.ceil(count / info.fps * options.fps)
+    else:
+        count = math.ceil(count / options.every_nth)
+    if options.max_frames is not None:
+        count = min(count, options.max_frames)
+    return max(count, 1)
+
+
+def read_frames(source: str | os.PathLike, options: ReadOptions = ReadOptions(),
+                info: SourceInfo | None = None) -> np.ndarray:
+    """All selected frames as one uint8 array [F, H, W, 3]. Refuses, before decoding, a
+    selection that cannot fit in memory (`info` is the source's probe, when known)."""
+    from backend.limits import check_memory
+
+    options.validate()
+    info = info or probe(source)
+    check_memory(1, *info.size, f"input {str(source)!r}", bytes_per_pixel=3)
+    width, height = options.size or info.size
+    check_memory(estimate_count(info, options), width, height, f"input {str(source)!r}")
     frames = [np.array(frame) for frame in iter_frames(source, options)]
     if not frames:
         raise InputError(f"input {str(source)!r}: the chosen range holds no frames")
     return np.stack(frames)
-
