@@ -70,6 +70,10 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument as one line (exit 2), not usage plus a message."""
 
     def error(self, message: str):  # noqa: D401 - argparse's signature
+        found = re.fullmatch(r"argument (--[\w-]+): expected one argument", message)
+        if found:
+            # argparse takes a value like -1,0.2 or -1:sky for another option.
+            message += f" (a value starting with '-' goes as {found.group(1)}=VALUE)"
         raise InputError(f"{self.prog}: {message}")
 
 

@@ -149,6 +149,17 @@ def _open_image(path: Path):
         raise InputError(f"{str(path)!r} is not a readable image ({exc})") from None
 
 
+# What PIL raises on a damaged or cut-off image, depending on where the damage is.
+_DAMAGED = (OSError, SyntaxError, ValueError, IndexError, EOFError)
+
+
+def _frame_count(image, path: Path) -> int:
+    try:
+        return getattr(image, "n_frames", 1)
+    except _DAMAGED as exc:
+        raise InputError(f"{str(path)!r}: the image data is damaged ({exc or type(exc).__name__})") from None
+
+
 def _is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES + ANIMATED_SUFFIXES
 
@@ -399,7 +410,7 @@ def probe(source: str | os.PathLike) -> SourceInfo:
             return SourceInfo("folder", image.size, None, len(files))
     if _is_image_file(path):
         with _open_image(path) as image:
-            frames = getattr(image, "n_frames", 1)
+            frames = _frame_count(image, path)
             if frames > 1:
                 # The mean over all frames: GIF delays alternate to keep rates like 8 fps exact.
                 total = 0.0
@@ -408,8 +419,8 @@ def probe(source: str | os.PathLike) -> SourceInfo:
                         image.seek(index)
                         image.load()  # WebP sets a frame's duration when it is decoded
                         total += image.info.get("duration") or 100
-                except (OSError, SyntaxError, ValueError) as exc:
-                    raise InputError(f"{str(path)!r}: the image data is damaged ({exc})") from None
+                except _DAMAGED as exc:
+                    raise InputError(f"{str(path)!r}: the image data is damaged ({exc or type(exc).__name__})") from None
                 return SourceInfo("animation", image.size, 1000.0 * frames / total, frames)
             return SourceInfo("image", image.size, None, 1)
     header = video_header(path)
@@ -422,15 +433,15 @@ def _image_sequence(path: Path) -> Iterator[tuple[float | None, float | None, np
 
     with _open_image(path) as image:
         elapsed = 0.0
-        animated = getattr(image, "n_frames", 1) > 1
+        animated = _frame_count(image, path) > 1
         try:
             for frame in ImageSequence.Iterator(image):
                 rgb = np.asarray(frame.convert("RGB"))
                 duration = (frame.info.get("duration") or 100) / 1000.0
                 yield (elapsed, duration, rgb) if animated else (None, None, rgb)
                 elapsed += duration
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise InputError(f"{str(path)!r}: the image data is damaged ({exc})") from None
+        except _DAMAGED as exc:
+            raise InputError(f"{str(path)!r}: the image data is damaged ({exc or type(exc).__name__})") from None
 
 
 def _folder_sequence(path: Path, resized: bool) -> Iterator[tuple[None, None, np.ndarray]]:
@@ -439,8 +450,8 @@ def _folder_sequence(path: Path, resized: bool) -> Iterator[tuple[None, None, np
         with _open_image(file) as image:
             try:
                 frame = np.asarray(image.convert("RGB"))
-            except (OSError, SyntaxError, ValueError) as exc:
-                raise InputError(f"{str(file)!r}: the image data is damaged ({exc})") from None
+            except _DAMAGED as exc:
+                raise InputError(f"{str(file)!r}: the image data is damaged ({exc or type(exc).__name__})") from None
         if size is None:
             size = frame.shape
         elif frame.shape != size and not resized:
