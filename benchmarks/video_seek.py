@@ -59,7 +59,7 @@ def main() -> int:
             figures = {frames: timed(convert(frames)) for frames in ("0:16", "1000:1016", "1010:1026", "3000:3016")}
         dropped = timed(lambda: sum(1 for _ in iter_frames(clip, ReadOptions(max_frames=1016))), repeats=3)
     base = figures["0:16"]
-    print(f"long clip: 3600 frames, 640x360, 30 fps, H.264 (median of 5 runs)")
+    print("long clip: 3600 frames, 640x360, 30 fps, H.264 (median of 5 runs)")
     for frames, seconds in figures.items():
         print(f"convert --frames {frames:>9}: {seconds * 1000:7.0f} ms  ({seconds / base:.2f}x of 0:16)")
     print(f"decoding 1016 frames to drop 1000 (no seek): {dropped * 1000:.0f} ms "
