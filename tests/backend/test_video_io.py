@@ -502,3 +502,45 @@ def test_mpegts_seek_that_overshoots_falls_back(tmp_path):
     assert grey(everything) == list(range(20))
     assert grey(read_frames(path, ReadOptions(start_time=1.0, max_frames=3))) == [10, 11, 12]
     assert grey(read_frames(path, ReadOptions(start_frame=13, end_frame=15))) == [13, 14]
+
+
+# -- limits checked before work --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,width,words",
+    [("wide.webp", 16384, "WebP holds frames up to 16383"), ("wide.mp4", 16386, "MP4 (H.264) holds frames up to 16384")],
+)
+def test_writer_refuses_sizes_the_format_cannot_hold(tmp_path, name, width, words):
+    frames = np.zeros((1, 2, width, 3), dtype=np.uint8)
+    with pytest.raises(InputError, match=re.escape(words)):
+        write_clip(frames, tmp_path / name, 8)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sizes_at_the_limit_are_written(tmp_path):
+    frames = np.zeros((1, 2, 16383, 3), dtype=np.uint8)
+    write_clip(frames, tmp_path / "edge.webp", 8)
+    assert probe(tmp_path / "edge.webp").size == (16383, 2)
+
+
+def test_decompression_bomb_is_an_input_error(tmp_path):
+    from tests.backend.test_bad_inputs import png_header
+
+    (tmp_path / "bomb.png").write_bytes(png_header(50_000, 50_000))
+    with pytest.raises(InputError, match="decompression bomb"):
+        read_frames(tmp_path / "bomb.png")
+    with pytest.raises(InputError, match="decompression bomb"):
+        probe(tmp_path / "bomb.png")
+
+
+def test_rotated_phone_video_reports_its_upright_size(tmp_path):
+    source = tmp_path / "flat.mp4"
+    write_clip(moving_clip(count=4, width=96, height=64), source, 8)
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(
+        [ffmpeg(), "-v", "error", "-display_rotation", "90", "-i", str(source), "-c", "copy", str(rotated)],
+        check=True, timeout=60,
+    )
+    assert probe(rotated).size == (64, 96)
+    assert read_frames(rotated).shape == (4, 96, 64, 3)
