@@ -8,7 +8,6 @@ ten-minute video decodes those frames (seeking to a start time first), never the
 from __future__ import annotations
 
 import collections
-import contextlib
 import math
 import os
 import queue
@@ -227,10 +226,14 @@ def video_header(path: Path) -> VideoHeader:
     return VideoHeader((width, height), fps, duration or None)
 
 
-def packet_times(path: Path, needed: int) -> list[float]:
+NO_PTS = -(2**63)  # how framecrc prints a packet without a timestamp
+
+
+def packet_times(path: Path, needed: int) -> list[float] | None:
     """Presentation times (s) of the first `needed` frames, from the container's packets: a
     demux without decoding, so finding frame 1000 costs a read of the index, not 1000 decodes.
-    Stops reading once `needed` frames (plus the B-frame reordering window) are known."""
+    Stops reading once `needed` frames (plus the B-frame reordering window) are known. None
+    when the packets carry no timestamps."""
     command = [
         _ffmpeg(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
         "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-",
@@ -248,8 +251,13 @@ def packet_times(path: Path, needed: int) -> list[float]:
                 base = int(num) / int(den)
             elif raw.startswith(b"0,"):
                 fields = raw.split(b",")
-                with contextlib.suppress(ValueError, IndexError):
-                    values.append(int(fields[2]))
+                try:
+                    value = int(fields[2])
+                except (ValueError, IndexError):
+                    return None
+                if value == NO_PTS:
+                    return None  # a raw stream (.h264): the decoder makes the times up
+                values.append(value)
                 if len(values) >= needed + 64:
                     break
     finally:
@@ -257,7 +265,7 @@ def packet_times(path: Path, needed: int) -> list[float]:
         process.wait()
         process.stdout.close()
     if base is None:
-        return []
+        return None
     return [value * base for value in sorted(values)][: needed if len(values) >= needed + 64 else None]
 
 
@@ -349,6 +357,11 @@ def _video_sequence(path: Path, options: ReadOptions) -> Iterator[tuple[float, f
     if options.start_frame or options.end_frame is not None:
         needed = max(options.start_frame, options.end_frame or 0) + 1
         times = packet_times(path, needed)
+        if times is None:
+            # No timestamps to seek by: decode from the start and count frames.
+            step = 1.0 / (header.fps or 25.0)
+            yield from _in_range(_decode_range(path, header, 0.0, 0.0, None, step), options)
+            return
         if options.start_frame >= len(times):
             return  # the range starts past the last frame
         exact = times[options.start_frame] >= start

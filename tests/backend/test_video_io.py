@@ -544,3 +544,10 @@ def test_rotated_phone_video_reports_its_upright_size(tmp_path):
     )
     assert probe(rotated).size == (64, 96)
     assert read_frames(rotated).shape == (4, 96, 64, 3)
+
+
+def test_raw_stream_without_timestamps_reads_by_counting(tmp_path):
+    """A raw .h264 stream has no packet timestamps to seek by: frames are counted instead."""
+    path = tmp_path / "raw.h264"
+    encode_gray_frames(path, [10 * i for i in range(12)], ["-c:v", "libx264", "-qp", "0", "-bf", "2", "-f", "h264"])
+    assert grey(read_frames(path, ReadOptions(start_frame=5, end_frame=9))) == [5, 6, 7, 8]
