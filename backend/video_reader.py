@@ -351,55 +351,84 @@ def _video_sequence(path: Path, options: ReadOptions) -> Iterator[tuple[float, f
     """(time, duration, frame) of the frames in the options' frame and time range. Seeks by time
     to the first wanted frame; a frame number becomes a time through the packets' timestamps."""
     header = video_header(path)
+    step = 1.0 / (header.fps or 25.0)
+
+    def counted() -> Iterator[tuple[float, float | None, np.ndarray]]:
+        # No timestamps to trust: decode from the start and count frames.
+        return _in_range(_decode_range(path, header, 0.0, 0.0, None, step), options)
+
     start = options.start_time or 0.0
     end = options.end_time
-    exact = False  # whether `start` is a frame's own time
-    if options.start_frame or options.end_frame is not None:
-        needed = max(options.start_frame, options.end_frame or 0) + 1
-        times = packet_times(path, needed)
-        if times is None:
-            # No timestamps to seek by: decode from the start and count frames.
-            step = 1.0 / (header.fps or 25.0)
-            yield from _in_range(_decode_range(path, header, 0.0, 0.0, None, step), options)
-            return
-        if options.start_frame >= len(times):
-            return  # the range starts past the last frame
-        exact = times[options.start_frame] >= start
-        start = max(start, times[options.start_frame])
-        if options.end_frame is not None and options.end_frame < len(times):
-            end = times[options.end_frame] if end is None else min(end, times[options.end_frame])
-    step = 1.0 / (header.fps or 25.0)
+    if not (options.start_frame or options.end_frame is not None):
+        # By time only. A container whose seek lands past the time (MPEG-TS seeks by byte
+        # position) is decoded from the start instead, slower but right.
+        yield from _decode_range(
+            path, header, start, start, end, step,
+            fallback=lambda: _decode_range(path, header, 0.0, start, end, step),
+        )
+        return
+    times = packet_times(path, max(options.start_frame, options.end_frame or 0) + 1)
+    if times is None:
+        yield from counted()
+        return
+    if options.start_frame >= len(times):
+        return  # the range starts past the last frame
+    if options.end_frame is not None and options.end_frame < len(times):
+        end = times[options.end_frame] if end is None else min(end, times[options.end_frame])
+    if not options.start_frame and not start:
+        yield from counted()  # nothing to seek: frames counted from the first are exact
+        return
+    if times[options.start_frame] < start:  # a start time later than the start frame
+        yield from _decode_range(path, header, start, start, end, step, fallback=counted)
+        return
     # Seek to the frame's own time: ffmpeg finds the keyframe at or before it and drops the
     # frames up to it. (Seeking even 1 ms early would start at the previous keyframe when the
-    # frame is a keyframe itself, decoding a whole GOP for nothing.)
-    yield from _decode_range(path, header, start, start, end, step, exact)
+    # frame is a keyframe itself, decoding a whole GOP for nothing.) The decoded frames' times
+    # must be the packets' times; where they are not (a raw stream), frames are counted.
+    start = times[options.start_frame]
+    yield from _decode_range(
+        path, header, start, start, end, step, fallback=counted, expected=times[options.start_frame:]
+    )
 
 
 def _decode_range(path: Path, header: VideoHeader, seek: float, start: float, end: float | None,
-                  step: float, exact: bool = False) -> Iterator[tuple[float, float | None, np.ndarray]]:
+                  step: float, fallback=None, expected: list[float] | None = None,
+                  ) -> Iterator[tuple[float, float | None, np.ndarray]]:
+    """Decode from `seek`, keep the frames from `start` to before `end`. `fallback` makes the
+    same frames another way, used when the seek overshot or the times are not `expected`."""
     decoder = _Decoder(path, header, seek)
     last_time = None
+    kept = 0
     first = True
+    failure = None
+    switch = False
     try:
         for time, duration, frame in decoder.frames():
-            if first and seek and time > start + (1e-3 if exact else 1.5 * step):
-                # The container's seek landed past the frame (MPEG-TS seeks by byte
-                # position): decode from the start instead, slower but right.
-                decoder.close()
-                yield from _decode_range(path, header, 0.0, start, end, step)
-                return
+            if first and seek and fallback is not None and time > start + 1.5 * step:
+                switch = True
+                break
             first = False
             if time < start - 1e-4:
                 continue
             if end is not None and time >= end - 1e-4:
                 return
+            if expected is not None and not kept and abs(time - expected[0]) > 1e-3:
+                switch = True
+                break
             last_time = time
+            kept += 1
             yield time, duration, frame
-        failure = decoder.failure()
+        else:
+            failure = decoder.failure()
+            if expected is not None and not kept and fallback is not None:
+                switch = True
     except (OSError, ValueError, queue.Empty) as exc:
         raise _header_error(path, str(exc)) from None
     finally:
         decoder.close()
+    if switch:
+        yield from fallback()
+        return
     if failure and last_time is None:
         raise InputError(f"input video {str(path)!r} cannot be read: {failure[:160]}")
     # ffmpeg decodes what it can of a cut-off file and stops quietly; the header still says

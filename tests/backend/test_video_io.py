@@ -551,3 +551,4 @@ def test_raw_stream_without_timestamps_reads_by_counting(tmp_path):
     path = tmp_path / "raw.h264"
     encode_gray_frames(path, [10 * i for i in range(12)], ["-c:v", "libx264", "-qp", "0", "-bf", "2", "-f", "h264"])
     assert grey(read_frames(path, ReadOptions(start_frame=5, end_frame=9))) == [5, 6, 7, 8]
+    assert grey(read_frames(path, ReadOptions(start_frame=0, end_frame=4))) == [0, 1, 2, 3]
