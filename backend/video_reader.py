@@ -2,7 +2,9 @@
 (sorted by name) or a single image.
 
 Video is decoded by the ffmpeg that imageio-ffmpeg ships and streamed: asking for 16 frames of a
-ten-minute video decodes those frames (seeking to a start time first), never the whole file.
+ten-minute video seeks to the first of them (by time; a frame number becomes a time through the
+packets' timestamps) and decodes those frames, never the whole file. Each frame carries the
+stream's own timestamp, so variable-frame-rate video is resampled at the right moments.
 """
 
 from __future__ import annotations
@@ -144,7 +146,7 @@ def _open_image(path: Path):
             f"{str(path)!r} claims a size beyond {Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels "
             "(a decompression bomb, or a damaged header); refusing to decode it"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, *_DAMAGED) as exc:
         raise InputError(f"{str(path)!r} is not a readable image ({exc})") from None
 
 
