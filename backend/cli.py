@@ -391,7 +391,7 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from backend.limits import check_output_size
+    from backend.limits import check_fps, check_output_size
     from backend.metadata import read_metadata
     from backend.video_reader import ReadOptions, parse_frame_range, parse_size, probe, read_frames
     from backend.video_writer import check_output_writable, output_format, write_clip
@@ -410,8 +410,8 @@ def run_convert(args: argparse.Namespace) -> int:
         resize=args.resize,
     )
     read.validate()
-    if args.fps is not None and not 0 < args.fps <= 240:  # also NaN
-        raise InputError(f"--fps must be above 0 and at most 240, got {args.fps}")
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
     check_output_writable(args.output)
     check_not_input(args.output, args.input, "input")
     info = probe(args.input)

@@ -12,6 +12,10 @@ from backend.errors import InputError
 # Largest width or height each format takes: GIF stores 16-bit sizes; WebP 14-bit; x264 refuses
 # more than 16384 (checked with the bundled ffmpeg); VP9 stores 16-bit sizes minus one.
 MAX_SIDE = {"gif": 65535, "webp": 16383, "mp4": 16384, "webm": 65536}
+# Output frame rates: GIF's longest frame delay is 655.35 s; nothing plays faster than 240.
+FPS_RANGE = (0.01, 240.0)
+# Times in a clip: past this (about 115 days) a number is a mistake, and ffmpeg overflows.
+MAX_SECONDS = 10_000_000
 # What share of the free memory one job's frames may take.
 MEMORY_SHARE = 0.8
 FORMAT_NAMES = {"gif": "GIF", "webp": "WebP", "mp4": "MP4 (H.264)", "webm": "WebM (VP9)"}
@@ -55,3 +59,10 @@ def check_output_size(kind: str, width: int, height: int, output: str) -> None:
             f"output {output!r}: {FORMAT_NAMES[kind]} holds frames up to {limit} pixels a side, "
             f"these are {width}x{height}; give a smaller --size or another format"
         )
+
+
+def check_fps(fps: float, name: str = "fps") -> None:
+    """A frame rate to write or resample at; refuses NaN, inf, 0, negatives."""
+    low, high = FPS_RANGE
+    if not low <= fps <= high:  # False for NaN
+        raise InputError(f"{name} must be from {low:g} to {high:g}, got {fps:g}")

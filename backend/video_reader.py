@@ -51,10 +51,14 @@ class ReadOptions:
     resize: str = "crop"
 
     def validate(self) -> None:
+        from backend.limits import MAX_SECONDS, check_fps
+
         for name in ("start_time", "end_time", "fps"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 raise InputError(f"{name.replace('_', ' ')} must be a finite number, got {value}")
+            if name != "fps" and value is not None and value > MAX_SECONDS:
+                raise InputError(f"{name.replace('_', ' ')} must be at most {MAX_SECONDS} seconds, got {value:g}")
         if self.start_frame < 0:
             raise InputError(f"start frame must be 0 or more, got {self.start_frame}")
         if self.end_frame is not None and self.end_frame <= self.start_frame:
@@ -71,8 +75,8 @@ class ReadOptions:
             )
         if self.every_nth < 1:
             raise InputError(f"every n-th frame needs n of 1 or more, got {self.every_nth}")
-        if self.fps is not None and not (0 < self.fps <= 240):
-            raise InputError(f"fps must be above 0 and at most 240, got {self.fps}")
+        if self.fps is not None:
+            check_fps(self.fps)
         if self.max_frames is not None and self.max_frames < 1:
             raise InputError(f"frame limit must be 1 or more, got {self.max_frames}")
         if self.resize not in RESIZE_MODES:

@@ -328,13 +328,12 @@ def write_clip(
     written."""
     frames = check_frames(frames)
     options.validate()
-    if not 0 < fps <= 240:  # also NaN
-        raise InputError(f"fps must be above 0 and at most 240, got {fps}")
+    from backend.limits import check_fps, check_output_size
+
+    check_fps(fps)
     path = Path(os.path.expanduser(str(output)))
     kind = output_format(path)
     check_output_writable(path)
-    from backend.limits import check_output_size
-
     check_output_size(kind, frames.shape[2], frames.shape[1], str(output))
     frames = sequence_for_playback(frames, options.pingpong)
     text = to_text(metadata) if metadata else None
