@@ -36,6 +36,7 @@ from backend.request import (
 PROG = "animatediff-studio"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
+COMMANDS = ("generate", "video2video", "convert", "export", "demo-model")
 
 
 class Terminated(BaseException):
@@ -63,7 +64,6 @@ def check_not_input(output: str, source: str | None, option: str) -> None:
     )
     if overwritten:
         raise InputError(f"--output {output!r} would overwrite the {option} {source!r}; write elsewhere")
-COMMANDS = ("generate", "video2video", "convert", "export", "demo-model")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -346,7 +346,7 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     check_not_input(args.output, request.input_video if request.mode == "video2video" else None, "--input")
     check_output_size(output_format(args.output), request.width, request.height, args.output)
     # The pipeline decodes to float32 RGB (12 bytes a pixel) before our uint8 copy (3 more).
-    check_memory(request.frames, request.width, request.height, f"{args.command}", bytes_per_pixel=15)
+    check_memory(request.frames, request.width, request.height, args.command, bytes_per_pixel=15)
     if args.project:
         project_path = Path(os.path.expanduser(args.project))
         if not project_path.parent.is_dir():
