@@ -48,7 +48,7 @@ GEN = (
 V2V = ("video2video", *GEN[1:], "--steps", "2", "--input", "{in}/frames")
 
 
-def gen(*extra: str, needs: tuple[str, ...] = ()) -> tuple[str, ...]:
+def gen(*extra: str) -> tuple[str, ...]:
     return (*GEN, *extra)
 
 
