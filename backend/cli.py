@@ -1,7 +1,8 @@
 """The headless command line: `python main.py generate|video2video|demo-model ...`.
 
 Exit status: 0 done; 2 bad arguments or input (one line on stderr, no traceback); 1 a failure
-while running; 130 interrupted. Nothing is written until the frames exist, and writes are atomic,
+while running; 130 interrupted (Ctrl+C, SIGINT); 143 terminated (SIGTERM, as a shell reports a
+process killed by it, 128 + 15). Nothing is written until the frames exist, and writes are atomic,
 so a failed or interrupted run leaves no partial output.
 """
 
@@ -11,7 +12,10 @@ import argparse
 import dataclasses
 import json
 import os
+import re
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,13 +36,45 @@ from backend.request import (
 
 PROG = "animatediff-studio"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM
 COMMANDS = ("generate", "video2video", "convert", "export", "demo-model", "worker", "batch")
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so the same cleanup as for Ctrl+C runs (temporary
+    files removed, ffmpeg stopped) before the process exits 143."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def check_not_input(output: str, source: str | None, option: str) -> None:
+    """The output must not overwrite its own input: the same file or folder, or a frame file the
+    PNG writer would replace."""
+    if not source:
+        return
+    from backend.video_writer import FRAME_PATTERN, output_format
+
+    source_path = Path(os.path.expanduser(source)).resolve()
+    output_path = Path(os.path.expanduser(output)).resolve()
+    overwritten = source_path == output_path or (
+        output_format(output) == "folder"
+        and source_path.parent == output_path
+        and re.fullmatch(FRAME_PATTERN.replace("{:05d}", r"\d{5,}"), source_path.name)
+    )
+    if overwritten:
+        raise InputError(f"--output {output!r} would overwrite the {option} {source!r}; write elsewhere")
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument as one line (exit 2), not usage plus a message."""
 
     def error(self, message: str):  # noqa: D401 - argparse's signature
+        found = re.fullmatch(r"argument (--[\w-]+): expected one argument", message)
+        if found:
+            # argparse takes a value like -1,0.2 or -1:sky for another option.
+            message += f" (a value starting with '-' goes as {found.group(1)}=VALUE)"
         raise InputError(f"{self.prog}: {message}")
 
 
@@ -289,6 +325,11 @@ def quiet_libraries() -> None:
     """Library chatter (download bars, deprecation notes) is not for our users' terminals."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    # Libraries' warnings would add lines to a one-line error message; ours are errors in tests.
+    import warnings
+
+    for category in (DeprecationWarning, FutureWarning, UserWarning):
+        warnings.filterwarnings("ignore", category=category, module=r"(?!backend|gui)")
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
@@ -299,12 +340,17 @@ def quiet_libraries() -> None:
 
 
 def run_generate(args: argparse.Namespace, given: set[str]) -> int:
-    from backend.video_writer import check_output_writable, write_clip
+    from backend.limits import check_memory, check_output_size
+    from backend.video_writer import check_output_writable, output_format, write_clip
 
     request = request_from_args(args, given)
     options = write_options(args)
     options.validate()
     check_output_writable(args.output)
+    check_not_input(args.output, request.input_video if request.mode == "video2video" else None, "--input")
+    check_output_size(output_format(args.output), request.width, request.height, args.output)
+    # The pipeline decodes to float32 RGB (12 bytes a pixel) before our uint8 copy (3 more).
+    check_memory(request.frames, request.width, request.height, args.command, bytes_per_pixel=15)
     if args.project:
         project_path = Path(os.path.expanduser(args.project))
         if not project_path.parent.is_dir():
@@ -354,9 +400,10 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
 
 
 def run_convert(args: argparse.Namespace) -> int:
+    from backend.limits import check_fps, check_output_size
     from backend.metadata import read_metadata
     from backend.video_reader import ReadOptions, parse_frame_range, parse_size, probe, read_frames
-    from backend.video_writer import check_output_writable, write_clip
+    from backend.video_writer import check_output_writable, output_format, write_clip
 
     options = write_options(args)
     options.validate()
@@ -372,15 +419,19 @@ def run_convert(args: argparse.Namespace) -> int:
         resize=args.resize,
     )
     read.validate()
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
     check_output_writable(args.output)
+    check_not_input(args.output, args.input, "input")
     info = probe(args.input)
+    check_output_size(output_format(args.output), *(read.size or info.size), args.output)
     if info.fps:
         fps = args.fps or info.fps
         if args.fps:
             read = dataclasses.replace(read, fps=args.fps)
     else:
         fps = args.fps or 8.0
-    frames = read_frames(args.input, read)
+    frames = read_frames(args.input, read, info)
     try:
         metadata = read_metadata(args.input)
     except InputError:
@@ -425,6 +476,9 @@ def run_demo_model(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         args = build_parser().parse_args(argv)
         if args.command == "demo-model":
@@ -442,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Cancelled, KeyboardInterrupt):
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print(f"{PROG}: terminated", file=sys.stderr)
+        return EXIT_TERMINATED
     except StudioError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -450,3 +507,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -140,9 +140,17 @@ def read_metadata(source: str | os.PathLike) -> dict[str, Any]:
     for text in candidates:
         try:
             data = json.loads(text)
-        except json.JSONDecodeError:
-            continue
+        except (ValueError, RecursionError):
+            continue  # not JSON, nested past Python's limit, or a number thousands of digits long
         if isinstance(data, dict) and data.get("format") == FORMAT and isinstance(data.get("request"), dict):
+            version = data.get("version", VERSION)
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                raise InputError(f"{str(source)!r}: the settings have an invalid version {version!r}")
+            if version > VERSION:
+                raise InputError(
+                    f"{str(source)!r}: the settings were written by a newer AnimateDiff Studio "
+                    f"(metadata version {version}, this one reads up to {VERSION}); update the program"
+                )
             return data
         if isinstance(data, dict) and data.get("format") == "animatediff-studio/generation-request":
             return {"format": FORMAT, "version": VERSION, "request": data}

@@ -131,6 +131,9 @@ class ModelSpec:
         _check_choice("device", self.device, DEVICES)
         _check_choice("dtype", self.dtype, DTYPES)
         _check_choice("offload", self.offload, OFFLOADS)
+        for name in ("vae_slicing", "vae_tiling", "allow_pickle"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name.replace('_', ' ')} must be true or false, got {getattr(self, name)!r}")
         for lora in self.motion_loras:
             lora.validate()
 
@@ -332,7 +335,7 @@ class GenerationRequest:
                 values["freeu"] = tuple(float(x) for x in values["freeu"])
             values["model"] = ModelSpec.from_dict(data.get("model") or {})
             request = cls(**values)
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise InputError(f"generation settings are malformed: {exc}") from None
         request.validate()
         return request

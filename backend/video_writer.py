@@ -240,7 +240,11 @@ def write_ffmpeg_video(frames, path: Path, fps: float, options: WriteOptions, co
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{even_w}x{even_h}", "-r", rate_text(fps),
             "-i", "-", "-an", *codec, "-pix_fmt", "yuv420p", "-r", rate_text(fps), *meta, str(tmp),
         ]
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        # Its own session: a Ctrl+C in the terminal reaches us, not ffmpeg mid-frame; the
+        # cleanup below stops it and the temporary file goes.
+        process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+        )
         try:
             try:
                 for index, frame in enumerate(frames):
@@ -311,11 +315,13 @@ def write_clip(
     written."""
     frames = check_frames(frames)
     options.validate()
-    if not 0 < fps <= 240:
-        raise InputError(f"fps must be above 0 and at most 240, got {fps}")
+    from backend.limits import check_fps, check_output_size
+
+    check_fps(fps)
     path = Path(os.path.expanduser(str(output)))
     kind = output_format(path)
     check_output_writable(path)
+    check_output_size(kind, frames.shape[2], frames.shape[1], str(output))
     frames = sequence_for_playback(frames, options.pingpong)
     text = to_text(metadata) if metadata else None
     if kind == "folder":

@@ -402,3 +402,153 @@ def test_reading_a_short_range_of_a_long_video_keeps_memory_bounded(tmp_path):
     assert frames.shape == (16, 720, 1280, 3)
     assert peak < 3 * frames.nbytes  # the frames we asked for, a copy while stacking, buffers
     assert peak < raw_size / 50
+
+
+# -- seeking and variable frame rates -------------------------------------------------------
+
+
+def encode_gray_frames(path: Path, levels: list[int], extra: list[str], rate: str = "10") -> None:
+    """Frames of one grey level each (level i*10 for frame i) through ffmpeg, lossless."""
+    data = b"".join(np.full((48, 64, 3), level, dtype=np.uint8).tobytes() for level in levels)
+    subprocess.run(
+        [ffmpeg(), "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48",
+         "-r", rate, "-i", "-", *extra, str(path)],
+        input=data, check=True, timeout=120,
+    )
+
+
+def grey(frames: np.ndarray) -> list[int]:
+    return [round(float(f.mean()) / 10) for f in frames]
+
+
+@pytest.fixture(scope="module")
+def vfr_video(tmp_path_factory) -> Path:
+    """20 frames: 0-9 at 10 fps (0.0, 0.1, ... 0.9 s), then 10-19 at 40 fps (1.000, 1.025, ...
+    1.225 s), as a phone records when the light changes."""
+    path = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
+    encode_gray_frames(
+        path, [10 * i for i in range(20)],
+        ["-vf", "settb=1/1000,setpts='if(lt(N,10),N*0.1,1+(N-10)*0.025)/TB'", "-fps_mode", "passthrough",
+         "-enc_time_base", "1/1000", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p"],
+    )
+    return path
+
+
+def test_vfr_frame_times_come_from_the_stream(vfr_video):
+    # At 20 fps: two ticks per frame while the source runs at 10 fps, then every second
+    # frame while it runs at 40 fps; the last frame lasts the 0.1 s the file gives it.
+    # A constant-rate guess (the header's 16 fps average) drifts from the second tick on.
+    assert grey(read_frames(vfr_video, ReadOptions(fps=20))) == [
+        0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 12, 14, 16, 18, 19, 19,
+    ]
+    assert grey(read_frames(vfr_video)) == list(range(20))
+
+
+def test_vfr_seeks_by_time_and_by_frame_number(vfr_video):
+    assert grey(read_frames(vfr_video, ReadOptions(start_time=1.05, max_frames=3))) == [12, 13, 14]
+    assert grey(read_frames(vfr_video, ReadOptions(start_time=0.35, end_time=0.6))) == [4, 5]
+    assert grey(read_frames(vfr_video, ReadOptions(start_frame=12, end_frame=15))) == [12, 13, 14]
+    assert grey(read_frames(vfr_video, ReadOptions(start_frame=5, end_frame=8))) == [5, 6, 7]
+    # Frames 10-13 span 0.1 s: at 10 fps that is one tick.
+    assert grey(read_frames(vfr_video, ReadOptions(start_frame=10, end_frame=14, fps=10))) == [10]
+
+
+@pytest.fixture(scope="module")
+def long_gop_video(tmp_path_factory) -> Path:
+    """1100 frames, keyframes every 250, B-frames: a seek has to land between keyframes."""
+    path = tmp_path_factory.mktemp("gop") / "long.mp4"
+    subprocess.run(
+        [ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=30", "-frames:v", "1100",
+         "-c:v", "libx264", "-preset", "fast", "-g", "250", "-bf", "3", "-pix_fmt", "yuv420p", str(path)],
+        check=True, timeout=120,
+    )
+    return path
+
+
+def test_seeking_gives_the_frames_a_full_decode_gives(long_gop_video):
+    everything = read_frames(long_gop_video)
+    assert len(everything) == 1100
+    for start in (1000, 1010, 1):
+        part = read_frames(long_gop_video, ReadOptions(start_frame=start, end_frame=start + 16))
+        assert np.array_equal(part, everything[start : start + 16]), start
+    by_time = read_frames(long_gop_video, ReadOptions(start_time=1010 / 30, max_frames=4))
+    assert np.array_equal(by_time, everything[1010:1014])
+
+
+def test_seek_uses_the_input_side_seek(long_gop_video, monkeypatch):
+    """The decoder is asked to start near frame 1000, not to decode and drop 1000 frames."""
+    import backend.video_reader as reader
+
+    commands = []
+    real = reader.subprocess.Popen
+
+    def recording(command, *args, **kwargs):
+        commands.append(command)
+        return real(command, *args, **kwargs)
+
+    monkeypatch.setattr(reader.subprocess, "Popen", recording)
+    read_frames(long_gop_video, ReadOptions(start_frame=1000, end_frame=1016))
+    decode = next(c for c in commands if "rawvideo" in c)
+    seek = float(decode[decode.index("-ss") + 1])
+    assert decode.index("-ss") < decode.index("-i") and 999 / 30 < seek <= 1000 / 30
+
+
+def test_mpegts_seek_that_overshoots_falls_back(tmp_path):
+    """MPEG-TS seeks by byte position and can land past the wanted frame; the reader notices
+    and decodes from the start rather than return the wrong frames."""
+    path = tmp_path / "clip.ts"
+    encode_gray_frames(path, [10 * i for i in range(20)], ["-c:v", "mpeg2video", "-q:v", "1", "-f", "mpegts"])
+    everything = read_frames(path)
+    assert grey(everything) == list(range(20))
+    assert grey(read_frames(path, ReadOptions(start_time=1.0, max_frames=3))) == [10, 11, 12]
+    assert grey(read_frames(path, ReadOptions(start_frame=13, end_frame=15))) == [13, 14]
+
+
+# -- limits checked before work --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,width,words",
+    [("wide.webp", 16384, "WebP holds frames up to 16383"), ("wide.mp4", 16386, "MP4 (H.264) holds frames up to 16384")],
+)
+def test_writer_refuses_sizes_the_format_cannot_hold(tmp_path, name, width, words):
+    frames = np.zeros((1, 2, width, 3), dtype=np.uint8)
+    with pytest.raises(InputError, match=re.escape(words)):
+        write_clip(frames, tmp_path / name, 8)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sizes_at_the_limit_are_written(tmp_path):
+    frames = np.zeros((1, 2, 16383, 3), dtype=np.uint8)
+    write_clip(frames, tmp_path / "edge.webp", 8)
+    assert probe(tmp_path / "edge.webp").size == (16383, 2)
+
+
+def test_decompression_bomb_is_an_input_error(tmp_path):
+    from tests.backend.test_bad_inputs import png_header
+
+    (tmp_path / "bomb.png").write_bytes(png_header(50_000, 50_000))
+    with pytest.raises(InputError, match="decompression bomb"):
+        read_frames(tmp_path / "bomb.png")
+    with pytest.raises(InputError, match="decompression bomb"):
+        probe(tmp_path / "bomb.png")
+
+
+def test_rotated_phone_video_reports_its_upright_size(tmp_path):
+    source = tmp_path / "flat.mp4"
+    write_clip(moving_clip(count=4, width=96, height=64), source, 8)
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run(
+        [ffmpeg(), "-v", "error", "-display_rotation", "90", "-i", str(source), "-c", "copy", str(rotated)],
+        check=True, timeout=60,
+    )
+    assert probe(rotated).size == (64, 96)
+    assert read_frames(rotated).shape == (4, 96, 64, 3)
+
+
+def test_raw_stream_without_timestamps_reads_by_counting(tmp_path):
+    """A raw .h264 stream has no packet timestamps to seek by: frames are counted instead."""
+    path = tmp_path / "raw.h264"
+    encode_gray_frames(path, [10 * i for i in range(12)], ["-c:v", "libx264", "-qp", "0", "-bf", "2", "-f", "h264"])
+    assert grey(read_frames(path, ReadOptions(start_frame=5, end_frame=9))) == [5, 6, 7, 8]
+    assert grey(read_frames(path, ReadOptions(start_frame=0, end_frame=4))) == [0, 1, 2, 3]
