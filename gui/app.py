@@ -6,9 +6,11 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 APP_NAME = "AnimateDiff Studio"
 ORG_NAME = "AnimateDiff Studio"
+ICON = Path(__file__).resolve().parents[1] / "resources" / "icon.png"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -35,6 +37,9 @@ def get_app(argv: Sequence[str] = ()):
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
     app.setApplicationDisplayName(APP_NAME)
+    from PySide6.QtGui import QIcon
+
+    app.setWindowIcon(QIcon(str(ICON)))
     return app
 
 
