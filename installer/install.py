@@ -248,8 +248,8 @@ class Installer:
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=child_environment(self.home), cwd=str(self.home.root), bufsize=1,
         )
-        sizes: dict[str, int] = {}
-        state = {"bytes": 0, "done": -1}
+        sizes: dict[str, int] = {}  # what uv announced it downloads, name: bytes
+        state = {"bytes": 0, "done": -1, "downloaded": 0}
         stop = threading.Event()
 
         def watch() -> None:  # packages installed so far, seen as dist-info folders
@@ -259,9 +259,9 @@ class Installer:
                     return
                 if env is not None:
                     done = min(count_dist_info(env.path), total)
-                    if done != state["done"]:
+                    if done != state["done"] and done > 0:
                         state["done"] = done
-                        self.report(self.packages_progress(done, total, state["bytes"]))
+                        self.report(self.installed_progress(done, total))
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
@@ -275,16 +275,16 @@ class Installer:
                 match = DOWNLOADING.match(line)
                 if match:
                     sizes[match[1]] = int(float(match[2]) * SIZE_UNITS[match[3]])
-                    self.report(Progress("packages", f"Downloading {match[1]} "
-                                         f"({human_bytes(sizes[match[1]])})",
-                                         max(state["done"], 0), total, state["bytes"],
-                                         self.lock.download_bytes))
                     continue
                 match = DOWNLOADED.match(line)
                 if match:
                     state["bytes"] += sizes.get(match[1], 0)
-                    self.report(self.packages_progress(max(state["done"], 0), total,
-                                                       state["bytes"]))
+                    state["downloaded"] += 1
+                    self.report(Progress(
+                        "packages", f"Downloaded {state['downloaded']} of {len(sizes)} large "
+                        f"packages, {human_bytes(state['bytes'])} of "
+                        f"{human_bytes(sum(sizes.values()))}",
+                        0, total, state["bytes"], sum(sizes.values())))
             process.wait()
         except BaseException:
             process.kill()
@@ -297,13 +297,11 @@ class Installer:
             raise Cancelled()
         if process.returncode != 0:
             raise InstallError(explain_uv_failure(what, self.log_lines))
+        if env is not None:
+            self.report(self.installed_progress(min(count_dist_info(env.path), total), total))
 
-    def packages_progress(self, done: int, total: int, downloaded: int) -> Progress:
-        message = f"Installed {done} of {total} packages"
-        if downloaded:
-            message += f", downloaded {human_bytes(downloaded)}"
-        return Progress("packages", message, done, total, downloaded, self.lock.download_bytes)
-
+    def installed_progress(self, done: int, total: int) -> Progress:
+        return Progress("packages", f"Installed {done} of {total} packages", done, total)
 
 def count_dist_info(env_path: Path) -> int:
     patterns = ("lib/python*/site-packages/*.dist-info", "Lib/site-packages/*.dist-info")

@@ -281,7 +281,8 @@ class Launcher:
         """A pending environment of the same version and lock is resumed; else a new name."""
         state = self.home.state()
         pending = self.home.env(state["pending"])
-        if (pending and not pending.verified and pending.info.get("version") == self.version
+        if (pending and not pending.verified and not self.args.repair
+                and pending.info.get("version") == self.version
                 and pending.info.get("lock_sha256") == plan.lock.sha256):
             return pending.name
         if pending and pending.name not in (state["current"], state["previous"]):

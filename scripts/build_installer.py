@@ -45,8 +45,11 @@ def build_app_wheel(out: Path) -> Path:
                str(ROOT)]
     if importlib.util.find_spec("setuptools"):
         command.insert(4, "--no-build-isolation")  # no download of the build backend
+    had = {path for path in ROOT.glob("*.egg-info")} | {p for p in [ROOT / "build"] if p.exists()}
     subprocess.run(command, check=True, cwd=ROOT)
-    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools' leftovers in the tree
+    for leftover in [*ROOT.glob("*.egg-info"), ROOT / "build"]:  # setuptools' litter
+        if leftover not in had:
+            shutil.rmtree(leftover, ignore_errors=True)
     wheels = sorted(out.glob("animatediff_studio-*.whl"))
     if not wheels:
         raise SystemExit("building the app wheel made no wheel")
