@@ -27,6 +27,7 @@ from installer.install import (
     child_environment,
     human_bytes,
 )
+from installer.qt_runtime import window_problem
 from installer.targets import (
     BACKEND_LABELS,
     BACKENDS,
@@ -135,6 +136,8 @@ def parse_args(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--desktop-entry", action="store_true",
                         help="Linux: add the app to the applications menu and let it open "
                         ".adsproj files")
+    # Takes a picture of the setup window and closes it (README screenshots, tests).
+    parser.add_argument("--screenshot", type=Path, help=argparse.SUPPRESS)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -256,6 +259,8 @@ class Launcher:
             return 0
         with self.home.lock():
             env = self.setup(plan)
+        if self.args.screenshot:
+            return 0 if self.args.screenshot.exists() else 1
         if env is None:
             return 1
         return self.launch(env)
@@ -317,9 +322,12 @@ class Launcher:
 
     def setup(self, plan: Plan) -> Env | None:
         if not self.args.unattended and has_display():
-            from installer.window import run_setup_window
+            problem = window_problem(bundle_dir(), self.home.root, self.info)
+            if problem is None:
+                from installer.window import run_setup_window
 
-            return run_setup_window(self, plan)
+                return run_setup_window(self, plan, self.args.screenshot)
+            say(f"Note: {problem}")
         for line in plan.lines():
             say(line)
         if not plan.enough_disk:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QIcon
@@ -24,6 +25,11 @@ from installer.targets import BACKEND_LABELS, backends_for
 
 PHASE_RANGE = {"python": (0, 5), "packages": (5, 88), "app": (88, 92), "verify": (92, 99),
                "done": (100, 100)}
+
+
+def display_path(path: Path) -> str:
+    home = Path.home()
+    return f"~/{path.relative_to(home).as_posix()}" if path.is_relative_to(home) else str(path)
 
 
 def named(widget, name: str, accessible: str):
@@ -55,7 +61,12 @@ class SetupWindow(QDialog):
         self.setWindowIcon(QIcon(str(icon_source())))
         self.setMinimumWidth(560)
 
+        logo = QLabel()
+        logo.setPixmap(QIcon(str(icon_source())).pixmap(48, 48))
         title = QLabel(f"<h2>AnimateDiff Studio {launcher.version}</h2>")
+        header = QHBoxLayout()
+        header.addWidget(logo)
+        header.addWidget(title, 1)
         intro = QLabel("First start: the launcher installs PyTorch for your graphics card and "
                        "the app into its own folder. Models and projects are kept elsewhere "
                        "and are never touched.")
@@ -69,7 +80,7 @@ class SetupWindow(QDialog):
         self.download_label = named(QLabel(), "downloadLabel", "Download size")
         self.disk_label = named(QLabel(), "diskLabel", "Disk space")
         self.disk_label.setWordWrap(True)
-        self.home_label = named(QLabel(str(plan.home)), "homeLabel", "Install location")
+        self.home_label = named(QLabel(display_path(plan.home)), "homeLabel", "Install location")
         self.home_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         form = QFormLayout()
         form.addRow("Graphics:", self.gpu_label)
@@ -94,7 +105,7 @@ class SetupWindow(QDialog):
         buttons.addWidget(self.install_button)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(title)
+        layout.addLayout(header)
         layout.addWidget(intro)
         layout.addLayout(form)
         layout.addSpacing(8)
@@ -180,11 +191,17 @@ class SetupWindow(QDialog):
         super().closeEvent(event)
 
 
-def run_setup_window(launcher, plan):
+def run_setup_window(launcher, plan, screenshot: Path | None = None):
     """Shows the window until the install finished (the environment) or was closed (None)."""
     app = QApplication.instance() or QApplication(["AnimateDiff Studio setup"])
     app.setWindowIcon(QIcon(str(icon_source())))
     window = SetupWindow(launcher, plan)
     window.show()
+    if screenshot is not None:
+        for _ in range(10):
+            app.processEvents()
+        window.grab().save(str(screenshot))
+        window.close()
+        return None
     window.exec()
     return window.env

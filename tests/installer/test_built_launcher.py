@@ -68,6 +68,17 @@ def test_dry_run_with_a_broken_driver_falls_back_to_cpu(launcher, tmp_path):
     assert "Backend: cpu" in result.stdout
 
 
+def test_the_setup_window_opens_from_the_built_launcher(launcher, tmp_path):
+    home, shot = tmp_path / "home", tmp_path / "setup.png"
+    env = launcher_env(QT_QPA_PLATFORM="offscreen")
+    run_launcher(launcher, "--home", str(home), "--backend", "cpu", "--screenshot", str(shot),
+                 env=env, check=True)
+    with Image.open(shot) as image:
+        assert image.width >= 500 and image.height >= 200
+    assert len(list((home / "launcher").glob("qt-*"))) == 1, "Qt is unpacked once, on demand"
+    assert not (home / "envs").exists()
+
+
 def test_unattended_cpu_install_is_verified_and_current(installed):
     assert "Installed and verified" in installed.output
     total = re.search(r"Installing (\d+) packages", installed.output)[1]
@@ -110,6 +121,7 @@ def test_second_start_reuses_the_environment_and_is_quick(installed):
     assert "generate" in result.stdout  # the app's own --help
     assert "Installing" not in result.stdout and "Resuming" not in result.stdout
     assert state(installed.home) == before
+    assert not list((installed.home / "launcher").glob("qt-*")), "no window, no Qt unpacked"
     assert seconds < 5, f"{seconds:.1f} s"
 
 
