@@ -1,6 +1,6 @@
 """Where the launcher keeps things, and which environment is current.
 
-    HOME/state.json        {"current": NAME, "previous": NAME, "pending": NAME}
+    HOME/state.json        {"current": NAME, "previous": NAME, "pending": NAME, "pinned": VERSION}
     HOME/envs/NAME/        one virtual environment per app version and backend
     HOME/envs/NAME/ads-env.json   what it holds; "verified" is set only after the check passed
     HOME/cache/            uv's cache, kept so a repair or reinstall works offline
@@ -8,7 +8,9 @@
     HOME/launcher/         the uv binary, unpacked from the launcher on first use
 
 Only `current` is ever started. A new environment is `pending` until verified, then becomes
-`current` and the old current becomes `previous` (for --rollback). Every state change is a write
+`current` and the old current becomes `previous` (for --rollback). After a rollback, `pinned`
+holds the launcher version that rolled back, which then keeps starting the older environment
+instead of rebuilding its own (until --repair or a --backend choice). Every state change is a write
 of a new file renamed over the old one, so a kill leaves either the old or the new state.
 """
 
@@ -89,7 +91,7 @@ class Home:
 
     def state(self) -> dict:
         state = read_json(self.state_file)
-        return {key: state.get(key) for key in ("current", "previous", "pending")}
+        return {key: state.get(key) for key in ("current", "previous", "pending", "pinned")}
 
     def set_state(self, **changes: str | None) -> dict:
         state = self.state()

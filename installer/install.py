@@ -183,6 +183,8 @@ class Installer:
                 command += ["--python", self.python]
             else:
                 command += ["--python", PYTHON_VERSION, "--managed-python"]
+            if self.sources.offline:
+                command.append("--offline")
             self.run_uv(command, "create the Python environment")
         env.save()
         return env

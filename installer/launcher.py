@@ -243,11 +243,12 @@ class Launcher:
                 return 0
         current = self.home.current()
         wanted = self.args.backend
+        pinned = self.home.state()["pinned"] == self.version and wanted == "auto"
         if (current and not self.args.repair and not self.args.dry_run
-                and current.info.get("version") == self.version
+                and (current.info.get("version") == self.version or pinned)
                 and wanted in ("auto", current.info.get("backend"))):
             return self.launch(current)
-        if self.args.repair and current and wanted == "auto":
+        if current and wanted == "auto":  # a repair or an upgrade keeps the backend
             wanted = current.info.get("backend", "auto")
         plan = make_plan(self.home, wanted)
         if self.args.dry_run:
@@ -302,12 +303,12 @@ class Launcher:
         state = self.home.state()
         old = state["current"]
         if self.args.repair:
-            self.home.set_state(current=env.name, pending=None)
+            self.home.set_state(current=env.name, pending=None, pinned=None)
             if old and old not in (env.name, state["previous"]):
                 shutil.rmtree(self.home.envs / old, ignore_errors=True)
         else:
             self.home.set_state(current=env.name, previous=old or state["previous"],
-                                pending=None)
+                                pending=None, pinned=None)
         self.prune()
         return env
 
@@ -367,7 +368,7 @@ class Launcher:
                 say("Error: there is no previous environment to roll back to")
                 return 1
             self.home.set_state(current=previous.name,
-                                previous=current.name if current else None)
+                                previous=current.name if current else None, pinned=self.version)
         say(f"Rolled back to {previous.name}")
         return self.launch(previous)
 

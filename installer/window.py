@@ -67,9 +67,14 @@ class SetupWindow(QDialog):
         header = QHBoxLayout()
         header.addWidget(logo)
         header.addWidget(title, 1)
-        intro = QLabel("First start: the launcher installs PyTorch for your graphics card and "
-                       "the app into its own folder. Models and projects are kept elsewhere "
-                       "and are never touched.")
+        if launcher.home.current() is None:
+            text = ("First start: the launcher installs PyTorch for your graphics card and the "
+                    "app into its own folder. Models and projects are kept elsewhere and are "
+                    "never touched.")
+        else:
+            text = ("A new version or backend: it is installed beside the one you have, which "
+                    "stays in use until the new one works. Models and projects are not touched.")
+        intro = QLabel(text)
         intro.setWordWrap(True)
         self.gpu_label = named(QLabel(plan.gpu.description), "gpuLabel", "Graphics card found")
         self.backend_combo = named(QComboBox(), "backendCombo", "PyTorch backend")

@@ -177,6 +177,25 @@ def test_a_failed_install_leaves_the_previous_environment_current(installed, tmp
                  env=installed.env, check=True)
 
 
+def test_an_upgrade_builds_beside_the_old_environment_and_rollback_returns_to_it(installed):
+    old = state(installed.home)["current"]
+    info_file = installed.home / "envs" / old / "ads-env.json"
+    info = json.loads(info_file.read_text())
+    info_file.write_text(json.dumps(dict(info, version="0.0.9")))  # as an older launcher left it
+    result = run_launcher(installed.launcher, "--unattended", "--no-launch", "--home",
+                          str(installed.home), env=installed.env, check=True)
+    assert "Installed and verified" in result.stdout
+    upgraded = state(installed.home)
+    assert upgraded["current"] != old and upgraded["previous"] == old
+    assert (installed.home / "envs" / old).is_dir()
+    run_launcher(installed.launcher, "--rollback", "--no-launch", "--home", str(installed.home),
+                 env=installed.env, check=True)
+    assert state(installed.home)["current"] == old
+    again = run_launcher(installed.launcher, "--home", str(installed.home), "--", "--help",
+                         env=installed.env, check=True)
+    assert "Installing" not in again.stdout and state(installed.home)["current"] == old
+
+
 def test_repair_rebuilds_the_environment_into_a_working_app(installed, demo_dir, tmp_path):
     old = state(installed.home)["current"]
     result = run_launcher(installed.launcher, "--repair", "--unattended", "--home",
