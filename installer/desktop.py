@@ -34,7 +34,7 @@ def icon_source() -> Path:
 
 def install_desktop_entry(command: list[str]) -> list[Path]:
     if not sys.platform.startswith("linux"):
-        raise SystemExit("--desktop-entry is for Linux; on Windows and macOS pin the launcher "
+        raise ValueError("--desktop-entry is for Linux; on Windows and macOS pin the launcher "
                          "to the taskbar or Dock")
     entry, icon, mime = desktop_files()
     for path in (entry, icon, mime):

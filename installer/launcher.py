@@ -237,7 +237,11 @@ class Launcher:
         if self.args.desktop_entry:
             from installer.desktop import install_desktop_entry
 
-            for path in install_desktop_entry(launcher_command()):
+            try:
+                written = install_desktop_entry(launcher_command())
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            for path in written:
                 say(f"Wrote {path}")
             if self.args.no_launch:
                 return 0
@@ -343,7 +347,7 @@ class Launcher:
 
         try:
             env = self.build(plan, on_progress, threading.Event())
-        except InstallError as exc:
+        except (InstallError, OSError) as exc:
             say(f"Error: {exc}")
             self.say_still_current()
             return None
