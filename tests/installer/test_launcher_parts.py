@@ -176,3 +176,40 @@ def test_setup_window_shows_the_plan_and_progress(qtbot, tmp_path, monkeypatch, 
     window.backend_combo.setCurrentIndex(window.backend_combo.findData("cuda"))
     assert not window.install_button.isEnabled()
     assert "Not enough space" in window.disk_label.text()
+
+
+class ScriptedLauncher:
+    """Stands in for Launcher.build in the window: reports progress, then succeeds or fails."""
+
+    def __init__(self, real, error: str | None = None) -> None:
+        self.home, self.version, self.error = real.home, real.version, error
+
+    def build(self, plan, on_progress, cancel):
+        from installer.install import InstallError
+
+        on_progress(Progress("packages", "Downloaded 1 of 2 large packages", 0, 55, 10, 20))
+        on_progress(Progress("packages", "Installed 55 of 55 packages", 55, 55))
+        if self.error:
+            raise InstallError(self.error)
+        return "the environment"
+
+
+@pytest.mark.parametrize("error", [None, "could not install the packages: no network"])
+def test_setup_window_install_succeeds_or_says_why_not(qtbot, tmp_path, no_gpu_path, error):
+    from installer.window import SetupWindow
+
+    real = launcher_module.Launcher(*launcher_module.parse_args(["--home", str(tmp_path)]))
+    window = SetupWindow(ScriptedLauncher(real, error), make_plan(real.home, "cpu"))
+    qtbot.addWidget(window)
+    window.show()
+    if error is None:
+        with qtbot.waitSignal(window.accepted, timeout=10000):
+            window.install_button.click()
+        assert window.env == "the environment"
+        return
+    window.install_button.click()
+    qtbot.waitUntil(lambda: window.install_button.isEnabled(), timeout=10000)
+    assert window.env is None and window.isVisible()
+    assert error in window.status_label.text()
+    assert "previous installation, if any, is unchanged" in window.status_label.text()
+    assert window.install_button.text() == "Try again" and window.backend_combo.isEnabled()
