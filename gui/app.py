@@ -6,10 +6,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 APP_NAME = "AnimateDiff Studio"
 window_closed = False  # set once the window's event loop has ended (main.run exits fast then)
 ORG_NAME = "AnimateDiff Studio"
+ICON = Path(__file__).resolve().parents[1] / "resources" / "icon.png"
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -36,6 +38,9 @@ def get_app(argv: Sequence[str] = ()):
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(ORG_NAME)
     app.setApplicationDisplayName(APP_NAME)
+    from PySide6.QtGui import QIcon
+
+    app.setWindowIcon(QIcon(str(ICON)))
     return app
 
 

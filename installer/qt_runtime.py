@@ -1,0 +1,78 @@
+"""Making Qt importable for the setup window, and saying clearly when it cannot show.
+
+The built launcher carries PySide6 as qt.zip, unpacked into HOME/launcher/qt-<hash>/ the first
+time the window is needed (later starts, which go straight to the app, never pay for it).
+From source, the installed PySide6 is used as it is.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+# What Qt's xcb platform plugin loads from the system, and the Debian/Ubuntu package of each.
+XCB_LIBRARIES = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-image.so.0": "libxcb-image0",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxcb-randr.so.0": "libxcb-randr0",
+    "libxcb-render-util.so.0": "libxcb-render-util0",
+    "libxcb-shape.so.0": "libxcb-shape0",
+    "libxcb-xkb.so.1": "libxcb-xkb1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libEGL.so.1": "libegl1",
+}
+
+
+def missing_system_libraries() -> list[str]:
+    """Debian package names of the X11 libraries Qt needs and cannot load (Linux, X11 only)."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if not sys.platform.startswith("linux") or platform.startswith(("offscreen", "wayland",
+                                                                      "minimal")):
+        return []
+    if not platform and os.environ.get("WAYLAND_DISPLAY"):
+        return []
+    missing = []
+    for library, package in XCB_LIBRARIES.items():
+        try:
+            ctypes.CDLL(library)
+        except OSError:
+            missing.append(package)
+    return missing
+
+
+def unpack_qt(bundle: Path, home_root: Path, info: dict) -> None:
+    """Puts the bundled PySide6 on sys.path, unpacking it once per launcher build."""
+    packed = bundle / info.get("qt", "")
+    if not info.get("qt") or not packed.is_file():
+        return
+    target = home_root / "launcher" / f"qt-{info['qt_sha256'][:16]}"
+    if not (target / ".complete").exists():
+        partial = target.with_name(target.name + ".part")
+        shutil.rmtree(partial, ignore_errors=True)
+        with zipfile.ZipFile(packed) as archive:
+            archive.extractall(partial)
+        (partial / ".complete").write_text("")
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+    sys.path.insert(0, str(target))
+    os.environ["QT_PLUGIN_PATH"] = str(target / "PySide6" / "Qt" / "plugins")
+
+
+def window_problem(bundle: Path, home_root: Path, info: dict) -> str | None:
+    """None when the setup window can show; else why not, in a line that says what to do."""
+    missing = missing_system_libraries()
+    if missing:
+        return ("the setup window needs system libraries that are missing; install them with "
+                f"`sudo apt install {' '.join(missing)}` (Debian/Ubuntu names). Continuing here.")
+    try:
+        unpack_qt(bundle, home_root, info)
+        import PySide6.QtWidgets  # noqa: F401
+    except (ImportError, OSError) as exc:
+        return f"the setup window cannot start ({exc}); continuing here."
+    return None
