@@ -31,7 +31,7 @@ from backend.request import (
 
 PROG = "animatediff-studio"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-COMMANDS = ("generate", "video2video", "convert", "export", "demo-model")
+COMMANDS = ("generate", "video2video", "convert", "export", "demo-model", "models")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(export)
     demo = commands.add_parser("demo-model", help="write the tiny random-weight demo models")
     demo.add_argument("dir")
+    from backend.cli_models import add_parser as add_models_parser
+
+    add_models_parser(commands)
     return parser
 
 
@@ -259,12 +262,19 @@ class _ProgressBar:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.bar = None
+        self.download_bar = None
 
     def __call__(self, progress) -> None:
         if not self.enabled:
             return
         from tqdm import tqdm
 
+        if progress.phase in ("downloading", "downloaded"):
+            from backend.cli_models import DownloadBar
+
+            self.download_bar = self.download_bar or DownloadBar()
+            self.download_bar(progress)
+            return
         if progress.phase == "loading":
             print("loading models...", file=sys.stderr, flush=True)
             return
@@ -277,6 +287,8 @@ class _ProgressBar:
             self.bar.update(progress.step - self.bar.n)
 
     def close(self) -> None:
+        if self.download_bar is not None:
+            self.download_bar.close()
         if self.bar is not None:
             self.bar.close()
 
@@ -311,11 +323,18 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
             Project.open(project_path)  # refuse a damaged or newer project before generating
     if request.mode == "video2video" and not Path(os.path.expanduser(request.input_video)).exists():
         raise InputError(f"--input {request.input_video!r}: no such file or folder")
+    bar = _ProgressBar(enabled=not args.quiet)
+    from backend.downloads import prepare_models
+
+    try:
+        # Before torch and diffusers load: offline with an uncached model is said in ~1 s.
+        prepare_models(request.model, on_progress=bar)
+    finally:
+        bar.close()
     quiet_libraries()
     from backend.engine import generate
     from backend.metadata import build_metadata
 
-    bar = _ProgressBar(enabled=not args.quiet)
     try:
         result = generate(request, on_progress=bar)
     finally:
@@ -424,6 +443,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_convert(args)
         if args.command == "export":
             return run_export(args)
+        if args.command == "models":
+            from backend.cli_models import run as run_models
+
+            return run_models(args)
         return run_generate(args, explicit_options(argv) if args.from_metadata else set())
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

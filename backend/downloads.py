@@ -189,10 +189,20 @@ def _weights_ok(folder: Path) -> bool:
     return all(p.exists() for p in weights)  # exists() follows the symlink to the blob
 
 
+def resolve_auto(ref: ModelRef, names: Iterable[str]) -> ModelRef:
+    """For a repo of unknown kind (marker "auto"), decide from its files what it is."""
+    if ref.marker != "auto":
+        return ref
+    names = set(names)
+    marker = "model_index.json" if "model_index.json" in names else "config.json" if "config.json" in names else None
+    return ModelRef(ref.repo_id, ref.role, marker, ref.files)
+
+
 def snapshot_is_complete(snapshot: Path, ref: ModelRef) -> bool:
     """Whether a snapshot holds everything the app loads for `ref` (broken links count as
     missing). Decided from the files alone: no request."""
     try:
+        ref = resolve_auto(ref, (p.name for p in snapshot.iterdir()))
         if ref.files:
             return all((snapshot / name).exists() for name in ref.files)
         if ref.marker == "model_index.json":
@@ -372,6 +382,7 @@ def plan_download(ref: ModelRef, timeout: float = CONNECT_TIMEOUT, cache_dir: Pa
             raise
         raise error from None
     sizes = {s.rfilename: (s.size or 0) for s in info.siblings or []}
+    ref = resolve_auto(ref, sizes)
     names = select_files(ref, sizes)
     if not names:
         raise InputError(
@@ -546,9 +557,10 @@ def _run_cancellable(work: Callable[[], None], should_cancel: Callable[[], bool]
     """Run `work` in its own thread with this module's cancel flag set for it; return within
     about a second of a cancel even if the transfer is stuck in a read."""
     outcome: dict[str, BaseException] = {}
+    interrupted = threading.Event()
 
     def target() -> None:
-        _local.cancel = should_cancel
+        _local.cancel = lambda: interrupted.is_set() or should_cancel()
         try:
             work()
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
@@ -558,12 +570,17 @@ def _run_cancellable(work: Callable[[], None], should_cancel: Callable[[], bool]
 
     thread = threading.Thread(target=target, name="model-download", daemon=True)
     thread.start()
-    while thread.is_alive():
-        thread.join(0.05)
-        if should_cancel():
-            thread.join(CANCEL_GRACE)  # let it delete its temporary file
-            if thread.is_alive():
-                raise Cancelled()
+    try:
+        while thread.is_alive():
+            thread.join(0.05)
+            if should_cancel():
+                thread.join(CANCEL_GRACE)  # let it delete its temporary file
+                if thread.is_alive():
+                    raise Cancelled()
+    except KeyboardInterrupt:
+        interrupted.set()  # Ctrl+C reaches only this thread; pass it on to the transfer
+        thread.join(CANCEL_GRACE)
+        raise
     if "error" in outcome:
         raise outcome["error"]
 
