@@ -147,9 +147,32 @@ def is_offline() -> bool:
 
 
 def repo_folder(repo_id: str, cache_dir: Path | None = None) -> Path:
-    from huggingface_hub.file_download import repo_folder_name
+    # huggingface_hub's documented cache layout (file_download.repo_folder_name), written out
+    # here so that checking the cache does not import its HTTP stack.
+    return (cache_dir or hub_cache_dir()) / ("models--" + repo_id.replace("/", "--"))
 
-    return (cache_dir or hub_cache_dir()) / repo_folder_name(repo_id=repo_id, repo_type="model")
+
+def _uses_proxy() -> bool:
+    return any(os.environ.get(name) for name in
+               ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
+
+
+def probe_endpoint(endpoint: str, timeout: float = CONNECT_TIMEOUT) -> OSError | None:
+    """One TCP connection attempt to the Hub: None when it connects, the error when not. Cheap
+    (no HTTP library import), so "offline" is known before anything heavy loads. Behind a proxy
+    the answer would be wrong, so then it is not tried (None)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if _uses_proxy():
+        return None
+    parts = urlsplit(endpoint)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "", port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc
 
 
 # -- what is in the cache ----------------------------------------------------------------------
@@ -332,22 +355,33 @@ def _install_cancellable_client() -> None:
 # -- planning ----------------------------------------------------------------------------------
 
 
+def _how_to_get(ref: ModelRef) -> str:
+    return (f"run `python main.py models download {ref.repo_id}` (or `hf download {ref.repo_id}`) "
+            "once you are online")
+
+
+def offline_error(ref: ModelRef) -> HubUnreachable:
+    return HubUnreachable(
+        f"{ref.role} {ref.label!r} is not in the Hugging Face cache and offline mode is on "
+        f"(HF_HUB_OFFLINE); connect to the internet, unset HF_HUB_OFFLINE and {_how_to_get(ref)}"
+    )
+
+
+def unreachable_error(ref: ModelRef, endpoint: str) -> HubUnreachable:
+    return HubUnreachable(
+        f"{ref.role} {ref.label!r} is not in the Hugging Face cache and the Hub ({endpoint}) "
+        f"cannot be reached (offline?); connect to the internet and {_how_to_get(ref)}"
+    )
+
+
 def _explain_hub_error(exc: BaseException, ref: ModelRef, endpoint: str) -> Exception:
     import httpx2
     from huggingface_hub import errors as hub_errors
 
-    how = (f"run `python main.py models download {ref.repo_id}` (or `hf download {ref.repo_id}`) "
-           "once you are online")
     if isinstance(exc, hub_errors.OfflineModeIsEnabled):
-        return HubUnreachable(
-            f"{ref.role} {ref.label!r} is not in the Hugging Face cache and offline mode is on "
-            f"(HF_HUB_OFFLINE); connect to the internet, unset HF_HUB_OFFLINE and {how}"
-        )
+        return offline_error(ref)
     if isinstance(exc, (httpx2.ConnectError, httpx2.TimeoutException, httpx2.NetworkError)):
-        return HubUnreachable(
-            f"{ref.role} {ref.label!r} is not in the Hugging Face cache and the Hub ({endpoint}) "
-            f"cannot be reached (offline?); connect to the internet and {how}"
-        )
+        return unreachable_error(ref, endpoint)
     if isinstance(exc, hub_errors.GatedRepoError):
         return InputError(
             f"{ref.role} {ref.repo_id!r} is gated on the Hugging Face Hub: accept its licence on the "
@@ -366,14 +400,14 @@ def _explain_hub_error(exc: BaseException, ref: ModelRef, endpoint: str) -> Exce
 def plan_download(ref: ModelRef, timeout: float = CONNECT_TIMEOUT, cache_dir: Path | None = None) -> DownloadPlan:
     """Ask the Hub (one request, `timeout` seconds) which files `ref` needs and how big they are,
     and mark those the cache already holds."""
+    if is_offline():
+        raise offline_error(ref)
+    endpoint = hub_endpoint()
+    if probe_endpoint(endpoint, timeout) is not None:
+        raise unreachable_error(ref, endpoint)
     from huggingface_hub import HfApi
 
-    if is_offline():
-        from huggingface_hub.errors import OfflineModeIsEnabled
-
-        raise _explain_hub_error(OfflineModeIsEnabled("offline"), ref, hub_endpoint())
     _install_cancellable_client()
-    endpoint = hub_endpoint()
     try:
         info = HfApi(endpoint=endpoint).model_info(ref.repo_id, files_metadata=True, timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - mapped to one sentence, or re-raised

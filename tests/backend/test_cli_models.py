@@ -1,0 +1,137 @@
+"""`python main.py models ...` and `generate` with Hub models, as real processes against the Hub
+stand-in on 127.0.0.1: download, generate with the network gone, offline messages, delete."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.hub_server import FakeHub
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def env(home: Path, endpoint: str, offline: bool = False) -> dict[str, str]:
+    values = dict(os.environ)
+    values.update(PYTHONPATH=str(ROOT), HF_HOME=str(home), HF_ENDPOINT=endpoint,
+                  HF_HUB_OFFLINE="1" if offline else "0",
+                  ANIMATEDIFF_STUDIO_CONFIG_DIR=str(home / "config"))
+    values.pop("HF_HUB_CACHE", None)
+    return values
+
+
+def run(args, environment, timeout=300) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), *args], env=environment,
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return done, time.monotonic() - started
+
+
+def gif_frames(path: Path) -> list[bytes]:
+    from PIL import Image, ImageSequence
+
+    with Image.open(path) as image:
+        return [frame.convert("RGB").tobytes() for frame in ImageSequence.Iterator(image)]
+
+
+def generate_args(output: Path) -> list[str]:
+    return ["generate", "--prompt", "a cat", "--output", str(output),
+            "--base-model", "demo/base", "--motion-adapter", "demo/adapter",
+            "--width", "64", "--height", "64", "--frames", "4", "--steps", "2", "--seed", "7"]
+
+
+@pytest.fixture
+def hub(demo_models):
+    server = FakeHub({"demo/base": demo_models.base, "demo/adapter": demo_models.motion_adapter}).start()
+    yield server
+    server.stop()
+
+
+def test_download_then_generate_with_the_network_gone_then_delete(hub, demo_models, tmp_path):
+    home = tmp_path / "hf"
+    online = env(home, hub.endpoint)
+    done, _ = run(["models", "download", "demo/base", "demo/adapter"], online)
+    assert done.returncode == 0, done.stderr
+    assert "downloaded: demo/base, demo/adapter" in done.stderr
+    assert "B/s" in done.stderr or "100%" in done.stderr  # the tqdm bar
+    snapshot = next((home / "hub" / "models--demo--base" / "snapshots").iterdir())
+    assert (snapshot / "unet/diffusion_pytorch_model.safetensors").read_bytes() == (
+        demo_models.base / "unet/diffusion_pytorch_model.safetensors").read_bytes()
+
+    again, _ = run(["models", "download", "demo/base"], online)
+    assert again.returncode == 0 and "already downloaded" in again.stderr
+
+    hub.stop()  # the network is gone: nothing listens at the endpoint any more
+    gone, gone_time = run([*generate_args(tmp_path / "gone.gif"), "--quiet"], online)
+    assert gone.returncode == 0, gone.stderr
+    offline, offline_time = run([*generate_args(tmp_path / "offline.gif"), "--quiet"], env(home, hub.endpoint, offline=True))
+    assert offline.returncode == 0, offline.stderr
+    assert gif_frames(tmp_path / "gone.gif") == gif_frames(tmp_path / "offline.gif")
+    # No request, no retry: as fast as offline mode (give or take the shared CPU).
+    assert gone_time < offline_time * 1.3 + 1.0, (gone_time, offline_time)
+
+    listed, _ = run(["models", "list", "--json"], online)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["id"]: row for row in json.loads(listed.stdout)}
+    assert rows["demo/base"]["kind"] == "base-model" and rows["demo/base"]["complete"]
+    assert rows["demo/adapter"]["kind"] == "motion-adapter" and rows["demo/base"]["size"] > 4_000_000
+
+    deleted, _ = run(["models", "delete", "demo/base"], online)
+    assert deleted.returncode == 0, deleted.stderr
+    assert "freed" in deleted.stderr
+    assert not (home / "hub" / "models--demo--base").exists()
+    listed, _ = run(["models", "list", "--json"], online)
+    ids = [row["id"] for row in json.loads(listed.stdout)]
+    assert "demo/base" not in ids and "demo/adapter" in ids
+
+    missing, _ = run(["models", "delete", "demo/base"], online)
+    assert missing.returncode == 2 and "not in the Hugging Face cache" in missing.stderr
+
+
+def test_generate_downloads_missing_models_with_progress_first(hub, tmp_path):
+    home = tmp_path / "hf"
+    output = tmp_path / "clip.gif"
+    done, _ = run(generate_args(output), env(home, hub.endpoint))
+    assert done.returncode == 0, done.stderr
+    assert output.exists()
+    assert "12/12" in done.stderr or "downloading" in done.stderr
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["server-stopped", "HF_HUB_OFFLINE"])
+def test_uncached_model_offline_is_said_within_two_seconds(tmp_path, offline):
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    output = tmp_path / "clip.gif"
+    done, elapsed = run(generate_args(output), env(tmp_path / "hf", endpoint, offline=offline))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr
+    assert "demo/base" in lines[0] and "models download demo/base" in lines[0]
+    assert ("HF_HUB_OFFLINE" if offline else "cannot be reached") in lines[0]
+    assert elapsed < 2.0, f"took {elapsed:.2f} s (process start included)"
+    assert not output.exists()
+
+
+def test_scan_lists_a_folder(demo_models, tmp_path):
+    home = tmp_path / "hf"
+    done, _ = run(["models", "scan", str(demo_models.root), "--json", "--add"], env(home, "http://127.0.0.1:9"))
+    assert done.returncode == 0, done.stderr
+    kinds = {Path(row["path"]).parent.name: row["kind"] for row in json.loads(done.stdout)}
+    assert kinds["motion-adapter"] == "motion-module" and kinds["motion-lora"] == "motion-lora"
+    listed, _ = run(["models", "list", "--json"], env(home, "http://127.0.0.1:9"))
+    local = [row for row in json.loads(listed.stdout) if row["source"] == "local"]
+    assert any(row["kind"] == "motion-lora" for row in local)
+    bad, _ = run(["models", "scan", str(tmp_path / "nope")], env(home, "http://127.0.0.1:9"))
+    assert bad.returncode == 2 and "no such folder" in bad.stderr
