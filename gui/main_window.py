@@ -231,6 +231,10 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        models_menu = self.menuBar().addMenu("&Models")
+        manage = QAction("&Manage…", self)
+        manage.triggered.connect(self.show_models_window)
+        models_menu.addAction(manage)
         generate_menu = self.menuBar().addMenu("&Generate")
         for text, shortcut, slot in (("&Generate", "Ctrl+Return", self.generate), ("&Cancel", "Esc", self.cancel)):
             action = QAction(text, self)
@@ -238,6 +242,11 @@ class MainWindow(QMainWindow):
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the window shortcuts handle keys
             action.triggered.connect(slot)
             generate_menu.addAction(action)
+
+    def show_models_window(self) -> None:
+        from gui.models_window import show_models_window
+
+        show_models_window(self)
 
     def demo_model_root(self) -> str:
         return str(data_dir() / "demo-model")
@@ -327,6 +336,10 @@ class MainWindow(QMainWindow):
             self.show_error(f"{exc}. Fix it and press Generate again.")
             return
         self.clear_error()
+        from gui.models_window import confirm_downloads
+
+        if not confirm_downloads(self, request.model):
+            return
         if self.parameters.random_seed.isChecked():
             self.parameters.seed.setValue(request.seed)
         self.settings.last_request = request.to_dict()
@@ -394,6 +407,13 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, 0)
             self.progress.setFormat("loading models…")
             self.set_status("Loading models… (the first job after start or a model change)")
+        elif phase in ("downloading", "downloaded"):
+            from gui.models_window import progress_text
+
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(1000 * info["step"] / info["total"]) if info["total"] else 1000)
+            self.progress.setFormat(f"downloading {progress_text(info)}")
+            self.set_status(f"Job {job.id}: downloading {info['model']} · {info['file'].rsplit('/', 1)[-1]}")
         elif phase == "denoising":
             self.progress.setRange(0, max(1, info["total"]))
             self.progress.setValue(info["step"])
