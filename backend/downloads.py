@@ -311,13 +311,16 @@ def _install_cancellable_client() -> None:
         from huggingface_hub.utils import _http
 
         class CancellableStream(httpx2.SyncByteStream):
-            def __init__(self, inner) -> None:
+            def __init__(self, inner, count) -> None:
                 self.inner = inner
+                self.count = count
 
             def __iter__(self):
                 for chunk in self.inner:
                     if _should_cancel():
                         raise Cancelled()
+                    if self.count is not None:
+                        self.count(len(chunk))
                     yield chunk
 
             def close(self) -> None:
@@ -331,7 +334,9 @@ def _install_cancellable_client() -> None:
                 if _should_cancel():
                     raise Cancelled()
                 response = self.inner.handle_request(request)
-                response.stream = CancellableStream(response.stream)
+                # Bytes are counted per network read (about 64 KB), not per 10 MB write.
+                count = getattr(_local, "count", None) if request.method == "GET" else None
+                response.stream = CancellableStream(response.stream, count)
                 return response
 
             def close(self) -> None:
@@ -514,6 +519,7 @@ class _Tracker:
 
     def add(self, count: int) -> None:
         with self.lock:
+            count = min(count, self.file_total - self.file_done) if count > 0 else count
             self.done += count
             self.file_done += count
         self.report()
@@ -557,12 +563,13 @@ def _bar_class(tracker: _Tracker):
         def __init__(self, *args, total=None, initial=0, **kwargs) -> None:
             self.n = initial
             self.total = total
-            if initial:
-                tracker.add(initial)
 
         def update(self, count=1) -> None:
+            # The transport counts the bytes as they arrive; a negative update is huggingface_hub
+            # rolling back a restarted transfer.
             self.n += count
-            tracker.add(count)
+            if count < 0:
+                tracker.add(count)
             if _should_cancel():
                 raise Cancelled()
 
@@ -587,7 +594,8 @@ def _bar_class(tracker: _Tracker):
 # -- downloading --------------------------------------------------------------------------------
 
 
-def _run_cancellable(work: Callable[[], None], should_cancel: Callable[[], bool]) -> None:
+def _run_cancellable(work: Callable[[], None], should_cancel: Callable[[], bool],
+                     count: Callable[[int], None] | None = None) -> None:
     """Run `work` in its own thread with this module's cancel flag set for it; return within
     about a second of a cancel even if the transfer is stuck in a read."""
     outcome: dict[str, BaseException] = {}
@@ -595,12 +603,14 @@ def _run_cancellable(work: Callable[[], None], should_cancel: Callable[[], bool]
 
     def target() -> None:
         _local.cancel = lambda: interrupted.is_set() or should_cancel()
+        _local.count = count
         try:
             work()
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             outcome["error"] = exc
         finally:
             _local.cancel = None
+            _local.count = None
 
     thread = threading.Thread(target=target, name="model-download", daemon=True)
     thread.start()
@@ -685,7 +695,7 @@ def download_plans(
             )
 
         try:
-            _run_cancellable(work, should_cancel)
+            _run_cancellable(work, should_cancel, tracker.add)
         except BaseException as exc:
             with tracker.lock:
                 tracker.done = before  # the partial file is gone; so are its bytes
