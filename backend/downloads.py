@@ -307,8 +307,12 @@ def _install_cancellable_client() -> None:
     with _install_lock:
         if _installed:
             return
-        import httpx2
-        from huggingface_hub.utils import _http
+        try:
+            import httpx2
+            from huggingface_hub.utils import _http
+        except ImportError:  # another huggingface_hub: cancel then waits for its 10 MB chunks
+            _installed = True
+            return
 
         class CancellableStream(httpx2.SyncByteStream):
             def __init__(self, inner, count) -> None:

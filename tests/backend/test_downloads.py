@@ -209,3 +209,27 @@ def test_select_files_picks_what_diffusers_loads():
                       ("animatediff_lightning_4step_diffusers.safetensors",))
     assert downloads.select_files(single, ["animatediff_lightning_4step_diffusers.safetensors", "x"]) == [
         "animatediff_lightning_4step_diffusers.safetensors"]
+
+
+def test_a_full_disk_mid_file_is_said_clearly_and_leaves_nothing_that_looks_complete(hub, tmp_path, monkeypatch):
+    import errno
+
+    cache = tmp_path / "hub"
+    real_add = downloads._Tracker.add
+
+    def add(self, count):
+        # The disk fills up while the unet arrives: the write fails as a full disk fails it.
+        if self.file == UNET and self.file_done + count > 1_000_000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_add(self, count)
+
+    monkeypatch.setattr(downloads._Tracker, "add", add)
+    with pytest.raises(DownloadError, match="the disk is full"):
+        downloads.download([BASE], cache_dir=cache)
+    assert partial_files(cache) == []
+    snapshot = downloads.cached_snapshot("demo/base", cache)
+    assert snapshot is None or not (snapshot / UNET).exists()
+    assert downloads.complete_snapshot(BASE, cache) is None
+    monkeypatch.setattr(downloads._Tracker, "add", real_add)
+    downloads.download([BASE], cache_dir=cache)
+    assert downloads.complete_snapshot(BASE, cache) is not None
