@@ -34,8 +34,9 @@ from backend.errors import Cancelled, InputError, StudioError
 CONNECT_TIMEOUT = 1.5  # seconds for the one request that decides "reachable or not"
 FREE_SPACE_MARGIN = 64 * 1024 * 1024  # keep some room: a full disk breaks more than us
 CANCEL_GRACE = 0.8  # seconds a cancelled transfer thread gets to clean up before we return
-PIPELINE_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
-WEIGHT_PARTS = ("unet", "vae", "text_encoder")
+# The parts AnimateDiffPipeline loads from an SD1.5 folder (a safety_checker is not one).
+PIPELINE_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler", "feature_extractor", "image_encoder")
+WEIGHT_PARTS = ("unet", "vae", "text_encoder", "image_encoder")
 CONFIG_SUFFIXES = (".json", ".txt", ".model")
 
 

@@ -49,8 +49,15 @@ class LocalModel:
     def label(self) -> str:
         return KIND_LABELS.get(self.kind, self.kind)
 
+    @property
+    def load_path(self) -> str:
+        """What a model field should get: the file, or for the weights of a diffusers folder
+        (a config.json beside it) that folder, which loads without any conversion."""
+        parent = Path(self.path).parent
+        return str(parent) if (parent / "config.json").is_file() else self.path
+
     def to_dict(self) -> dict:
-        return {**asdict(self), "kind_label": self.label}
+        return {**asdict(self), "kind_label": self.label, "load_path": self.load_path}
 
 
 def read_header(path: str | os.PathLike) -> dict:
@@ -106,6 +113,8 @@ def classify_file(path: str | os.PathLike) -> LocalModel:
         return LocalModel(str(path), UNKNOWN, size, False, f"unreadable: {exc}")
     keys = [k for k in header if k != "__metadata__"]
     kind, usable, note = classify_keys(keys)
+    if kind == UNKNOWN and not note and (path.parent.parent / "model_index.json").is_file():
+        note = f"part of the diffusers model {path.parent.parent.name}: use that folder as the base model"
     return LocalModel(str(path), kind, size, usable, note)
 
 

@@ -351,8 +351,8 @@ class ModelsWindow(QDialog):
         self.progress.setRange(0, 1000)
         self.progress.setValue(round(1000 * info["step"] / info["total"]) if info["total"] else 1000)
         self.progress.setFormat(progress_text(info))
-        name = info["file"].rsplit("/", 1)[-1]
-        self.status.setText(f"Downloading {info['model']}: {name} ({info['files_done'] + 1 if info['files_done'] < info['files_total'] else info['files_done']}/{info['files_total']})")
+        number = min(info["files_done"] + 1, info["files_total"])
+        self.status.setText(f"Downloading {info['model']}: {info['file']} (file {number} of {info['files_total']})")
 
     def _done(self) -> None:
         self.task = None
@@ -415,8 +415,8 @@ class ModelsWindow(QDialog):
         if kind is None or not model.usable:
             self.status.setText(f"{model.label} files have no model field here" + (f" ({model.note})" if model.note else "."))
             return
-        self.use_model(kind, model.path)
-        self.status.setText(f"Using {model.path}.")
+        self.use_model(kind, model.load_path)
+        self.status.setText(f"Using {model.load_path}.")
 
     def add_folder(self, folder: str) -> None:
         from backend.model_scan import add_folder

@@ -258,8 +258,8 @@ class ModelsPanel(QGroupBox):
 
     def offer_local(self, models) -> None:
         """Offer the user's local model files in the fields they fit (from model_scan)."""
-        self.base.set_local([m.path for m in models if m.kind == "sd15-checkpoint"])
-        self.adapter.set_local([m.path for m in models if m.kind == "motion-module"])
+        self.base.set_local([m.load_path for m in models if m.kind == "sd15-checkpoint"])
+        self.adapter.set_local([m.load_path for m in models if m.kind == "motion-module"])
 
     def _resolve(self, text: str, role: str) -> str:
         if text == DEMO_LABEL:

@@ -125,3 +125,11 @@ def test_catalog_has_the_documented_models():
         assert entry.name and entry.description and entry.licence and entry.source.startswith("https://")
         assert isinstance(entry.recommended, dict) and entry.recommended
     json.dumps([e.id for e in entries])
+
+
+def test_diffusers_folders_point_at_the_folder(demo_models):
+    found = {m.path: m for m in model_scan.scan_folder(demo_models.root)}
+    adapter = found[str(demo_models.motion_adapter / "diffusion_pytorch_model.safetensors")]
+    assert adapter.kind == model_scan.MOTION_MODULE and adapter.load_path == str(demo_models.motion_adapter)
+    unet = found[str(demo_models.base / "unet" / "diffusion_pytorch_model.safetensors")]
+    assert unet.kind == model_scan.UNKNOWN and "use that folder as the base model" in unet.note
