@@ -16,17 +16,27 @@ from backend.downloads import DownloadProgress, human_size
 def add_parser(commands) -> None:
     models = commands.add_parser("models", help="list, download, delete or scan models")
     actions = models.add_subparsers(dest="action", required=True, parser_class=type(models))
-    listing = actions.add_parser("list", help="models in the Hugging Face cache and in your model folders")
+    listing = actions.add_parser(
+        "list", help="models in the Hugging Face cache and in your model folders"
+    )
     listing.add_argument("--json", action="store_true")
-    download = actions.add_parser("download", help="download models from the Hugging Face Hub into its cache")
+    download = actions.add_parser(
+        "download", help="download models from the Hugging Face Hub into its cache"
+    )
     download.add_argument("ids", nargs="+", metavar="ID", help="a catalog id or any Hub id")
     download.add_argument("--quiet", action="store_true", help="no progress bar")
     delete = actions.add_parser("delete", help="remove a model from the Hugging Face cache")
     delete.add_argument("id", metavar="ID")
-    scan = actions.add_parser("scan", help="classify every .safetensors in a folder from its header")
+    scan = actions.add_parser(
+        "scan", help="classify every .safetensors in a folder from its header"
+    )
     scan.add_argument("folder")
     scan.add_argument("--json", action="store_true")
-    scan.add_argument("--add", action="store_true", help="also remember the folder: the app's model fields offer its models")
+    scan.add_argument(
+        "--add",
+        action="store_true",
+        help="also remember the folder: the app's model fields offer its models",
+    )
 
 
 class DownloadBar:
@@ -39,13 +49,22 @@ class DownloadBar:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=progress.total, unit="B", unit_scale=True, unit_divisor=1024,
-                            desc="downloading", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=progress.total,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc="downloading",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         if progress.total != self.bar.total:
             self.bar.total = progress.total
         name = progress.file.rsplit("/", 1)[-1]
         if name:
-            self.bar.set_description(f"{progress.files_done}/{progress.files_total} {name[:32]}", refresh=False)
+            self.bar.set_description(
+                f"{progress.files_done}/{progress.files_total} {name[:32]}", refresh=False
+            )
         self.bar.update(progress.step - self.bar.n)
         if progress.phase == "downloaded":
             self.close()
@@ -57,7 +76,9 @@ class DownloadBar:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"list": run_list, "download": run_download, "delete": run_delete, "scan": run_scan}[args.action](args)
+    return {"list": run_list, "download": run_download, "delete": run_delete, "scan": run_scan}[
+        args.action
+    ](args)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -71,13 +92,17 @@ def run_list(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if not cached and not local:
-        print("no models yet: `models download ID` fetches one, `models scan FOLDER --add` adds a folder")
+        print(
+            "no models yet: `models download ID` fetches one, `models scan FOLDER --add` adds a folder"
+        )
         return 0
     for model in cached:
         entry = find_entry(model.repo_id)
         state = "" if model.complete else "  (incomplete: download it again)"
         name = f"  {entry.name}" if entry else ""
-        print(f"{model.repo_id:<60} {model.kind:<15} {human_size(model.size_on_disk):>10}{name}{state}")
+        print(
+            f"{model.repo_id:<60} {model.kind:<15} {human_size(model.size_on_disk):>10}{name}{state}"
+        )
     for model in local:
         note = f"  ({model.note})" if model.note else ""
         print(f"{model.path:<60} {model.kind:<15} {human_size(model.size):>10}{note}")

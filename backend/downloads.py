@@ -35,7 +35,15 @@ CONNECT_TIMEOUT = 1.5  # seconds for the one request that decides "reachable or 
 FREE_SPACE_MARGIN = 64 * 1024 * 1024  # keep some room: a full disk breaks more than us
 CANCEL_GRACE = 0.8  # seconds a cancelled transfer thread gets to clean up before we return
 # The parts AnimateDiffPipeline loads from an SD1.5 folder (a safety_checker is not one).
-PIPELINE_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler", "feature_extractor", "image_encoder")
+PIPELINE_PARTS = (
+    "unet",
+    "vae",
+    "text_encoder",
+    "tokenizer",
+    "scheduler",
+    "feature_extractor",
+    "image_encoder",
+)
 WEIGHT_PARTS = ("unet", "vae", "text_encoder", "image_encoder")
 CONFIG_SUFFIXES = (".json", ".txt", ".model")
 
@@ -154,8 +162,17 @@ def repo_folder(repo_id: str, cache_dir: Path | None = None) -> Path:
 
 
 def _uses_proxy() -> bool:
-    return any(os.environ.get(name) for name in
-               ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
+    return any(
+        os.environ.get(name)
+        for name in (
+            "HTTPS_PROXY",
+            "https_proxy",
+            "HTTP_PROXY",
+            "http_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        )
+    )
 
 
 def probe_endpoint(endpoint: str, timeout: float = CONNECT_TIMEOUT) -> OSError | None:
@@ -179,7 +196,9 @@ def probe_endpoint(endpoint: str, timeout: float = CONNECT_TIMEOUT) -> OSError |
 # -- what is in the cache ----------------------------------------------------------------------
 
 
-def cached_snapshot(repo_id: str, cache_dir: Path | None = None, revision: str = "main") -> Path | None:
+def cached_snapshot(
+    repo_id: str, cache_dir: Path | None = None, revision: str = "main"
+) -> Path | None:
     """The snapshot folder the cache holds for `revision`, or None."""
     folder = repo_folder(repo_id, cache_dir)
     ref = folder / "refs" / revision
@@ -198,7 +217,11 @@ def _is_variant(name: str) -> bool:
 
 
 def _weights_ok(folder: Path) -> bool:
-    weights = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and not _is_variant(p.name)]
+    weights = [
+        p
+        for p in folder.iterdir()
+        if p.suffix in (".safetensors", ".bin") and not _is_variant(p.name)
+    ]
     if not weights:
         return False
     for index in folder.glob("*.index.json"):
@@ -218,7 +241,13 @@ def resolve_auto(ref: ModelRef, names: Iterable[str]) -> ModelRef:
     if ref.marker != "auto":
         return ref
     names = set(names)
-    marker = "model_index.json" if "model_index.json" in names else "config.json" if "config.json" in names else None
+    marker = (
+        "model_index.json"
+        if "model_index.json" in names
+        else "config.json"
+        if "config.json" in names
+        else None
+    )
     return ModelRef(ref.repo_id, ref.role, marker, ref.files)
 
 
@@ -271,11 +300,15 @@ def select_files(ref: ModelRef, names: Iterable[str]) -> list[str]:
 
     def pick(folder: str) -> list[str]:
         prefix = f"{folder}/" if folder else ""
-        here = [n for n in names if n.startswith(prefix) and "/" not in n[len(prefix):]]
+        here = [n for n in names if n.startswith(prefix) and "/" not in n[len(prefix) :]]
         configs = [n for n in here if n.endswith(CONFIG_SUFFIXES) and not n.endswith(".index.json")]
         safe = [n for n in here if n.endswith(".safetensors") and not _is_variant(n)]
         weights = safe or [n for n in here if n.endswith(".bin") and not _is_variant(n)]
-        indexes = [n for n in here if n.endswith(".index.json") and not _is_variant(n[: -len(".index.json")] + ".x")]
+        indexes = [
+            n
+            for n in here
+            if n.endswith(".index.json") and not _is_variant(n[: -len(".index.json")] + ".x")
+        ]
         return configs + weights + indexes
 
     if ref.marker == "model_index.json":
@@ -366,8 +399,10 @@ def _install_cancellable_client() -> None:
 
 
 def _how_to_get(ref: ModelRef) -> str:
-    return (f"run `python main.py models download {ref.repo_id}` (or `hf download {ref.repo_id}`) "
-            "once you are online")
+    return (
+        f"run `python main.py models download {ref.repo_id}` (or `hf download {ref.repo_id}`) "
+        "once you are online"
+    )
 
 
 def offline_error(ref: ModelRef) -> HubUnreachable:
@@ -403,11 +438,15 @@ def _explain_hub_error(exc: BaseException, ref: ModelRef, endpoint: str) -> Exce
             "private model needs `hf auth login` or HF_TOKEN)"
         )
     if isinstance(exc, hub_errors.HfHubHTTPError):
-        return DownloadError(f"{ref.role} {ref.repo_id!r}: the Hub answered with an error ({str(exc).splitlines()[0]})")
+        return DownloadError(
+            f"{ref.role} {ref.repo_id!r}: the Hub answered with an error ({str(exc).splitlines()[0]})"
+        )
     return exc
 
 
-def plan_download(ref: ModelRef, timeout: float = CONNECT_TIMEOUT, cache_dir: Path | None = None) -> DownloadPlan:
+def plan_download(
+    ref: ModelRef, timeout: float = CONNECT_TIMEOUT, cache_dir: Path | None = None
+) -> DownloadPlan:
     """Ask the Hub (one request, `timeout` seconds) which files `ref` needs and how big they are,
     and mark those the cache already holds."""
     if is_offline():
@@ -419,7 +458,9 @@ def plan_download(ref: ModelRef, timeout: float = CONNECT_TIMEOUT, cache_dir: Pa
 
     _install_cancellable_client()
     try:
-        info = HfApi(endpoint=endpoint).model_info(ref.repo_id, files_metadata=True, timeout=timeout)
+        info = HfApi(endpoint=endpoint).model_info(
+            ref.repo_id, files_metadata=True, timeout=timeout
+        )
     except Exception as exc:  # noqa: BLE001 - mapped to one sentence, or re-raised
         error = _explain_hub_error(exc, ref, endpoint)
         if error is exc:
@@ -501,7 +542,13 @@ def clean_partial_files(repo_id: str, cache_dir: Path | None = None) -> int:
 class _Tracker:
     """Adds up bytes across files and reports at most every `interval` seconds."""
 
-    def __init__(self, total: int, files_total: int, on_progress: ProgressCallback | None, interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        total: int,
+        files_total: int,
+        on_progress: ProgressCallback | None,
+        interval: float = 0.1,
+    ) -> None:
         self.total = total
         self.done = 0
         self.files_total = files_total
@@ -546,9 +593,17 @@ class _Tracker:
             left = max(0, self.total - self.done)
             eta = left / speed if speed > 0 else None
             return DownloadProgress(
-                step=self.done, total=self.total, elapsed=now - self.started, eta=eta, speed=speed,
-                model=self.model, file=self.file, file_done=self.file_done, file_total=self.file_total,
-                files_done=self.files_done, files_total=self.files_total,
+                step=self.done,
+                total=self.total,
+                elapsed=now - self.started,
+                eta=eta,
+                speed=speed,
+                model=self.model,
+                file=self.file,
+                file_done=self.file_done,
+                file_total=self.file_total,
+                files_done=self.files_done,
+                files_total=self.files_total,
             )
 
     def report(self, force: bool = False) -> None:
@@ -599,8 +654,11 @@ def _bar_class(tracker: _Tracker):
 # -- downloading --------------------------------------------------------------------------------
 
 
-def _run_cancellable(work: Callable[[], None], should_cancel: Callable[[], bool],
-                     count: Callable[[int], None] | None = None) -> None:
+def _run_cancellable(
+    work: Callable[[], None],
+    should_cancel: Callable[[], bool],
+    count: Callable[[int], None] | None = None,
+) -> None:
     """Run `work` in its own thread with this module's cancel flag set for it; return within
     about a second of a cancel even if the transfer is stuck in a read."""
     outcome: dict[str, BaseException] = {}
@@ -695,8 +753,12 @@ def download_plans(
 
         def work(plan=plan, planned=planned) -> None:
             hf_hub_download(
-                plan.ref.repo_id, planned.path, revision="main",
-                cache_dir=cache_dir, endpoint=endpoint, tqdm_class=bar,
+                plan.ref.repo_id,
+                planned.path,
+                revision="main",
+                cache_dir=cache_dir,
+                endpoint=endpoint,
+                tqdm_class=bar,
             )
 
         try:

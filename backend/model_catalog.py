@@ -25,8 +25,16 @@ from backend.errors import InputError
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "resources" / "model_catalog.json"
 
-KIND_MARKERS = {"base-model": "model_index.json", "motion-adapter": "config.json", "motion-lora": None}
-KIND_ROLES = {"base-model": "base model", "motion-adapter": "motion adapter", "motion-lora": "motion LoRA"}
+KIND_MARKERS = {
+    "base-model": "model_index.json",
+    "motion-adapter": "config.json",
+    "motion-lora": None,
+}
+KIND_ROLES = {
+    "base-model": "base model",
+    "motion-adapter": "motion adapter",
+    "motion-lora": "motion LoRA",
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,9 @@ class CatalogEntry:
 
     @property
     def ref(self) -> ModelRef:
-        return ModelRef(self.repo, KIND_ROLES.get(self.kind, self.kind), KIND_MARKERS.get(self.kind), self.files)
+        return ModelRef(
+            self.repo, KIND_ROLES.get(self.kind, self.kind), KIND_MARKERS.get(self.kind), self.files
+        )
 
 
 @lru_cache(maxsize=1)
@@ -52,12 +62,20 @@ def load_catalog(path: Path = CATALOG_FILE) -> tuple[CatalogEntry, ...]:
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     entries = []
     for item in data["models"]:
-        entries.append(CatalogEntry(
-            id=item["id"], name=item["name"], kind=item["kind"], repo=item.get("repo", item["id"]),
-            files=tuple(item.get("files", ())), size_mb=item.get("size_mb"),
-            licence=item.get("licence", ""), description=item.get("description", ""),
-            recommended=dict(item.get("recommended", {})), source=item.get("source", ""),
-        ))
+        entries.append(
+            CatalogEntry(
+                id=item["id"],
+                name=item["name"],
+                kind=item["kind"],
+                repo=item.get("repo", item["id"]),
+                files=tuple(item.get("files", ())),
+                size_mb=item.get("size_mb"),
+                licence=item.get("licence", ""),
+                description=item.get("description", ""),
+                recommended=dict(item.get("recommended", {})),
+                source=item.get("source", ""),
+            )
+        )
     return tuple(entries)
 
 
@@ -77,7 +95,9 @@ def ref_for_id(model_id: str, kind: str | None = None) -> ModelRef:
     from backend.models import _HUB_ID
 
     if not _HUB_ID.match(model_id):
-        raise InputError(f"{model_id!r} is not a Hugging Face Hub id (like guoyww/animatediff-motion-adapter-v1-5-2)")
+        raise InputError(
+            f"{model_id!r} is not a Hugging Face Hub id (like guoyww/animatediff-motion-adapter-v1-5-2)"
+        )
     if kind is not None:
         return ModelRef(model_id, KIND_ROLES.get(kind, kind), KIND_MARKERS.get(kind))
     return ModelRef(model_id, "model", "auto")
@@ -105,8 +125,15 @@ class CachedModel:
     files: list[str]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.repo_id, "kind": self.kind, "size": self.size_on_disk, "complete": self.complete,
-                "source": "hub-cache", "path": self.path, "files": self.files}
+        return {
+            "id": self.repo_id,
+            "kind": self.kind,
+            "size": self.size_on_disk,
+            "complete": self.complete,
+            "source": "hub-cache",
+            "path": self.path,
+            "files": self.files,
+        }
 
 
 def _guess_kind(snapshot: Path | None) -> str:
@@ -155,9 +182,23 @@ def cached_models(cache_dir: Path | None = None) -> list[CachedModel]:
             complete = complete_snapshot(entry.ref, cache_dir) is not None
         else:
             marker = KIND_MARKERS.get(kind, "")
-            complete = snapshot is not None and (marker == "" or complete_snapshot(ModelRef(repo.repo_id, kind, marker), cache_dir) is not None)
-        files = sorted(str(f.file_path.relative_to(r.snapshot_path)) for r in repo.revisions for f in r.files)
-        result.append(CachedModel(repo.repo_id, kind, repo.size_on_disk, complete, str(snapshot or repo.repo_path), files))
+            complete = snapshot is not None and (
+                marker == ""
+                or complete_snapshot(ModelRef(repo.repo_id, kind, marker), cache_dir) is not None
+            )
+        files = sorted(
+            str(f.file_path.relative_to(r.snapshot_path)) for r in repo.revisions for f in r.files
+        )
+        result.append(
+            CachedModel(
+                repo.repo_id,
+                kind,
+                repo.size_on_disk,
+                complete,
+                str(snapshot or repo.repo_path),
+                files,
+            )
+        )
     return result
 
 
@@ -208,11 +249,20 @@ def _delete_files(entry: CatalogEntry, cache_dir: Path | None) -> int:
 
 def _delete_repo(repo_id: str, cache_dir: Path | None, missing_ok: bool = False) -> int:
     info = _scan(cache_dir)
-    repo = next((r for r in (info.repos if info else ()) if r.repo_id == repo_id and r.repo_type == "model"), None)
+    repo = next(
+        (
+            r
+            for r in (info.repos if info else ())
+            if r.repo_id == repo_id and r.repo_type == "model"
+        ),
+        None,
+    )
     if repo is None:
         if missing_ok:
             return 0
-        raise InputError(f"models delete {repo_id!r}: it is not in the Hugging Face cache ({cache_dir or hub_cache_dir()})")
+        raise InputError(
+            f"models delete {repo_id!r}: it is not in the Hugging Face cache ({cache_dir or hub_cache_dir()})"
+        )
     strategy = info.delete_revisions(*(r.commit_hash for r in repo.revisions))
     freed = strategy.expected_freed_size
     strategy.execute()

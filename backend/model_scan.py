@@ -91,7 +91,11 @@ def classify_keys(keys: list[str]) -> tuple[str, bool, str]:
         return SDXL, False, "SDXL: these motion adapters need an SD1.5-based model"
     if starts("model.diffusion_model."):
         if starts("cond_stage_model.model."):
-            return UNKNOWN, False, "looks like Stable Diffusion 2.x, which these adapters do not fit"
+            return (
+                UNKNOWN,
+                False,
+                "looks like Stable Diffusion 2.x, which these adapters do not fit",
+            )
         return SD15, True, ""
     if lora:
         if has("lora_te2_") or has("lora_unet_input_blocks_7_1") or has("text_encoder_2"):
@@ -146,7 +150,11 @@ def load_folders() -> list[str]:
         data = json.loads(folders_file().read_text())
     except (OSError, ValueError):
         return []
-    return [str(f) for f in data.get("folders", []) if isinstance(f, str)] if isinstance(data, dict) else []
+    return (
+        [str(f) for f in data.get("folders", []) if isinstance(f, str)]
+        if isinstance(data, dict)
+        else []
+    )
 
 
 def save_folders(folders: list[str]) -> None:

@@ -75,7 +75,9 @@ def main() -> int:
         (model / "config.json").write_text('{"_class_name": "MotionAdapter"}')
         per_file = args.mb * 1024 * 1024 // args.files
         for index in range(args.files):
-            name = "diffusion_pytorch_model.safetensors" if index == 0 else f"part-{index}.safetensors"
+            name = (
+                "diffusion_pytorch_model.safetensors" if index == 0 else f"part-{index}.safetensors"
+            )
             (model / name).write_bytes(os.urandom(per_file))
         with FakeHub({"bench/model": model}) as hub:
             os.environ["HF_ENDPOINT"] = hub.endpoint
@@ -105,14 +107,20 @@ def main() -> int:
                 shutil.rmtree(cache)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    raw_s, ours_s, plain_s = statistics.median(raw), statistics.median(ours), statistics.median(plain)
+    raw_s, ours_s, plain_s = (
+        statistics.median(raw),
+        statistics.median(ours),
+        statistics.median(plain),
+    )
     mb = size / 1024 / 1024
     print(f"payload: {args.files} files, {mb:.0f} MB, {args.repeat} runs each (medians)")
     print(f"raw http.client transfer:  {raw_s:.3f} s  ({mb / raw_s:.0f} MB/s)")
     print(f"hf_hub_download, plain:    {plain_s:.3f} s  ({mb / plain_s:.0f} MB/s)")
     print(f"backend.downloads.download: {ours_s:.3f} s  ({mb / ours_s:.0f} MB/s)")
-    print(f"overhead: {ours_s - raw_s:+.3f} s, ratio {ours_s / raw_s:.2f}x the raw transfer "
-          f"(huggingface_hub alone: {plain_s / raw_s:.2f}x; ours over it: {ours_s / plain_s:.2f}x)")
+    print(
+        f"overhead: {ours_s - raw_s:+.3f} s, ratio {ours_s / raw_s:.2f}x the raw transfer "
+        f"(huggingface_hub alone: {plain_s / raw_s:.2f}x; ours over it: {ours_s / plain_s:.2f}x)"
+    )
     return 0
 
 

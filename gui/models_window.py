@@ -32,7 +32,11 @@ from backend.downloads import DownloadProgress, human_size
 from backend.errors import Cancelled, StudioError
 from gui.panels import named
 
-KIND_TEXT = {"base-model": "Base model", "motion-adapter": "Motion adapter", "motion-lora": "Motion LoRA"}
+KIND_TEXT = {
+    "base-model": "Base model",
+    "motion-adapter": "Motion adapter",
+    "motion-lora": "Motion LoRA",
+}
 
 
 def progress_text(info: dict) -> str:
@@ -48,20 +52,33 @@ def progress_text(info: dict) -> str:
 
 
 def progress_dict(progress: DownloadProgress) -> dict:
-    return {"phase": progress.phase, "step": progress.step, "total": progress.total,
-            "elapsed": progress.elapsed, "eta": progress.eta, "speed": progress.speed,
-            "model": progress.model, "file": progress.file, "file_done": progress.file_done,
-            "file_total": progress.file_total, "files_done": progress.files_done,
-            "files_total": progress.files_total}
+    return {
+        "phase": progress.phase,
+        "step": progress.step,
+        "total": progress.total,
+        "elapsed": progress.elapsed,
+        "eta": progress.eta,
+        "speed": progress.speed,
+        "model": progress.model,
+        "file": progress.file,
+        "file_done": progress.file_done,
+        "file_total": progress.file_total,
+        "files_done": progress.files_done,
+        "files_total": progress.files_total,
+    }
 
 
 # -- asking before a job downloads ---------------------------------------------------------------
 
 
 def ask_download(parent, text: str) -> bool:
-    answer = QMessageBox.question(parent, "Download models?", text,
-                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                  QMessageBox.StandardButton.Yes)
+    answer = QMessageBox.question(
+        parent,
+        "Download models?",
+        text,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.Yes,
+    )
     return answer == QMessageBox.StandardButton.Yes
 
 
@@ -80,15 +97,20 @@ def confirm_downloads(window, spec) -> bool:
         window.show_error(str(exc))
         return False
     needed = sum(plan.missing_bytes for plan in plans)
-    lines = "\n".join(f"  • {plan.ref.role}: {plan.ref.label} — {human_size(plan.missing_bytes)}" for plan in plans)
+    lines = "\n".join(
+        f"  • {plan.ref.role}: {plan.ref.label} — {human_size(plan.missing_bytes)}"
+        for plan in plans
+    )
     try:
         check_free_space(needed)
     except StudioError as exc:
         window.show_error(str(exc))
         return False
-    text = (f"This job needs models that are not downloaded yet:\n{lines}\n\n"
-            f"Download {human_size(needed)} from the Hugging Face Hub now, then generate? "
-            "They are kept in the Hugging Face cache for next time.")
+    text = (
+        f"This job needs models that are not downloaded yet:\n{lines}\n\n"
+        f"Download {human_size(needed)} from the Hugging Face Hub now, then generate? "
+        "They are kept in the Hugging Face cache for next time."
+    )
     return ask_download(window, text)
 
 
@@ -119,8 +141,11 @@ class DownloadTask(QObject):
         from backend.model_catalog import ref_for_id
 
         try:
-            download([ref_for_id(self.model_id)], on_progress=lambda p: self.progress.emit(progress_dict(p)),
-                     cancel=self.cancel_event)
+            download(
+                [ref_for_id(self.model_id)],
+                on_progress=lambda p: self.progress.emit(progress_dict(p)),
+                cancel=self.cancel_event,
+            )
         except Cancelled:
             self.failed.emit(self.model_id, "cancelled")
         except StudioError as exc:
@@ -143,7 +168,12 @@ class ModelsWindow(QDialog):
         self.task: DownloadTask | None = None
         self.resize(980, 600)
 
-        self.tabs = named(QTabWidget(), "modelsTabs", "Model sources", "The Hub catalog and your local model folders")
+        self.tabs = named(
+            QTabWidget(),
+            "modelsTabs",
+            "Model sources",
+            "The Hub catalog and your local model folders",
+        )
         self.tabs.addTab(self._build_catalog(), "Hugging Face Hub")
         self.tabs.addTab(self._build_local(), "Local folders")
         layout = QVBoxLayout(self)
@@ -159,8 +189,12 @@ class ModelsWindow(QDialog):
 
     def _build_catalog(self) -> QWidget:
         page = QWidget()
-        self.catalog = named(QTableWidget(0, 4), "catalogTable", "Model catalog",
-                             "Well-known models for AnimateDiff. Select one to download, delete or use it.")
+        self.catalog = named(
+            QTableWidget(0, 4),
+            "catalogTable",
+            "Model catalog",
+            "Well-known models for AnimateDiff. Select one to download, delete or use it.",
+        )
         self.catalog.setHorizontalHeaderLabels(["Model", "Kind", "Size", "On this computer"])
         header = self.catalog.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -175,26 +209,51 @@ class ModelsWindow(QDialog):
         self.details.setObjectName("modelDetails")
         self.details.setWordWrap(True)
         self.details.setMinimumHeight(48)
-        self.download_button = named(QPushButton("Download"), "modelDownloadButton", "Download",
-                                     "Download the selected model into the Hugging Face cache")
-        self.cancel_button = named(QPushButton("Cancel"), "modelCancelButton", "Cancel download",
-                                   "Stop the download (within a second); finished files are kept")
-        self.delete_button = named(QPushButton("Delete"), "modelDeleteButton", "Delete",
-                                   "Remove the selected model from the Hugging Face cache to free the disk")
-        self.use_button = named(QPushButton("Use"), "modelUseButton", "Use",
-                                "Put the selected model in the main window's model fields")
+        self.download_button = named(
+            QPushButton("Download"),
+            "modelDownloadButton",
+            "Download",
+            "Download the selected model into the Hugging Face cache",
+        )
+        self.cancel_button = named(
+            QPushButton("Cancel"),
+            "modelCancelButton",
+            "Cancel download",
+            "Stop the download (within a second); finished files are kept",
+        )
+        self.delete_button = named(
+            QPushButton("Delete"),
+            "modelDeleteButton",
+            "Delete",
+            "Remove the selected model from the Hugging Face cache to free the disk",
+        )
+        self.use_button = named(
+            QPushButton("Use"),
+            "modelUseButton",
+            "Use",
+            "Put the selected model in the main window's model fields",
+        )
         self.download_button.clicked.connect(self.download_selected)
         self.cancel_button.clicked.connect(self.cancel_download)
         self.delete_button.clicked.connect(self.delete_selected)
         self.use_button.clicked.connect(self.use_selected)
-        self.progress = named(QProgressBar(), "modelProgressBar", "Download progress",
-                              "Bytes downloaded of the total, speed and time left")
+        self.progress = named(
+            QProgressBar(),
+            "modelProgressBar",
+            "Download progress",
+            "Bytes downloaded of the total, speed and time left",
+        )
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.progress.setFormat("")
         buttons = QHBoxLayout()
-        for button in (self.download_button, self.cancel_button, self.delete_button, self.use_button):
+        for button in (
+            self.download_button,
+            self.cancel_button,
+            self.delete_button,
+            self.use_button,
+        ):
             buttons.addWidget(button)
         buttons.addWidget(self.progress, 1)
         layout = QVBoxLayout(page)
@@ -205,12 +264,25 @@ class ModelsWindow(QDialog):
 
     def _build_local(self) -> QWidget:
         page = QWidget()
-        self.folders = named(QListWidget(), "modelFolderList", "Model folders",
-                             "Folders of .safetensors files (for example an A1111 or ComfyUI models folder)")
+        self.folders = named(
+            QListWidget(),
+            "modelFolderList",
+            "Model folders",
+            "Folders of .safetensors files (for example an A1111 or ComfyUI models folder)",
+        )
         self.folders.setMaximumHeight(90)
-        add = named(QPushButton("Add folder…"), "addModelFolderButton", "Add folder", "Add a folder of .safetensors models")
-        remove = named(QPushButton("Remove folder"), "removeModelFolderButton", "Remove folder",
-                       "Stop listing the selected folder (its files stay)")
+        add = named(
+            QPushButton("Add folder…"),
+            "addModelFolderButton",
+            "Add folder",
+            "Add a folder of .safetensors models",
+        )
+        remove = named(
+            QPushButton("Remove folder"),
+            "removeModelFolderButton",
+            "Remove folder",
+            "Stop listing the selected folder (its files stay)",
+        )
         add.clicked.connect(self.add_folder_dialog)
         remove.clicked.connect(self.remove_selected_folder)
         folder_buttons = QVBoxLayout()
@@ -220,8 +292,12 @@ class ModelsWindow(QDialog):
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folders, 1)
         folder_row.addLayout(folder_buttons)
-        self.local = named(QTableWidget(0, 4), "localModelsTable", "Local models",
-                           "Every .safetensors in your folders, told apart from its header")
+        self.local = named(
+            QTableWidget(0, 4),
+            "localModelsTable",
+            "Local models",
+            "Every .safetensors in your folders, told apart from its header",
+        )
         self.local.setHorizontalHeaderLabels(["File", "Kind", "Size", "Note"])
         header = self.local.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -231,8 +307,12 @@ class ModelsWindow(QDialog):
         self.local.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.local.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.local.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.use_local_button = named(QPushButton("Use"), "useLocalModelButton", "Use local model",
-                                      "Put the selected file in the matching model field")
+        self.use_local_button = named(
+            QPushButton("Use"),
+            "useLocalModelButton",
+            "Use local model",
+            "Put the selected file in the matching model field",
+        )
         self.use_local_button.clicked.connect(self.use_selected_local)
         layout = QVBoxLayout(page)
         layout.addLayout(folder_row)
@@ -253,7 +333,9 @@ class ModelsWindow(QDialog):
             self.catalog.insertRow(row)
             state, on_disk = self._state(entry, cached)
             size = f"{entry.size_mb:g} MB" if entry.size_mb else "—"
-            for column, text in enumerate((entry.name, KIND_TEXT.get(entry.kind, entry.kind), size, state)):
+            for column, text in enumerate(
+                (entry.name, KIND_TEXT.get(entry.kind, entry.kind), size, state)
+            ):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, entry.id)
                 if column == 0:
@@ -269,10 +351,18 @@ class ModelsWindow(QDialog):
         from backend.model_catalog import size_on_disk
 
         if complete_snapshot(entry.ref) is not None:
-            size = size_on_disk(entry) if entry.files else cached[entry.repo].size_on_disk if entry.repo in cached else 0
+            size = (
+                size_on_disk(entry)
+                if entry.files
+                else cached[entry.repo].size_on_disk
+                if entry.repo in cached
+                else 0
+            )
             return f"downloaded · {human_size(size)}", size
         if entry.repo in cached and not entry.files:
-            return f"incomplete · {human_size(cached[entry.repo].size_on_disk)}", cached[entry.repo].size_on_disk
+            return f"incomplete · {human_size(cached[entry.repo].size_on_disk)}", cached[
+                entry.repo
+            ].size_on_disk
         return "not downloaded", 0
 
     def _refresh_local(self) -> None:
@@ -323,8 +413,10 @@ class ModelsWindow(QDialog):
             self.details.setText("Select a model to see what it is for.")
             return
         recommended = ", ".join(f"{k} {v}" for k, v in entry.recommended.items())
-        self.details.setText(f"<b>{entry.name}</b> — {entry.description}<br>"
-                             f"<small>{entry.id} · licence: {entry.licence} · recommended: {recommended}</small>")
+        self.details.setText(
+            f"<b>{entry.name}</b> — {entry.description}<br>"
+            f"<small>{entry.id} · licence: {entry.licence} · recommended: {recommended}</small>"
+        )
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -349,10 +441,14 @@ class ModelsWindow(QDialog):
 
     def _on_progress(self, info: dict) -> None:
         self.progress.setRange(0, 1000)
-        self.progress.setValue(round(1000 * info["step"] / info["total"]) if info["total"] else 1000)
+        self.progress.setValue(
+            round(1000 * info["step"] / info["total"]) if info["total"] else 1000
+        )
         self.progress.setFormat(progress_text(info))
         number = min(info["files_done"] + 1, info["files_total"])
-        self.status.setText(f"Downloading {info['model']}: {info['file']} (file {number} of {info['files_total']})")
+        self.status.setText(
+            f"Downloading {info['model']}: {info['file']} (file {number} of {info['files_total']})"
+        )
 
     def _done(self) -> None:
         self.task = None
@@ -369,19 +465,27 @@ class ModelsWindow(QDialog):
         self._done()
         self.progress.setValue(0)
         self.progress.setFormat("cancelled" if message == "cancelled" else "failed")
-        self.status.setText(f"Download of {model_id} cancelled." if message == "cancelled" else message)
+        self.status.setText(
+            f"Download of {model_id} cancelled." if message == "cancelled" else message
+        )
 
     def ask_delete(self, text: str) -> bool:
-        answer = QMessageBox.question(self, "Delete model?", text,
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
+        answer = QMessageBox.question(
+            self,
+            "Delete model?",
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def delete_selected(self) -> None:
         from backend.model_catalog import delete_model
 
         entry = self._selected_entry()
-        if entry is None or not self.ask_delete(f"Delete {entry.name} ({entry.id}) from the Hugging Face cache?"):
+        if entry is None or not self.ask_delete(
+            f"Delete {entry.name} ({entry.id}) from the Hugging Face cache?"
+        ):
             return
         try:
             freed = delete_model(entry.id)
@@ -411,9 +515,16 @@ class ModelsWindow(QDialog):
         if not rows or self.use_model is None:
             return
         model = self.local_models[rows[0].row()]
-        kind = {SD15: "base-model", MOTION_MODULE: "motion-adapter", MOTION_LORA: "motion-lora"}.get(model.kind)
+        kind = {
+            SD15: "base-model",
+            MOTION_MODULE: "motion-adapter",
+            MOTION_LORA: "motion-lora",
+        }.get(model.kind)
         if kind is None or not model.usable:
-            self.status.setText(f"{model.label} files have no model field here" + (f" ({model.note})" if model.note else "."))
+            self.status.setText(
+                f"{model.label} files have no model field here"
+                + (f" ({model.note})" if model.note else ".")
+            )
             return
         self.use_model(kind, model.load_path)
         self.status.setText(f"Using {model.load_path}.")
@@ -428,7 +539,9 @@ class ModelsWindow(QDialog):
             return
         self.refresh()
         self.tabs.setCurrentIndex(1)
-        self.status.setText(f"Added {folder}: {len(self.local_models)} model files in your folders.")
+        self.status.setText(
+            f"Added {folder}: {len(self.local_models)} model files in your folders."
+        )
 
     def add_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a model folder")
@@ -464,7 +577,9 @@ def show_models_window(window) -> ModelsWindow:
     """Open (or raise) the window's Models window; local models it lists go to the fields."""
     dialog = getattr(window, "models_window", None)
     if dialog is None:
-        dialog = ModelsWindow(window, use_model=lambda kind, value: use_in_panel(window.models, kind, value))
+        dialog = ModelsWindow(
+            window, use_model=lambda kind, value: use_in_panel(window.models, kind, value)
+        )
         dialog.finished.connect(lambda _=0: window.models.offer_local(dialog.local_models))
         window.models_window = dialog
     else:

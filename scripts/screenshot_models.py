@@ -35,12 +35,20 @@ def main() -> int:
     from tests.hub_server import FakeHub
 
     models = write_demo_model(tmp / "models" / "AnimateDiff")
-    hub = FakeHub({"guoyww/animatediff-motion-lora-zoom-in": models.motion_lora,
-                   "guoyww/animatediff-motion-lora-pan-left": models.motion_lora,
-                   "emilianJR/epiCRealism": models.base}, rate=600_000).start()
+    hub = FakeHub(
+        {
+            "guoyww/animatediff-motion-lora-zoom-in": models.motion_lora,
+            "guoyww/animatediff-motion-lora-pan-left": models.motion_lora,
+            "emilianJR/epiCRealism": models.base,
+        },
+        rate=600_000,
+    ).start()
     os.environ["HF_ENDPOINT"] = hub.endpoint
     hub.rate = None
-    for model_id in ("guoyww/animatediff-motion-lora-zoom-in", "guoyww/animatediff-motion-lora-pan-left"):
+    for model_id in (
+        "guoyww/animatediff-motion-lora-zoom-in",
+        "guoyww/animatediff-motion-lora-pan-left",
+    ):
         downloads.download([find_entry(model_id).ref])
     hub.rate = 600_000
 
@@ -54,7 +62,9 @@ def main() -> int:
 
     def snap(name: str) -> None:
         app.processEvents()
-        subprocess.run(["import", "-window", "root", "-crop", "1280x800+0+0", str(out / name)], check=True)
+        subprocess.run(
+            ["import", "-window", "root", "-crop", "1280x800+0+0", str(out / name)], check=True
+        )
         print("saved", out / name)
 
     def start_download() -> None:

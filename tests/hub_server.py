@@ -64,7 +64,9 @@ class FakeHub:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -115,10 +117,18 @@ class _Handler(BaseHTTPRequestHandler):
             repo = hub.repos.get(f"{parts[2]}/{parts[3]}")
             if repo is None:
                 return self._error(404, "RepoNotFound")
-            body = json.dumps({
-                "id": repo.repo_id, "modelId": repo.repo_id, "sha": repo.commit, "private": False,
-                "siblings": [{"rfilename": n, "size": len(d), "blobId": repo.etags[n][:40]} for n, d in repo.files.items()],
-            }).encode()
+            body = json.dumps(
+                {
+                    "id": repo.repo_id,
+                    "modelId": repo.repo_id,
+                    "sha": repo.commit,
+                    "private": False,
+                    "siblings": [
+                        {"rfilename": n, "size": len(d), "blobId": repo.etags[n][:40]}
+                        for n, d in repo.files.items()
+                    ],
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -167,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
                 return
-            piece = body[sent:sent + chunk]
+            piece = body[sent : sent + chunk]
             try:
                 self.wfile.write(piece)
             except OSError:

@@ -26,17 +26,27 @@ def free_port() -> int:
 
 def env(home: Path, endpoint: str, offline: bool = False) -> dict[str, str]:
     values = dict(os.environ)
-    values.update(PYTHONPATH=str(ROOT), HF_HOME=str(home), HF_ENDPOINT=endpoint,
-                  HF_HUB_OFFLINE="1" if offline else "0",
-                  ANIMATEDIFF_STUDIO_CONFIG_DIR=str(home / "config"))
+    values.update(
+        PYTHONPATH=str(ROOT),
+        HF_HOME=str(home),
+        HF_ENDPOINT=endpoint,
+        HF_HUB_OFFLINE="1" if offline else "0",
+        ANIMATEDIFF_STUDIO_CONFIG_DIR=str(home / "config"),
+    )
     values.pop("HF_HUB_CACHE", None)
     return values
 
 
 def run(args, environment, timeout=300) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, str(ROOT / "main.py"), *args], env=environment,
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     return done, time.monotonic() - started
 
 
@@ -48,14 +58,34 @@ def gif_frames(path: Path) -> list[bytes]:
 
 
 def generate_args(output: Path) -> list[str]:
-    return ["generate", "--prompt", "a cat", "--output", str(output),
-            "--base-model", "demo/base", "--motion-adapter", "demo/adapter",
-            "--width", "64", "--height", "64", "--frames", "4", "--steps", "2", "--seed", "7"]
+    return [
+        "generate",
+        "--prompt",
+        "a cat",
+        "--output",
+        str(output),
+        "--base-model",
+        "demo/base",
+        "--motion-adapter",
+        "demo/adapter",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--frames",
+        "4",
+        "--steps",
+        "2",
+        "--seed",
+        "7",
+    ]
 
 
 @pytest.fixture
 def hub(demo_models):
-    server = FakeHub({"demo/base": demo_models.base, "demo/adapter": demo_models.motion_adapter}).start()
+    server = FakeHub(
+        {"demo/base": demo_models.base, "demo/adapter": demo_models.motion_adapter}
+    ).start()
     yield server
     server.stop()
 
@@ -69,7 +99,8 @@ def test_download_then_generate_with_the_network_gone_then_delete(hub, demo_mode
     assert "B/s" in done.stderr or "100%" in done.stderr  # the tqdm bar
     snapshot = next((home / "hub" / "models--demo--base" / "snapshots").iterdir())
     assert (snapshot / "unet/diffusion_pytorch_model.safetensors").read_bytes() == (
-        demo_models.base / "unet/diffusion_pytorch_model.safetensors").read_bytes()
+        demo_models.base / "unet/diffusion_pytorch_model.safetensors"
+    ).read_bytes()
 
     again, _ = run(["models", "download", "demo/base"], online)
     assert again.returncode == 0 and "already downloaded" in again.stderr
@@ -77,7 +108,9 @@ def test_download_then_generate_with_the_network_gone_then_delete(hub, demo_mode
     hub.stop()  # the network is gone: nothing listens at the endpoint any more
     gone, gone_time = run([*generate_args(tmp_path / "gone.gif"), "--quiet"], online)
     assert gone.returncode == 0, gone.stderr
-    offline, offline_time = run([*generate_args(tmp_path / "offline.gif"), "--quiet"], env(home, hub.endpoint, offline=True))
+    offline, offline_time = run(
+        [*generate_args(tmp_path / "offline.gif"), "--quiet"], env(home, hub.endpoint, offline=True)
+    )
     assert offline.returncode == 0, offline.stderr
     assert gif_frames(tmp_path / "gone.gif") == gif_frames(tmp_path / "offline.gif")
     # No request, no retry: as fast as offline mode (give or take the shared CPU).
@@ -87,7 +120,9 @@ def test_download_then_generate_with_the_network_gone_then_delete(hub, demo_mode
     assert listed.returncode == 0, listed.stderr
     rows = {row["id"]: row for row in json.loads(listed.stdout)}
     assert rows["demo/base"]["kind"] == "base-model" and rows["demo/base"]["complete"]
-    assert rows["demo/adapter"]["kind"] == "motion-adapter" and rows["demo/base"]["size"] > 4_000_000
+    assert (
+        rows["demo/adapter"]["kind"] == "motion-adapter" and rows["demo/base"]["size"] > 4_000_000
+    )
 
     deleted, _ = run(["models", "delete", "demo/base"], online)
     assert deleted.returncode == 0, deleted.stderr
@@ -126,7 +161,10 @@ def test_uncached_model_offline_is_said_within_two_seconds(tmp_path, offline):
 
 def test_scan_lists_a_folder(demo_models, tmp_path):
     home = tmp_path / "hf"
-    done, _ = run(["models", "scan", str(demo_models.root), "--json", "--add"], env(home, "http://127.0.0.1:9"))
+    done, _ = run(
+        ["models", "scan", str(demo_models.root), "--json", "--add"],
+        env(home, "http://127.0.0.1:9"),
+    )
     assert done.returncode == 0, done.stderr
     kinds = {Path(row["path"]).parent.name: row["kind"] for row in json.loads(done.stdout)}
     assert kinds["motion-adapter"] == "motion-module" and kinds["motion-lora"] == "motion-lora"

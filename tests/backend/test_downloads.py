@@ -26,11 +26,13 @@ def hub(demo_models, monkeypatch):
     runs with HF_HUB_OFFLINE=1 otherwise)."""
     from huggingface_hub import constants
 
-    server = FakeHub({
-        "demo/base": demo_models.base,
-        "demo/adapter": demo_models.motion_adapter,
-        "demo/lora": demo_models.motion_lora,
-    }).start()
+    server = FakeHub(
+        {
+            "demo/base": demo_models.base,
+            "demo/adapter": demo_models.motion_adapter,
+            "demo/lora": demo_models.motion_lora,
+        }
+    ).start()
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
     yield server
@@ -38,7 +40,9 @@ def hub(demo_models, monkeypatch):
 
 
 def source_files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
 
 
 def assert_same_files(snapshot: Path, folder: Path, names) -> None:
@@ -53,7 +57,10 @@ def partial_files(cache: Path) -> list[Path]:
 def test_download_reports_bytes_up_to_the_total_and_files_are_identical(hub, demo_models, tmp_path):
     cache = tmp_path / "hub"
     reports = []
-    plans = [downloads.plan_download(BASE, cache_dir=cache), downloads.plan_download(ADAPTER, cache_dir=cache)]
+    plans = [
+        downloads.plan_download(BASE, cache_dir=cache),
+        downloads.plan_download(ADAPTER, cache_dir=cache),
+    ]
     expected = sum(p.missing_bytes for p in plans)
     assert expected > 7_000_000  # the unet alone is several MB
     snapshots = downloads.download_plans(plans, on_progress=reports.append, cache_dir=cache)
@@ -80,7 +87,9 @@ def test_download_reports_bytes_up_to_the_total_and_files_are_identical(hub, dem
     assert len(hub.file_requests("GET")) == gets
 
 
-def test_cancel_mid_file_stops_within_a_second_and_leaves_no_partial_files(hub, demo_models, tmp_path):
+def test_cancel_mid_file_stops_within_a_second_and_leaves_no_partial_files(
+    hub, demo_models, tmp_path
+):
     cache = tmp_path / "hub"
     hub.rate = 1_500_000  # bytes/s: the 4.4 MB unet takes about 3 s
     cancel = threading.Event()
@@ -88,9 +97,11 @@ def test_cancel_mid_file_stops_within_a_second_and_leaves_no_partial_files(hub, 
 
     def on_progress(progress) -> None:
         if progress.file == UNET and not cancel.is_set():
+
             def later():
                 cancelled_at.append(time.monotonic())
                 cancel.set()
+
             threading.Timer(0.6, later).start()
 
     with pytest.raises(Cancelled):
@@ -160,8 +171,10 @@ def test_offline_mode_is_said_at_once(demo_models, tmp_path, monkeypatch):
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     started = time.monotonic()
     with pytest.raises(HubUnreachable, match="HF_HUB_OFFLINE"):
-        downloads.prepare_models(ModelSpec(base_model="demo/base", motion_adapter=str(demo_models.motion_adapter)),
-                                 cache_dir=tmp_path / "hub")
+        downloads.prepare_models(
+            ModelSpec(base_model="demo/base", motion_adapter=str(demo_models.motion_adapter)),
+            cache_dir=tmp_path / "hub",
+        )
     assert time.monotonic() - started < 0.5
 
 
@@ -178,7 +191,9 @@ def test_not_enough_free_space_is_refused_before_any_byte(hub, tmp_path, monkeyp
 
 def test_unknown_repo_is_a_clear_input_error(hub, tmp_path):
     with pytest.raises(downloads.InputError, match="no such model on the Hugging Face Hub"):
-        downloads.plan_download(ModelRef("demo/nothing", "base model", "model_index.json"), cache_dir=tmp_path)
+        downloads.plan_download(
+            ModelRef("demo/nothing", "base model", "model_index.json"), cache_dir=tmp_path
+        )
 
 
 def test_a_cached_hub_id_loads_from_its_snapshot_folder(hub, tmp_path, monkeypatch):
@@ -191,27 +206,53 @@ def test_a_cached_hub_id_loads_from_its_snapshot_folder(hub, tmp_path, monkeypat
     assert resolve_source("demo/adapter", "motion adapter", marker="config.json").kind == "hub"
     downloads.download([ADAPTER])
     source = resolve_source("demo/adapter", "motion adapter", marker="config.json")
-    assert source.kind == "folder" and Path(source.location) == downloads.cached_snapshot("demo/adapter")
+    assert source.kind == "folder" and Path(source.location) == downloads.cached_snapshot(
+        "demo/adapter"
+    )
     assert source.label == "demo/adapter"
 
 
 def test_select_files_picks_what_diffusers_loads():
-    names = ["model_index.json", "README.md", "v1-5-pruned.safetensors", "unet/config.json",
-             "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors",
-             "unet/diffusion_pytorch_model.bin", "vae/config.json", "vae/diffusion_pytorch_model.bin",
-             "tokenizer/vocab.json", "tokenizer/merges.txt", "scheduler/scheduler_config.json",
-             "safety_checker/model.safetensors"]
+    names = [
+        "model_index.json",
+        "README.md",
+        "v1-5-pruned.safetensors",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+        "unet/diffusion_pytorch_model.fp16.safetensors",
+        "unet/diffusion_pytorch_model.bin",
+        "vae/config.json",
+        "vae/diffusion_pytorch_model.bin",
+        "tokenizer/vocab.json",
+        "tokenizer/merges.txt",
+        "scheduler/scheduler_config.json",
+        "safety_checker/model.safetensors",
+    ]
     chosen = downloads.select_files(BASE, names)
-    assert set(chosen) == {"model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
-                           "vae/config.json", "vae/diffusion_pytorch_model.bin", "tokenizer/vocab.json",
-                           "tokenizer/merges.txt", "scheduler/scheduler_config.json"}
-    single = ModelRef("ByteDance/AnimateDiff-Lightning", "motion adapter", "config.json",
-                      ("animatediff_lightning_4step_diffusers.safetensors",))
-    assert downloads.select_files(single, ["animatediff_lightning_4step_diffusers.safetensors", "x"]) == [
-        "animatediff_lightning_4step_diffusers.safetensors"]
+    assert set(chosen) == {
+        "model_index.json",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+        "vae/config.json",
+        "vae/diffusion_pytorch_model.bin",
+        "tokenizer/vocab.json",
+        "tokenizer/merges.txt",
+        "scheduler/scheduler_config.json",
+    }
+    single = ModelRef(
+        "ByteDance/AnimateDiff-Lightning",
+        "motion adapter",
+        "config.json",
+        ("animatediff_lightning_4step_diffusers.safetensors",),
+    )
+    assert downloads.select_files(
+        single, ["animatediff_lightning_4step_diffusers.safetensors", "x"]
+    ) == ["animatediff_lightning_4step_diffusers.safetensors"]
 
 
-def test_a_full_disk_mid_file_is_said_clearly_and_leaves_nothing_that_looks_complete(hub, tmp_path, monkeypatch):
+def test_a_full_disk_mid_file_is_said_clearly_and_leaves_nothing_that_looks_complete(
+    hub, tmp_path, monkeypatch
+):
     import errno
 
     cache = tmp_path / "hub"

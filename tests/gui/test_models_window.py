@@ -20,8 +20,14 @@ EPIC = "emilianJR/epiCRealism"
 def hub(demo_models, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    server = FakeHub({"demo/base": demo_models.base, "demo/adapter": demo_models.motion_adapter,
-                      ZOOM: demo_models.motion_lora, EPIC: demo_models.base}).start()
+    server = FakeHub(
+        {
+            "demo/base": demo_models.base,
+            "demo/adapter": demo_models.motion_adapter,
+            ZOOM: demo_models.motion_lora,
+            EPIC: demo_models.base,
+        }
+    ).start()
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
@@ -46,24 +52,33 @@ def use_hub_models(window) -> None:
     window.models.adapter.set_text("demo/adapter")
 
 
-def test_a_job_with_uncached_models_asks_downloads_with_progress_then_generates(window, qtbot, hub, asked, tmp_path):
+def test_a_job_with_uncached_models_asks_downloads_with_progress_then_generates(
+    window, qtbot, hub, asked, tmp_path
+):
     hub.rate = 6_000_000  # about 1.3 s for the whole model, so progress has time to show
     use_hub_models(window)
     seen = []
     window.controller.job_progress.connect(
-        lambda job, info: seen.append((info["phase"], window.progress.format(), window.progress.value())))
+        lambda job, info: seen.append(
+            (info["phase"], window.progress.format(), window.progress.value())
+        )
+    )
     with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT) as finished:
         window.generate_button.click()
     assert len(asked) == 1
     assert "demo/base" in asked[0] and "demo/adapter" in asked[0] and "MB" in asked[0]
     downloading = [s for s in seen if s[0] == "downloading"]
-    assert downloading and all(fmt.startswith("downloading ") and " MB" in fmt for _, fmt, _ in downloading)
+    assert downloading and all(
+        fmt.startswith("downloading ") and " MB" in fmt for _, fmt, _ in downloading
+    )
     assert any("/s" in fmt for _, fmt, _ in downloading)  # speed shown
     assert downloading[-1][2] >= downloading[0][2]
     assert [p for p, _, _ in seen].index("denoising") > [p for p, _, _ in seen].index("downloading")
     assert finished.args[1].frames.shape[0] == 8
     cache = Path(tmp_path / "hf-cache")
-    assert downloads.complete_snapshot(downloads.ModelRef("demo/base", "base model", "model_index.json"), cache)
+    assert downloads.complete_snapshot(
+        downloads.ModelRef("demo/base", "base model", "model_index.json"), cache
+    )
 
     # Cached now: the next job neither asks nor downloads.
     gets = len(hub.file_requests("GET"))
@@ -99,13 +114,21 @@ def test_the_hub_gone_is_said_before_the_job_starts(window, qtbot, hub, asked):
     use_hub_models(window)
     window.generate_button.click()
     assert window.error_banner.isVisible()
-    assert "cannot be reached" in window.error_banner.text() and "demo/base" in window.error_banner.text()
+    assert (
+        "cannot be reached" in window.error_banner.text()
+        and "demo/base" in window.error_banner.text()
+    )
     assert asked == [] and window.controller.queue.running is None
 
 
 def open_models_window(window):
-    action = next(a for menu in window.menuBar().actions() if menu.text() == "&Models"
-                  for a in menu.menu().actions() if a.text() == "&Manage…")
+    action = next(
+        a
+        for menu in window.menuBar().actions()
+        if menu.text() == "&Models"
+        for a in menu.menu().actions()
+        if a.text() == "&Manage…"
+    )
     action.trigger()
     return window.models_window
 
@@ -118,8 +141,16 @@ def test_models_window_download_use_delete(window, qtbot, hub, tmp_path, monkeyp
     dialog = open_models_window(window)
     assert dialog.isVisible() and dialog.objectName() == "modelsWindow"
     assert dialog.catalog.rowCount() == len(load_catalog())
-    for name in ("modelDownloadButton", "modelCancelButton", "modelDeleteButton", "modelUseButton",
-                 "catalogTable", "modelProgressBar", "addModelFolderButton", "localModelsTable"):
+    for name in (
+        "modelDownloadButton",
+        "modelCancelButton",
+        "modelDeleteButton",
+        "modelUseButton",
+        "catalogTable",
+        "modelProgressBar",
+        "addModelFolderButton",
+        "localModelsTable",
+    ):
         widget = dialog.findChild(QWidget, name)
         assert widget is not None and widget.accessibleName(), name
     dialog.select(ZOOM)
@@ -155,7 +186,9 @@ def test_models_window_download_use_delete(window, qtbot, hub, tmp_path, monkeyp
     dialog.delete_button.click()
     dialog.select(ZOOM)
     assert dialog.catalog.item(dialog.catalog.currentRow(), 3).text() == "not downloaded"
-    assert not (Path(tmp_path / "hf-cache") / "models--guoyww--animatediff-motion-lora-zoom-in").exists()
+    assert not (
+        Path(tmp_path / "hf-cache") / "models--guoyww--animatediff-motion-lora-zoom-in"
+    ).exists()
     dialog.close()
 
 
@@ -164,7 +197,11 @@ def test_local_folder_models_are_offered(window, qtbot, demo_models):
     dialog.add_folder(str(demo_models.root))
     kinds = {dialog.local.item(r, 1).text() for r in range(dialog.local.rowCount())}
     assert {"motion module", "motion LoRA"} <= kinds
-    row = next(r for r in range(dialog.local.rowCount()) if dialog.local.item(r, 1).text() == "motion module")
+    row = next(
+        r
+        for r in range(dialog.local.rowCount())
+        if dialog.local.item(r, 1).text() == "motion module"
+    )
     dialog.local.selectRow(row)
     dialog.use_local_button.click()
     # A diffusers adapter folder's weights: the field gets the folder, which loads as is.
