@@ -563,11 +563,17 @@ class _Tracker:
         self.file_done = 0
         self.file_total = 0
         self.lock = threading.Lock()
+        self.streamed = False  # the HTTP transport is counting this file's bytes
 
     def start_file(self, model: str, name: str, size: int) -> None:
+        self.streamed = False
         with self.lock:
             self.model, self.file, self.file_done, self.file_total = model, name, 0, size
         self.report(force=True)
+
+    def stream_add(self, count: int) -> None:
+        self.streamed = True
+        self.add(count)
 
     def add(self, count: int) -> None:
         with self.lock:
@@ -617,36 +623,24 @@ class _Tracker:
 
 
 def _bar_class(tracker: _Tracker):
-    """A tqdm stand-in for huggingface_hub's `tqdm_class`: it counts, it never prints."""
+    """huggingface_hub's `tqdm_class`: a silent tqdm that checks for cancel on each update and
+    counts bytes when the transport cannot (Xet transfers bypass the HTTP client)."""
+    from tqdm import tqdm
 
-    class Bar:
-        def __init__(self, *args, total=None, initial=0, **kwargs) -> None:
-            self.n = initial
-            self.total = total
+    class Bar(tqdm):
+        def __init__(self, *args, **kwargs) -> None:
+            kwargs["disable"] = True
+            kwargs.pop("name", None)
+            super().__init__(*args, **kwargs)
+            # Xet shows a second bar for bytes on the wire; the file bytes are the first one's.
+            self.counts = not str(kwargs.get("desc") or "").endswith("downloading bytes")
 
-        def update(self, count=1) -> None:
-            # The transport counts the bytes as they arrive; a negative update is huggingface_hub
-            # rolling back a restarted transfer.
-            self.n += count
-            if count < 0:
-                tracker.add(count)
+        def update(self, n=1):
+            if n < 0 or (n > 0 and self.counts and not tracker.streamed):
+                tracker.add(n)  # negative: a restarted transfer rolled back
             if _should_cancel():
                 raise Cancelled()
-
-        def close(self) -> None:
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc) -> None:
-            self.close()
-
-        def set_description(self, *args, **kwargs) -> None:
-            pass
-
-        def refresh(self, *args, **kwargs) -> None:
-            pass
+            return None
 
     return Bar
 
@@ -681,15 +675,29 @@ def _run_cancellable(
         while thread.is_alive():
             thread.join(0.05)
             if should_cancel():
-                thread.join(CANCEL_GRACE)  # let it delete its temporary file
+                _stop(thread)
                 if thread.is_alive():
                     raise Cancelled()
     except KeyboardInterrupt:
         interrupted.set()  # Ctrl+C reaches only this thread; pass it on to the transfer
-        thread.join(CANCEL_GRACE)
+        _stop(thread)
         raise
     if "error" in outcome:
         raise outcome["error"]
+
+
+def _stop(thread: threading.Thread) -> None:
+    """Give a cancelled transfer time to delete its temporary file. An HTTP transfer stops at its
+    next read; a Xet transfer runs in hf_xet's own threads, which only its session abort stops
+    (what huggingface_hub itself does on Ctrl+C)."""
+    thread.join(CANCEL_GRACE / 2)
+    if thread.is_alive():
+        try:
+            from huggingface_hub.utils._xet import abort_xet_session
+        except ImportError:
+            return
+        abort_xet_session()
+        thread.join(CANCEL_GRACE / 2)
 
 
 def _explain_transfer_error(exc: BaseException, plan: DownloadPlan) -> Exception:
@@ -762,7 +770,7 @@ def download_plans(
             )
 
         try:
-            _run_cancellable(work, should_cancel, tracker.add)
+            _run_cancellable(work, should_cancel, tracker.stream_add)
         except BaseException as exc:
             with tracker.lock:
                 tracker.done = before  # the partial file is gone; so are its bytes

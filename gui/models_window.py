@@ -111,7 +111,10 @@ def confirm_downloads(window, spec) -> bool:
         f"Download {human_size(needed)} from the Hugging Face Hub now, then generate? "
         "They are kept in the Hugging Face cache for next time."
     )
-    return ask_download(window, text)
+    if ask_download(window, text):
+        return True
+    window.set_status("Nothing downloaded; the job was not started.")
+    return False
 
 
 # -- the window ----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ def main() -> int:
     models = write_demo_model(tmp / "models" / "AnimateDiff")
     hub = FakeHub(
         {
+            "guoyww/animatediff-motion-adapter-v1-5-2": models.motion_adapter,
             "guoyww/animatediff-motion-lora-zoom-in": models.motion_lora,
             "guoyww/animatediff-motion-lora-pan-left": models.motion_lora,
             "emilianJR/epiCRealism": models.base,
@@ -84,6 +85,26 @@ def main() -> int:
     def local_shot() -> None:
         snap("models-window-local.png")
         dialog.close()
+        QTimer.singleShot(300, job_download)
+
+    def job_download() -> None:
+        # A job whose models are not downloaded: the window asks (answered yes here), then the
+        # progress bar shows the download before the job runs.
+        import gui.models_window
+
+        gui.models_window.ask_download = lambda parent, text: True
+        window.models.base.set_text("emilianJR/epiCRealism")
+        window.models.adapter.set_text("guoyww/animatediff-motion-adapter-v1-5-2")
+        window.prompt.prompt.setPlainText("a lighthouse in a storm, waves, dramatic sky")
+        window.generate_button.click()
+        QTimer.singleShot(4000, job_shot)
+
+    def job_shot() -> None:
+        snap("main-window-downloading.png")
+        window.cancel()
+        QTimer.singleShot(1500, finish)
+
+    def finish() -> None:
         window.close()
         hub.stop()
         app.quit()

@@ -221,3 +221,11 @@ def test_the_demo_model_is_chosen_for_both_fields(window):
     assert window.models.base.text() == "some/model"
     window.models.adapter.set_text(DEMO_LABEL)
     assert window.models.base.text() == DEMO_LABEL
+
+
+def test_saying_no_downloads_nothing_and_starts_nothing(window, hub, monkeypatch):
+    monkeypatch.setattr("gui.models_window.ask_download", lambda parent, text: False)
+    use_hub_models(window)
+    window.generate_button.click()
+    assert window.controller.queue.running is None and not window.controller.queue.pending
+    assert hub.file_requests("GET") == [] and "not started" in window.status_label.text()
