@@ -413,7 +413,9 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, 1000)
             self.progress.setValue(round(1000 * info["step"] / info["total"]) if info["total"] else 1000)
             self.progress.setFormat(f"downloading {progress_text(info)}")
-            self.set_status(f"Job {job.id}: downloading {info['model']} · {info['file'].rsplit('/', 1)[-1]}")
+            number = min(info["files_done"] + 1, info["files_total"])
+            self.set_status(f"Job {job.id}: downloading {info['model']} · {info['file']} "
+                            f"(file {number} of {info['files_total']})")
         elif phase == "denoising":
             self.progress.setRange(0, max(1, info["total"]))
             self.progress.setValue(info["step"])
