@@ -657,6 +657,10 @@ def _run_cancellable(
     about a second of a cancel even if the transfer is stuck in a read."""
     outcome: dict[str, BaseException] = {}
     interrupted = threading.Event()
+    # Waiting on an Event, not Thread.join: on Python 3.11 a Ctrl+C that interrupts join() can
+    # mark a still-running thread as stopped (bpo-45274), and the exit would then kill it before
+    # it deletes its temporary file.
+    finished = threading.Event()
 
     def target() -> None:
         _local.cancel = lambda: interrupted.is_set() or should_cancel()
@@ -668,36 +672,36 @@ def _run_cancellable(
         finally:
             _local.cancel = None
             _local.count = None
+            finished.set()
 
     thread = threading.Thread(target=target, name="model-download", daemon=True)
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.05)
+        while not finished.wait(0.05):
             if should_cancel():
-                _stop(thread)
-                if thread.is_alive():
+                _stop(finished)
+                if not finished.is_set():
                     raise Cancelled()
     except KeyboardInterrupt:
         interrupted.set()  # Ctrl+C reaches only this thread; pass it on to the transfer
-        _stop(thread)
+        _stop(finished)
         raise
     if "error" in outcome:
         raise outcome["error"]
 
 
-def _stop(thread: threading.Thread) -> None:
+def _stop(finished: threading.Event) -> None:
     """Give a cancelled transfer time to delete its temporary file. An HTTP transfer stops at its
     next read; a Xet transfer runs in hf_xet's own threads, which only its session abort stops
     (what huggingface_hub itself does on Ctrl+C)."""
-    thread.join(CANCEL_GRACE / 2)
-    if thread.is_alive():
-        try:
-            from huggingface_hub.utils._xet import abort_xet_session
-        except ImportError:
-            return
-        abort_xet_session()
-        thread.join(CANCEL_GRACE / 2)
+    if finished.wait(CANCEL_GRACE / 2):
+        return
+    try:
+        from huggingface_hub.utils._xet import abort_xet_session
+    except ImportError:
+        return
+    abort_xet_session()
+    finished.wait(CANCEL_GRACE / 2)
 
 
 def _explain_transfer_error(exc: BaseException, plan: DownloadPlan) -> Exception:

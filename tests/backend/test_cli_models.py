@@ -173,3 +173,42 @@ def test_scan_lists_a_folder(demo_models, tmp_path):
     assert any(row["kind"] == "motion-lora" for row in local)
     bad, _ = run(["models", "scan", str(tmp_path / "nope")], env(home, "http://127.0.0.1:9"))
     assert bad.returncode == 2 and "no such folder" in bad.stderr
+
+
+def test_ctrl_c_during_a_download_exits_130_and_leaves_no_partial_file(hub, tmp_path):
+    import signal
+
+    home = tmp_path / "hf"
+    hub.rate = 500_000  # the unet alone takes about 9 s
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "models", "download", "demo/base"],
+        env=env(home, hub.endpoint), stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    deadline = time.monotonic() + 60
+    while not any(path.endswith("unet/diffusion_pytorch_model.safetensors") for path in hub.file_requests("GET")):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    time.sleep(0.5)
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - interrupted < 3.0
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert list(home.rglob("*.incomplete")) == []
+
+
+@pytest.mark.network
+def test_a_real_motion_lora_from_the_hub(tmp_path):
+    """Against huggingface.co itself (Xet storage included); skipped without the internet."""
+    from backend.downloads import probe_endpoint
+
+    if probe_endpoint("https://huggingface.co", timeout=2.0) is not None:
+        pytest.skip("needs the internet: huggingface.co cannot be reached")
+    home = tmp_path / "hf"
+    done, _ = run(["models", "download", "guoyww/animatediff-motion-lora-zoom-in"],
+                  env(home, "https://huggingface.co"), timeout=1200)
+    assert done.returncode == 0, done.stderr
+    listed, _ = run(["models", "list", "--json"], env(home, "https://huggingface.co"))
+    row = next(r for r in json.loads(listed.stdout) if r["id"] == "guoyww/animatediff-motion-lora-zoom-in")
+    assert row["complete"] and row["size"] > 50_000_000
