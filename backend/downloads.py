@@ -425,7 +425,7 @@ def _explain_hub_error(exc: BaseException, ref: ModelRef, endpoint: str) -> Exce
 
     if isinstance(exc, hub_errors.OfflineModeIsEnabled):
         return offline_error(ref)
-    if isinstance(exc, (httpx2.ConnectError, httpx2.TimeoutException, httpx2.NetworkError)):
+    if isinstance(exc, httpx2.TransportError):
         return unreachable_error(ref, endpoint)
     if isinstance(exc, hub_errors.GatedRepoError):
         return InputError(

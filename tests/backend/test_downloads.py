@@ -274,3 +274,13 @@ def test_a_full_disk_mid_file_is_said_clearly_and_leaves_nothing_that_looks_comp
     monkeypatch.setattr(downloads._Tracker, "add", real_add)
     downloads.download([BASE], cache_dir=cache)
     assert downloads.complete_snapshot(BASE, cache) is not None
+
+
+def test_a_hub_that_drops_every_connection_is_unreachable(hub, tmp_path):
+    from tests.backend.test_cli_models import ConnectionCounter
+
+    hub.stop()
+    with ConnectionCounter(hub.port) as attempts:
+        with pytest.raises(HubUnreachable, match="cannot be reached"):
+            downloads.plan_download(BASE, cache_dir=tmp_path / "hub")
+    assert attempts.count >= 1
