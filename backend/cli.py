@@ -37,7 +37,7 @@ from backend.request import (
 PROG = "animatediff-studio"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
-COMMANDS = ("generate", "video2video", "convert", "export", "demo-model", "worker", "batch")
+COMMANDS = ("generate", "video2video", "convert", "export", "demo-model", "models", "worker", "batch")
 
 
 class Terminated(BaseException):
@@ -212,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo-model", help="write the tiny random-weight demo models")
     demo.add_argument("dir")
     cli_remote.add_commands(commands)
+
+    from backend.cli_models import add_parser as add_models_parser
+
+    add_models_parser(commands)
     return parser
 
 
@@ -299,12 +303,19 @@ class _ProgressBar:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self.bar = None
+        self.download_bar = None
 
     def __call__(self, progress) -> None:
         if not self.enabled:
             return
         from tqdm import tqdm
 
+        if progress.phase in ("downloading", "downloaded"):
+            from backend.cli_models import DownloadBar
+
+            self.download_bar = self.download_bar or DownloadBar()
+            self.download_bar(progress)
+            return
         if progress.phase == "loading":
             print("loading models...", file=sys.stderr, flush=True)
             return
@@ -317,6 +328,8 @@ class _ProgressBar:
             self.bar.update(progress.step - self.bar.n)
 
     def close(self) -> None:
+        if self.download_bar is not None:
+            self.download_bar.close()
         if self.bar is not None:
             self.bar.close()
 
@@ -362,12 +375,19 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     if request.mode == "video2video" and not Path(os.path.expanduser(request.input_video)).exists():
         raise InputError(f"--input {request.input_video!r}: no such file or folder")
     remote = cli_remote.remote_url(args)  # checks the broker before torch is imported
-    if not remote:
+    bar = _ProgressBar(enabled=not args.quiet)
+    if not remote:  # a remote job's models are resolved (and downloaded) on the worker
+        from backend.downloads import prepare_models
+
+        try:
+            # Before torch and diffusers load: offline with an uncached model is said in ~1 s.
+            prepare_models(request.model, on_progress=bar)
+        finally:
+            bar.close()
         quiet_libraries()
     from backend.engine import generate
     from backend.metadata import build_metadata
 
-    bar = _ProgressBar(enabled=not args.quiet)
     try:
         if remote:
             result = cli_remote.generate_remote(remote, request, bar, args)
@@ -489,6 +509,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_export(args)
         if args.command in ("worker", "batch"):
             return cli_remote.run_command(args)
+        if args.command == "models":
+            from backend.cli_models import run as run_models
+
+            return run_models(args)
         return run_generate(args, explicit_options(argv) if args.from_metadata else set())
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -67,8 +67,26 @@ def resolve_source(
             )
         return ModelSource("file", str(path), text)
     if _HUB_ID.match(text) and not text.startswith((".", "~")):
+        # A model complete in the Hub cache loads from its snapshot folder: no request at all
+        # (diffusers would otherwise ask the Hub for files the repo never had, with retries).
+        from backend.downloads import ModelRef, complete_snapshot
+
+        snapshot = complete_snapshot(ModelRef(text, role, marker))
+        if snapshot is not None:
+            return ModelSource("folder", str(snapshot), text)
         return ModelSource("hub", text, text)
     raise InputError(f"{role} {text!r}: no such file or folder, and not a Hugging Face Hub id")
+
+
+def resolve_source_text(text: str) -> str | None:
+    """'folder', 'file' or 'hub' for what `text` names, None when it names nothing; no checks."""
+    text = text.strip()
+    path = Path(os.path.expanduser(text))
+    if path.exists():
+        return "folder" if path.is_dir() else "file"
+    if _HUB_ID.match(text) and not text.startswith((".", "~")):
+        return "hub"
+    return None
 
 
 def check_single_file_checkpoint(source: ModelSource) -> None:

@@ -273,6 +273,10 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
+        models_menu = self.menuBar().addMenu("&Models")
+        manage = QAction("&Manage…", self)
+        manage.triggered.connect(self.show_models_window)
+        models_menu.addAction(manage)
         generate_menu = self.menuBar().addMenu("&Generate")
         for text, shortcut, slot in (("&Generate", "Ctrl+Return", self.generate), ("&Cancel", "Esc", self.cancel)):
             action = QAction(text, self)
@@ -354,6 +358,11 @@ class MainWindow(QMainWindow):
         if self.isMaximized():
             return
         self.move(x, y)
+
+    def show_models_window(self) -> None:
+        from gui.models_window import show_models_window
+
+        show_models_window(self)
 
     def demo_model_root(self) -> str:
         return str(data_dir() / "demo-model")
@@ -444,6 +453,12 @@ class MainWindow(QMainWindow):
             return
         self.clear_error()
         self._follow_job = True
+        remote = getattr(self.controller, "remote", None)
+        if not (remote is not None and remote.active):  # workers resolve their own models
+            from gui.models_window import confirm_downloads
+
+            if not confirm_downloads(self, request.model):
+                return
         if self.parameters.random_seed.isChecked():
             self.parameters.seed.setValue(request.seed)
         self.settings.last_request = request.to_dict()
@@ -520,6 +535,15 @@ class MainWindow(QMainWindow):
             self.progress.setRange(0, 0)
             self.progress.setFormat("loading models…")
             self.set_status("Loading models… (the first job after start or a model change)")
+        elif phase in ("downloading", "downloaded"):
+            from gui.models_window import progress_text
+
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(round(1000 * info["step"] / info["total"]) if info["total"] else 1000)
+            self.progress.setFormat(f"downloading {progress_text(info)}")
+            number = min(info["files_done"] + 1, info["files_total"])
+            self.set_status(f"Job {job.id}: downloading {info['model']} · {info['file']} "
+                            f"(file {number} of {info['files_total']})")
         elif phase == "denoising":
             self.progress.setRange(0, max(1, info["total"]))
             self.progress.setValue(info["step"])

@@ -109,6 +109,7 @@ class ModelSourceField(QWidget):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.default = default
         self.demo = demo
+        self.local: list[str] = []  # files from the user's model folders that fit this field
         self.combo.currentTextChanged.connect(lambda _: self.changed.emit())
         folder = QToolButton()
         folder.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
@@ -134,10 +135,16 @@ class ModelSourceField(QWidget):
         self.combo.blockSignals(True)
         self.combo.clear()
         items = [self.default] + ([DEMO_LABEL] if self.demo else [])
-        items += [item for item in recent if item not in items]
+        items += [item for item in recent + self.local if item not in items]
         self.combo.addItems(items)
         self.combo.setCurrentText(text or self.default)
         self.combo.blockSignals(False)
+
+    def set_local(self, paths: list[str]) -> None:
+        recent = [self.combo.itemText(i) for i in range(self.combo.count())]
+        recent = [r for r in recent if r not in self.local and r not in (self.default, DEMO_LABEL)]
+        self.local = list(paths)
+        self.set_recent(recent)
 
     def text(self) -> str:
         return self.combo.currentText().strip()
@@ -252,6 +259,22 @@ class ModelsPanel(QGroupBox):
         form.addRow("Device / precision", hrow(self.device, self.dtype))
         form.addRow("Memory", hrow(self.offload, self.vae_slicing, self.vae_tiling))
         form.addRow("", self.unload_button)
+        # The demo base model only works with the demo adapter: choosing it for one field
+        # chooses it for both.
+        self.base.combo.currentTextChanged.connect(lambda text: self._pair_demo(text, self.adapter))
+        self.adapter.combo.currentTextChanged.connect(lambda text: self._pair_demo(text, self.base))
+        from backend.model_scan import local_models
+
+        self.offer_local(local_models())
+
+    def _pair_demo(self, text: str, other: ModelSourceField) -> None:
+        if text == DEMO_LABEL and other.text() != DEMO_LABEL:
+            other.set_text(DEMO_LABEL)
+
+    def offer_local(self, models) -> None:
+        """Offer the user's local model files in the fields they fit (from model_scan)."""
+        self.base.set_local([m.load_path for m in models if m.kind == "sd15-checkpoint"])
+        self.adapter.set_local([m.load_path for m in models if m.kind == "motion-module"])
 
     def _resolve(self, text: str, role: str) -> str:
         if text == DEMO_LABEL:

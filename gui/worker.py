@@ -67,20 +67,26 @@ class GenerationWorker(QObject):
             if not final and now - last < PROGRESS_INTERVAL:
                 return
             last = now
-            self.progress.emit(
-                job_id,
-                {
-                    "phase": progress.phase,
-                    "step": progress.step,
-                    "total": progress.total,
-                    "elapsed": progress.elapsed,
-                    "eta": progress.eta,
-                },
-            )
+            info = {
+                "phase": progress.phase,
+                "step": progress.step,
+                "total": progress.total,
+                "elapsed": progress.elapsed,
+                "eta": progress.eta,
+            }
+            if progress.phase in ("downloading", "downloaded"):
+                from gui.models_window import progress_dict
+
+                info = progress_dict(progress)
+            self.progress.emit(job_id, info)
             if progress.latents is not None:
                 self.preview.emit(job_id, latents_to_rgb(progress.latents))
 
         try:
+            from backend.downloads import prepare_models
+
+            # Hub models not in the cache yet are downloaded first (phase "downloading").
+            prepare_models(request.model, on_progress=on_progress, cancel=self.cancel_event)
             result = generate(request, on_progress=on_progress, cancel=self.cancel_event, cache=self.cache)
         except Cancelled:
             self.failed.emit(job_id, "cancelled", "cancelled")
