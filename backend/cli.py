@@ -128,7 +128,6 @@ def _add_generation_options(parser: argparse.ArgumentParser, video: bool) -> Non
     parser.add_argument("--vae-tiling", action="store_true")
     parser.add_argument("--channels-last", action="store_true", help="UNet in channels-last layout (often faster on GPUs)")
     parser.add_argument("--compile-unet", action="store_true", help="torch.compile the UNet: slow first job, faster after")
-    parser.add_argument("--attention-slicing", action="store_true", help="compute attention in slices (less memory without fused attention, slower)")
     parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt weights (they can run code)")
     parser.add_argument("--project", metavar="FILE", help="also save the result as a take in this project (.adsproj; created if missing)")
     parser.add_argument("--json", action="store_true", help="print the request and output paths as JSON")
@@ -232,7 +231,6 @@ _REQUEST_OPTIONS: dict[str, tuple[str, Any]] = {
     "embedding": ("model.embeddings", lambda items: tuple(parse_embedding(i) for i in items)),
     "channels_last": ("model.channels_last", None),
     "compile_unet": ("model.compile_unet", None),
-    "attention_slicing": ("model.attention_slicing", None),
 }
 
 

@@ -157,7 +157,6 @@ class ModelSpec:
     # Speed options (backend/speed.py). Compiling is slow to start, so it keys the cache.
     channels_last: bool = False
     compile_unet: bool = False
-    attention_slicing: bool = False
 
     def validate(self) -> None:
         for name in ("base_model", "motion_adapter"):

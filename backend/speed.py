@@ -7,8 +7,12 @@ the default frames stay byte-identical to a plain diffusers script.
   some CPUs) run faster; it reorders arithmetic, so the last bits of pixels may change.
 - compile_unet: `torch.compile` of the UNet. The first job pays the compile time; it keys the
   model cache, since a compiled UNet cannot be un-compiled.
-- attention_slicing: attention computed a slice at a time; saves memory only where attention
-  is computed without a fused kernel, and costs time everywhere.
+
+Attention slicing is deliberately not an option: `pipe.enable_attention_slicing()` does nothing
+to AnimateDiff's UNetMotionModel (it has no `set_attention_slice`), and sliced attention
+processors only save memory against unfused attention; torch's scaled_dot_product_attention,
+which diffusers uses by default, never materialises the full attention matrix anyway.
+benchmarks/full_size.py measures it (`--options sliced_attention`).
 """
 
 from __future__ import annotations
@@ -23,9 +27,5 @@ def apply_speed_options(pipe, spec: ModelSpec) -> None:
     if getattr(pipe.unet, "_studio_layout", torch.contiguous_format) != layout:
         pipe.unet.to(memory_format=layout)
         pipe.unet._studio_layout = layout
-    if spec.attention_slicing:
-        pipe.enable_attention_slicing()
-    else:
-        pipe.disable_attention_slicing()
     if spec.compile_unet and getattr(pipe.unet, "_compiled_call_impl", None) is None:
         pipe.unet.compile()

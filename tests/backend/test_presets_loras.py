@@ -16,7 +16,6 @@ from backend.motion_checkpoint import infer_adapter_config, read_shapes
 from backend.presets import apply_preset, lightning_file, steps_from_name
 from backend.request import Embedding, GenerationRequest, ImageLora, ModelSpec, MotionLora
 from tests.backend import reference
-from tests.backend.fixture_files import write_fixture_files
 from tests.backend.test_reference import read_png_folder
 
 NEGATIVE = "bad quality, worse quality"
@@ -25,8 +24,8 @@ TINY_LIGHTNING = {"block_out_channels": (32, 64), "motion_layers_per_block": 2,
 
 
 @pytest.fixture(scope="session")
-def files(demo_models, tmp_path_factory):
-    return write_fixture_files(tmp_path_factory.mktemp("fixture-files"), demo_models.base)
+def files(lora_files):
+    return lora_files
 
 
 def args(models, *extra: str) -> list[str]:
@@ -210,7 +209,7 @@ def test_request_round_trip_and_old_dicts_read():
     )
     assert GenerationRequest.from_dict(json.loads(json.dumps(request.to_dict()))) == request
     old = request.to_dict()
-    for key in ("loras", "embeddings", "channels_last", "compile_unet", "attention_slicing"):
+    for key in ("loras", "embeddings", "channels_last", "compile_unet"):
         del old["model"][key]
     del old["preset"]
     read = GenerationRequest.from_dict(old)
