@@ -345,6 +345,10 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     from backend.engine import generate
     from backend.metadata import build_metadata
 
+    if not args.quiet:
+        from backend.memory_estimate import estimate_for
+
+        print(estimate_for(request).describe(), file=sys.stderr)
     bar = _ProgressBar(enabled=not args.quiet)
     try:
         result = generate(request, on_progress=bar)

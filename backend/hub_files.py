@@ -11,6 +11,8 @@ import os
 import re
 from pathlib import Path
 
+from backend.errors import InputError
+
 _HUB_FILE = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[\w.-]+)/(?P<file>[\w./-]+\.safetensors)$")
 
 
@@ -36,4 +38,13 @@ def download_hub_file(text: str, role: str) -> str:
     try:
         return hf_hub_download(repo_id=parts[0], filename=parts[1])
     except Exception as exc:
-        raise explain_load_error(exc, role, ModelSource("hub", text, text)) from exc
+        error = explain_load_error(exc, role, ModelSource("hub", text, text))
+        if isinstance(error, InputError) and "offline" in str(error):
+            error = InputError(
+                f"{role} {text!r} is not in the Hugging Face cache and cannot be downloaded now "
+                f"(offline); connect to the internet once, or run `hf download {parts[0]} "
+                f"{parts[1]}`, or give the file's local path"
+            )
+        if isinstance(exc, OSError) and error is exc:
+            error = InputError(f"{role} {text!r} could not be downloaded: {exc}")
+        raise error from exc

@@ -98,3 +98,14 @@ def estimate_memory(request: GenerationRequest, device: str, element_size: int) 
         decode=decode,
         runtime=CPU_RUNTIME_BYTES if device == "cpu" else 0,
     )
+
+
+def estimate_for(request: GenerationRequest) -> MemoryEstimate:
+    """The estimate on the device and in the number format the request resolves to."""
+    import torch
+
+    from backend.models import resolve_device, resolve_dtype
+
+    device = resolve_device(request.model.device)
+    element_size = torch.empty((), dtype=resolve_dtype(request.model.dtype, device)).element_size()
+    return estimate_memory(request, device, element_size)

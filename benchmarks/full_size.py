@@ -172,7 +172,7 @@ def run_plain(cfg: dict) -> list[float]:
         pipe.load_lora_weights(str(root), weight_name=LCM_LORA_FILE, adapter_name="lcm-lora")
         pipe.set_adapters(["lcm-lora"], [0.8])
         guidance = 1.5
-    pipe.enable_vae_slicing()
+    pipe.vae.enable_slicing()
     pipe.set_progress_bar_config(disable=True)
     if device == "cuda":
         pipe.to(device)

@@ -228,3 +228,13 @@ def test_from_metadata_reruns_loras_and_embeddings(demo_models, files, tmp_path)
                   "--lora", f"{files.kohya_lora}:0.5", "--embedding", str(files.embedding_a1111),
                   *common], tmp_path / "direct")
     assert np.array_equal(again, direct)
+
+
+def test_preset_hub_file_offline_is_one_clear_line(demo_models, tmp_path, capsys):
+    out = tmp_path / "o.gif"
+    code = cli_main(["generate", "--prompt", "x", "--preset", "lightning", "--output", str(out),
+                     *args(demo_models)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "animatediff_lightning_4step_diffusers.safetensors" in err and "offline" in err
+    assert "Traceback" not in err and not out.exists()
