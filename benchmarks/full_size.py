@@ -127,16 +127,36 @@ def build_models(root: Path) -> None:
 
 
 def peak_memory(device: str) -> int:
-    import resource
-
+    """Peak since the process started, or since the last reset_peak()."""
     if device == "cuda":
         import torch
 
         return int(torch.cuda.max_memory_allocated())
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    import resource
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def run_plain(cfg: dict) -> list[float]:
+def reset_peak(device: str, record: dict) -> None:
+    """Note the peak so far (loading) and restart the count, so the run's own peak shows."""
+    record["load_peak"] = peak_memory(device)
+    if device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+        return
+    try:  # Linux: writing 5 to clear_refs resets the peak resident size (VmHWM)
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+
+
+def run_plain(cfg: dict, record: dict) -> list[float]:
     """The recipe as a plain diffusers script writes it; returns the step times."""
     import torch
     from diffusers import (
@@ -182,6 +202,7 @@ def run_plain(cfg: dict) -> list[float]:
         times.append(time.perf_counter())
         return {}
 
+    reset_peak(device, record)
     start = time.perf_counter()
     pipe(
         prompt=PROMPT, negative_prompt=NEGATIVE, num_frames=cfg["frames"], width=cfg["size"],
@@ -212,17 +233,19 @@ def ours_request(cfg: dict):
     return apply_preset(request, cfg["recipe"], {"model.motion_adapter", "model.loras", "steps"})
 
 
-def run_ours(cfg: dict) -> list[float]:
+def run_ours(cfg: dict, record: dict) -> list[float]:
     from backend.engine import generate
     from backend.models import PipelineCache
 
     request = ours_request(cfg)
     cache = PipelineCache()
+    pipe = cache.pipeline(request.model, request.mode)  # load first, as the plain script does
     if "sliced_attention" in cfg.get("options", ()):
         # What enable_attention_slicing would do if UNetMotionModel supported it.
         from diffusers.models.attention_processor import SlicedAttnProcessor
 
-        cache.pipeline(request.model, request.mode).unet.set_attn_processor(SlicedAttnProcessor(1))
+        pipe.unet.set_attn_processor(SlicedAttnProcessor(1))
+    reset_peak(cfg["device"], record)
     elapsed: list[float] = []
 
     def on_progress(progress) -> None:
@@ -241,9 +264,12 @@ def child(cfg: dict) -> None:
     if cfg["device"] == "cuda":
         torch.cuda.reset_peak_memory_stats()
     began = time.perf_counter()
-    stamps = run_plain(cfg) if cfg["who"] == "plain" else run_ours(cfg)
+    record: dict = {}
+    stamps = run_plain(cfg, record) if cfg["who"] == "plain" else run_ours(cfg, record)
     steps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    print(json.dumps({"steps": steps, "peak": peak_memory(cfg["device"]),
+    run_peak = peak_memory(cfg["device"])
+    print(json.dumps({"steps": steps, "peak": max(run_peak, record["load_peak"]),
+                      "run_peak": run_peak, "load_peak": record["load_peak"],
                       "wall": time.perf_counter() - began}))
 
 
@@ -315,8 +341,9 @@ def main() -> int:
         if recipe == "standard":
             variants += [("ours", (option,)) for option in options]
         results: dict[str, list[dict]] = {}
-        for _ in range(args.runs):
-            for who, opts in variants:
+        for run in range(args.runs):
+            # Options once (they are compared with the pairs around them); pairs every run.
+            for who, opts in variants if run == 0 else variants[:2]:
                 label = who + "".join(f"+{o}" for o in opts)
                 results.setdefault(label, []).append(measure({**base, "who": who, "options": opts}, env))
         ours_cfg = {**base, "who": "ours"}
@@ -324,24 +351,27 @@ def main() -> int:
         estimate = estimate_memory(ours_request(ours_cfg), args.device, 2 if cuda else 4)
         plain_step = statistics.median(steady(r) for r in results["plain"])
         plain_peak = statistics.median(r["peak"] for r in results["plain"])
+        plain_run_peak = statistics.median(r["run_peak"] for r in results["plain"])
         per_step[recipe] = statistics.median(steady(r) for r in results["ours"])
         print(f"\n{recipe}: {steps} steps, guidance {'on' if RECIPE_CFG[recipe] else 'off'}; "
               f"{estimate.describe()}")
         for label, runs in results.items():
             step = statistics.median(steady(r) for r in runs)
             peak = statistics.median(r["peak"] for r in runs)
+            run_peak = statistics.median(r["run_peak"] for r in runs)
             first = statistics.median(r["steps"][0] for r in runs)
-            line = (f"  {label:28s} {step:8.2f} s/step  (first step {first:7.2f} s)  "
-                    f"peak {peak / gib:6.2f} GiB")
+            line = (f"  {label:24s} {step:8.2f} s/step  (first {first:7.2f} s)  "
+                    f"peak {peak / gib:6.2f} GiB (while generating {run_peak / gib:6.2f})")
             if label != "plain":
-                line += f"  time x{step / plain_step:.3f}  memory x{peak / plain_peak:.3f}"
+                line += (f"  time x{step / plain_step:.3f}  memory x{peak / plain_peak:.3f}"
+                         f" (generating x{run_peak / plain_run_peak:.3f})")
             if label == "ours":
                 line += f"  estimate/measured {estimate.peak / peak:.2f}" if estimate.peak else ""
             if "compile" in label:
                 line += f"  compile ~{first - step:.1f} s"
             print(line)
             rows.append({"recipe": recipe, "variant": label, "s_per_step": step, "peak": peak,
-                         "first_step": first, "runs": runs})
+                         "run_peak": run_peak, "first_step": first, "runs": runs})
     if "standard" in per_step and "lightning" in per_step:
         standard_unet = per_step["standard"] * RECIPE_STEPS["standard"]
         lightning_unet = per_step["lightning"] * RECIPE_STEPS["lightning"]
