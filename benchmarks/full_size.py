@@ -343,7 +343,9 @@ def main() -> int:
         results: dict[str, list[dict]] = {}
         for run in range(args.runs):
             # Options once (they are compared with the pairs around them); pairs every run.
-            for who, opts in variants if run == 0 else variants[:2]:
+            # Odd runs put ours first, so an order effect (page cache, load drift) cancels.
+            pair = variants[:2] if run % 2 == 0 else variants[1::-1]
+            for who, opts in pair + (variants[2:] if run == 0 else []):
                 label = who + "".join(f"+{o}" for o in opts)
                 results.setdefault(label, []).append(measure({**base, "who": who, "options": opts}, env))
         ours_cfg = {**base, "who": "ours"}
