@@ -29,8 +29,11 @@ from backend.request import (
     DTYPES,
     FREE_INIT_METHODS,
     OFFLOADS,
+    PRESET_NAMES,
     SCHEDULER_NAMES,
+    Embedding,
     GenerationRequest,
+    ImageLora,
     MotionLora,
 )
 
@@ -78,7 +81,7 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message}")
 
 
-def parse_motion_lora(text: str) -> MotionLora:
+def parse_motion_lora(text: str, option: str = "--motion-lora", cls=MotionLora) -> MotionLora:
     source, weight = text, 1.0
     if ":" in text and not os.path.exists(os.path.expanduser(text)):
         head, tail = text.rsplit(":", 1)
@@ -86,12 +89,25 @@ def parse_motion_lora(text: str) -> MotionLora:
             weight = float(tail)
         except ValueError:
             raise InputError(
-                f"--motion-lora {text!r}: the weight after ':' must be a number, e.g. {head}:0.8"
+                f"{option} {text!r}: the weight after ':' must be a number, e.g. {head}:0.8"
             ) from None
         source = head
     if not source.strip():
-        raise InputError(f"--motion-lora {text!r}: the LoRA path or hub id is empty")
-    return MotionLora(source, weight)
+        raise InputError(f"{option} {text!r}: the LoRA path or hub id is empty")
+    return cls(source, weight)
+
+
+def parse_embedding(text: str) -> Embedding:
+    source, token = text, None
+    if ":" in text and not os.path.exists(os.path.expanduser(text)):
+        head, tail = text.rsplit(":", 1)
+        if "/" not in tail and "\\" not in tail:
+            source, token = head, tail.strip()
+            if not token:
+                raise InputError(f"--embedding {text!r}: the token after ':' is empty")
+    if not source.strip():
+        raise InputError(f"--embedding {text!r}: the embedding path is empty")
+    return Embedding(source, token)
 
 
 def parse_prompt_at(text: str) -> tuple[int, str]:
@@ -124,6 +140,9 @@ def _add_generation_options(parser: argparse.ArgumentParser, video: bool, batch:
     parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="hub id, diffusers folder or .safetensors file")
     parser.add_argument("--motion-adapter", default=DEFAULT_MOTION_ADAPTER, help="hub id or diffusers folder")
     parser.add_argument("--motion-lora", action="append", default=[], metavar="PATH_OR_ID[:WEIGHT]")
+    parser.add_argument("--preset", default=None, choices=PRESET_NAMES, help="a documented recipe: standard (DDIM, 25 steps), animatelcm (6 steps), lightning (4 steps); options given explicitly replace its values")
+    parser.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]", help="an image (style/character) LoRA: diffusers, kohya or A1111 .safetensors; repeatable")
+    parser.add_argument("--embedding", action="append", default=[], metavar="PATH[:TOKEN]", help="a textual-inversion embedding, used in prompts as TOKEN (default <file name>); repeatable")
     parser.add_argument("--frames", type=int, default=defaults.frames, help="frames to generate (video2video: at most this many input frames)")
     parser.add_argument("--width", type=int, default=defaults.width)
     parser.add_argument("--height", type=int, default=defaults.height)
@@ -145,6 +164,8 @@ def _add_generation_options(parser: argparse.ArgumentParser, video: bool, batch:
     parser.add_argument("--offload", default="none", choices=OFFLOADS)
     parser.add_argument("--vae-slicing", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--vae-tiling", action="store_true")
+    parser.add_argument("--channels-last", action="store_true", help="UNet in channels-last layout (often faster on GPUs)")
+    parser.add_argument("--compile-unet", action="store_true", help="torch.compile the UNet: slow first job, faster after")
     parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt weights (they can run code)")
     parser.add_argument("--project", metavar="FILE", help="also save the result as a take in this project (.adsproj; created if missing)")
     parser.add_argument("--json", action="store_true", help="print the request and output paths as JSON")
@@ -250,6 +271,10 @@ _REQUEST_OPTIONS: dict[str, tuple[str, Any]] = {
     "vae_slicing": ("model.vae_slicing", None),
     "vae_tiling": ("model.vae_tiling", None),
     "allow_pickle": ("model.allow_pickle", None),
+    "lora": ("model.loras", lambda items: tuple(parse_motion_lora(i, "--lora", ImageLora) for i in items)),
+    "embedding": ("model.embeddings", lambda items: tuple(parse_embedding(i) for i in items)),
+    "channels_last": ("model.channels_last", None),
+    "compile_unet": ("model.compile_unet", None),
 }
 
 
@@ -292,7 +317,13 @@ def request_from_args(args: argparse.Namespace, given: set[str] | None = None) -
         changes["mode"] = "video2video"
     if model_changes:
         changes["model"] = dataclasses.replace(base.model, **model_changes)
-    request = base.replace(**changes).with_absolute_paths()
+    request = base.replace(**changes)
+    if getattr(args, "preset", None):
+        from backend.presets import apply_preset
+
+        typed = {_REQUEST_OPTIONS[name][0] for name in (given or set()) if name in _REQUEST_OPTIONS}
+        request = apply_preset(request, args.preset, typed)
+    request = request.with_absolute_paths()
     request.validate()
     return request
 
@@ -388,6 +419,10 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     from backend.engine import generate
     from backend.metadata import build_metadata
 
+    if not args.quiet and not remote:
+        from backend.memory_estimate import estimate_for
+
+        print(estimate_for(request).describe(), file=sys.stderr)
     try:
         if remote:
             result = cli_remote.generate_remote(remote, request, bar, args)
@@ -513,7 +548,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from backend.cli_models import run as run_models
 
             return run_models(args)
-        return run_generate(args, explicit_options(argv) if args.from_metadata else set())
+        typed = args.from_metadata or args.preset
+        return run_generate(args, explicit_options(argv) if typed else set())
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -16,10 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from backend.embeddings import apply_embeddings
 from backend.errors import Cancelled, GenerationError, InputError, StudioError
-from backend.models import PipelineCache, apply_motion_loras, as_out_of_memory, remove_lora_layers
+from backend.loras import apply_loras
+from backend.models import PipelineCache, as_out_of_memory, remove_lora_layers
 from backend.request import GenerationRequest, random_seed
 from backend.schedulers import build_scheduler
+from backend.speed import apply_speed_options
 
 PHASES = ("loading", "denoising", "decoding", "done")
 
@@ -99,7 +102,9 @@ def configure_pipeline(pipe, request: GenerationRequest, cache: PipelineCache) -
     pipe.scheduler = build_scheduler(request.scheduler, cache.scheduler_config)
     # FreeNoise swaps transformer blocks, so it must be set before LoRAs are injected.
     set_free_noise(pipe, free_noise_window(pipe, request), cache)
-    apply_motion_loras(pipe, request.model.motion_loras, request.model.allow_pickle)
+    apply_loras(pipe, request.model)
+    apply_embeddings(pipe, request.model)
+    apply_speed_options(pipe, request.model)
     if request.free_init_iters:
         pipe.enable_free_init(
             num_iters=request.free_init_iters,
@@ -138,7 +143,7 @@ def set_free_noise(pipe, window: tuple[int, int] | None, cache: PipelineCache) -
     """Turn FreeNoise on or off on the UNet that all cached pipelines share.
 
     diffusers swaps the motion modules' transformer blocks to do this, copying their state dict,
-    which fails while PEFT LoRA layers wrap them; those are removed first (apply_motion_loras
+    which fails while PEFT LoRA layers wrap them; those are removed first (apply_loras
     loads the wanted LoRAs again afterwards, a small file read, not a model reload).
     """
     from diffusers.models.attention import FreeNoiseTransformerBlock

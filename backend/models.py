@@ -226,12 +226,18 @@ def _check_adapter_fits(adapter, unet_config: dict[str, Any], spec: ModelSpec) -
 def load_motion_adapter(spec: ModelSpec, dtype):
     from diffusers import MotionAdapter
 
-    source = resolve_source(
-        spec.motion_adapter, "motion adapter", marker="config.json", allow_pickle=spec.allow_pickle
-    )
+    from backend.hub_files import download_hub_file, split_hub_file
+    from backend.motion_checkpoint import load_motion_file
+
+    if split_hub_file(spec.motion_adapter):
+        source = ModelSource("file", download_hub_file(spec.motion_adapter, "motion adapter"),
+                             spec.motion_adapter)
+    else:
+        source = resolve_source(spec.motion_adapter, "motion adapter", marker="config.json",
+                                allow_pickle=spec.allow_pickle)
     try:
         if source.kind == "file":
-            return MotionAdapter.from_single_file(source.location, dtype=dtype)
+            return load_motion_file(source.location, dtype, source.label)
         return MotionAdapter.from_pretrained(
             source.location, dtype=dtype, use_safetensors=_safetensors_flag(spec.allow_pickle)
         )

@@ -12,6 +12,7 @@ import math
 import os
 import secrets
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from backend.errors import InputError
@@ -31,7 +32,12 @@ SCHEDULER_NAMES = (
     "dpmpp_2m_karras",
     "lcm",
     "pndm",
+    # The distilled models' own recipes (backend/presets.py), built exactly as their
+    # documentation builds them from the base model's scheduler.
+    "euler_trailing",
+    "lcm_linear",
 )
+PRESET_NAMES = ("standard", "animatelcm", "lightning")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 OFFLOADS = ("none", "model", "sequential")
@@ -106,6 +112,47 @@ class MotionLora:
 
 
 @dataclass(frozen=True)
+class ImageLora(MotionLora):
+    """A style or character LoRA for the UNet and text encoder (diffusers/PEFT, kohya or A1111
+    file), applied with its weight alongside the motion LoRAs."""
+
+    def validate(self) -> None:
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise InputError("LoRA: the path or hub id is empty")
+        _check_range(f"LoRA {self.source} weight", self.weight, LORA_WEIGHT_RANGE)
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """A textual-inversion embedding file and the token that calls it in a prompt (None: the
+    file's stem in angle brackets)."""
+
+    source: str
+    token: str | None = None
+
+    @property
+    def prompt_token(self) -> str:
+        if self.token:
+            return self.token
+        return f"<{PurePath(self.source.rstrip('/')).stem}>"
+
+    def validate(self) -> None:
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise InputError("embedding: the path is empty")
+        if self.token is not None and (not isinstance(self.token, str) or not self.token.strip()
+                                       or any(c.isspace() for c in self.token)):
+            raise InputError(f"embedding {self.source}: the token must be one word, got {self.token!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "token": self.token}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Embedding:
+        token = data.get("token")
+        return cls(source=str(data["source"]), token=str(token) if token else None)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Which models run and how they sit in memory.
 
@@ -122,6 +169,13 @@ class ModelSpec:
     vae_slicing: bool = True
     vae_tiling: bool = False
     allow_pickle: bool = False
+    # Image LoRAs and textual-inversion embeddings: switched on the loaded pipeline, like
+    # motion LoRAs, so they are not part of the cache key.
+    loras: tuple[ImageLora, ...] = ()
+    embeddings: tuple[Embedding, ...] = ()
+    # Speed options (backend/speed.py). Compiling is slow to start, so it keys the cache.
+    channels_last: bool = False
+    compile_unet: bool = False
 
     def validate(self) -> None:
         for name in ("base_model", "motion_adapter"):
@@ -134,8 +188,12 @@ class ModelSpec:
         for name in ("vae_slicing", "vae_tiling", "allow_pickle"):
             if not isinstance(getattr(self, name), bool):
                 raise InputError(f"{name.replace('_', ' ')} must be true or false, got {getattr(self, name)!r}")
-        for lora in self.motion_loras:
-            lora.validate()
+        for item in (*self.motion_loras, *self.loras, *self.embeddings):
+            item.validate()
+        tokens = [embedding.prompt_token for embedding in self.embeddings]
+        for token in tokens:
+            if tokens.count(token) > 1:
+                raise InputError(f"two embeddings use the token {token}; give one another with PATH:TOKEN")
 
     def with_absolute_paths(self) -> ModelSpec:
         """Local model paths made absolute; Hub ids stay ids."""
@@ -144,6 +202,9 @@ class ModelSpec:
             base_model=local_path_or_id(self.base_model),
             motion_adapter=local_path_or_id(self.motion_adapter),
             motion_loras=tuple(lora.with_absolute_path() for lora in self.motion_loras),
+            loras=tuple(lora.with_absolute_path() for lora in self.loras),
+            embeddings=tuple(dataclasses.replace(e, source=local_path_or_id(e.source))
+                             for e in self.embeddings),
         )
 
     def cache_key(self) -> tuple:
@@ -154,11 +215,14 @@ class ModelSpec:
             self.dtype,
             self.offload,
             self.allow_pickle,
+            self.compile_unet,
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["motion_loras"] = [lora.to_dict() for lora in self.motion_loras]
+        data["loras"] = [lora.to_dict() for lora in self.loras]
+        data["embeddings"] = [embedding.to_dict() for embedding in self.embeddings]
         return data
 
     @classmethod
@@ -167,6 +231,10 @@ class ModelSpec:
         values = {k: v for k, v in data.items() if k in known}
         values["motion_loras"] = tuple(
             MotionLora.from_dict(item) for item in data.get("motion_loras", ())
+        )
+        values["loras"] = tuple(ImageLora.from_dict(item) for item in data.get("loras") or ())
+        values["embeddings"] = tuple(
+            Embedding.from_dict(item) for item in data.get("embeddings") or ()
         )
         # Settings read from a file (metadata, a project, a sidecar) can never switch on pickle
         # loading, which can run code: only the command-line flag or the window's choice can.
@@ -204,6 +272,9 @@ class GenerationRequest:
     # FreeNoise: a context length turns it on (clips longer than the motion module's window).
     context_length: int | None = None
     context_stride: int = 4
+    # The recipe the settings came from (backend/presets.py); the values it set are the fields
+    # themselves, so this is a label for the window and for people reading the metadata.
+    preset: str = "standard"
     model: ModelSpec = field(default_factory=ModelSpec)
 
     def replace(self, **changes: Any) -> GenerationRequest:
@@ -237,6 +308,7 @@ class GenerationRequest:
         if self.seed is not None:
             _check_int("seed", self.seed, SEED_RANGE)
         _check_choice("scheduler", self.scheduler, SCHEDULER_NAMES)
+        _check_choice("preset", self.preset, PRESET_NAMES)
         _check_int("fps", self.fps, FPS_RANGE)
         if self.clip_skip is not None:
             _check_int("clip skip", self.clip_skip, CLIP_SKIP_RANGE)

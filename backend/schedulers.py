@@ -29,7 +29,15 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "lcm": ("LCMScheduler", {"clip_sample": False}),
     "pndm": ("PNDMScheduler", {"skip_prk_steps": True}),
+    # AnimateDiff-Lightning's model card and the diffusers AnimateLCM recipe: from the loaded
+    # scheduler's config with only these overrides (no _COMMON).
+    "euler_trailing": (
+        "EulerDiscreteScheduler",
+        {"timestep_spacing": "trailing", "beta_schedule": "linear"},
+    ),
+    "lcm_linear": ("LCMScheduler", {"beta_schedule": "linear"}),
 }
+_RECIPES = {"euler_trailing", "lcm_linear"}
 assert tuple(PRESETS) == SCHEDULER_NAMES
 
 LABELS = {
@@ -40,6 +48,8 @@ LABELS = {
     "dpmpp_2m_karras": "DPM++ 2M Karras",
     "lcm": "LCM (for AnimateLCM models)",
     "pndm": "PNDM",
+    "euler_trailing": "Euler trailing (AnimateDiff-Lightning)",
+    "lcm_linear": "LCM linear (AnimateLCM recipe)",
 }
 
 
@@ -52,4 +62,17 @@ def build_scheduler(name: str, base_config: dict[str, Any]):
         raise InputError(f"scheduler must be one of {', '.join(SCHEDULER_NAMES)}; got {name!r}")
     class_name, overrides = PRESETS[name]
     cls = getattr(diffusers, class_name)
+    if name in _RECIPES:
+        return cls.from_config(loaded_config(base_config), **overrides)
     return cls.from_config(base_config, **{**_COMMON, **overrides})
+
+
+def loaded_config(base_config: dict[str, Any]) -> dict[str, Any]:
+    """`pipe.scheduler.config` as loading the base model makes it: the raw file with the
+    defaults of the scheduler class it names filled in."""
+    import diffusers
+
+    original = getattr(diffusers, str(base_config.get("_class_name", "")), None)
+    if original is None or not hasattr(original, "from_config"):
+        return dict(base_config)
+    return dict(original.from_config(base_config).config)

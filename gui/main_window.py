@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         self.models = ModelsPanel(self.demo_model_root)
         self.prompt = PromptPanel()
         self.parameters = ParametersPanel()
+        self.parameters.presetChosen.connect(self.models.apply_preset)
         self.player = TimelinePlayer()
         self.player.exportRequested.connect(self.export_clip)
         self.takes = TakesPanel()
@@ -394,6 +395,7 @@ class MainWindow(QMainWindow):
             freeu=tuple(box.value() for box in p.freeu_values) if p.freeu.isChecked() else None,
             context_length=p.context_length.value() if p.free_noise.isChecked() else None,
             context_stride=p.context_stride.value(),
+            preset=p.quality.currentData(),
             model=self.models.spec(),
         ).with_absolute_paths()
         request.validate()
@@ -428,6 +430,7 @@ class MainWindow(QMainWindow):
         if request.context_length is not None:
             p.context_length.setValue(request.context_length)
         p.context_stride.setValue(request.context_stride)
+        p.set_preset(request.preset)
         self.models.set_spec(request.model)
 
     # -- actions ---------------------------------------------------------------------------

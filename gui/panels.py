@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.presets import PRESET_LORA_SOURCES, PRESETS
 from backend.request import (
     DEFAULT_BASE_MODEL,
     DEFAULT_MOTION_ADAPTER,
@@ -38,7 +39,9 @@ from backend.request import (
     OFFLOADS,
     SCHEDULER_NAMES,
     SEED_RANGE,
+    Embedding,
     GenerationRequest,
+    ImageLora,
     ModelSpec,
     MotionLora,
 )
@@ -164,12 +167,16 @@ class ModelSourceField(QWidget):
 
 
 class LoraList(QWidget):
-    """Motion LoRAs, each with a weight slider; several combine."""
+    """Motion LoRAs (or, with the image arguments, image LoRAs), each with a weight slider;
+    several combine."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "motionLoraTable", accessible: str = "Motion LoRAs",
+                 tip: str = "Motion LoRAs add a kind of camera motion (zoom, pan, tilt). Several combine, each with its weight (usually 0.5-1.0).",
+                 button_name: str = "addLoraButton", kind=MotionLora, files: bool = False) -> None:
         super().__init__()
-        self.table = named(QTableWidget(0, 3), "motionLoraTable", "Motion LoRAs",
-                           "Motion LoRAs add a kind of camera motion (zoom, pan, tilt). Several combine, each with its weight (usually 0.5-1.0).")
+        self.kind = kind
+        self.files = files
+        self.table = named(QTableWidget(0, 3), name, accessible, tip)
         self.table.setHorizontalHeaderLabels(["LoRA", "Weight", ""])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
@@ -177,8 +184,9 @@ class LoraList(QWidget):
         self.table.setMinimumHeight(70)
         self.table.setMaximumHeight(120)
         add = QPushButton("Add LoRA…")
-        add.setObjectName("addLoraButton")
-        add.setToolTip("Add a motion LoRA from a folder or .safetensors file (type a hub id in the row to use one from the Hub)")
+        add.setObjectName(button_name)
+        add.setAccessibleName(f"Add to {accessible}")
+        add.setToolTip(f"Add to {accessible.lower()} from a {'.safetensors file' if files else 'folder or .safetensors file'} (type a hub id in the row to use one from the Hub)")
         add.clicked.connect(self._browse)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -209,7 +217,10 @@ class LoraList(QWidget):
                 return
 
     def _browse(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Choose a motion LoRA folder")
+        if self.files:
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a LoRA", "", "Safetensors (*.safetensors);;All files (*)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Choose a motion LoRA folder")
         if path:
             self.add(path)
 
@@ -219,13 +230,63 @@ class LoraList(QWidget):
             item = self.table.item(row, 0)
             source = item.text().strip() if item else ""
             if source:
-                result.append(MotionLora(source, self.table.cellWidget(row, 1).value() / 100))
+                result.append(self.kind(source, self.table.cellWidget(row, 1).value() / 100))
         return tuple(result)
 
     def set_loras(self, loras: tuple[MotionLora, ...]) -> None:
         self.table.setRowCount(0)
         for lora in loras:
             self.add(lora.source, lora.weight)
+
+
+class EmbeddingList(QWidget):
+    """Textual-inversion embeddings: a file and the token that calls it in prompts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = named(QTableWidget(0, 2), "embeddingTable", "Embeddings",
+                           "Textual-inversion embeddings (e.g. negative embeddings): write the token in the prompt or negative prompt. An empty token means <file name>.")
+        self.table.setHorizontalHeaderLabels(["Embedding file", "Token"])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMaximumHeight(90)
+        add = named(QPushButton("Add embedding…"), "addEmbeddingButton", "Add embedding",
+                    "Add a textual-inversion embedding (.safetensors)")
+        add.clicked.connect(self._browse)
+        remove = named(QPushButton("Remove"), "removeEmbeddingButton", "Remove embedding",
+                       "Remove the selected embedding")
+        remove.clicked.connect(lambda: self.table.removeRow(self.table.currentRow()) if self.table.currentRow() >= 0 else None)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        layout.addLayout(hrow(add, remove, end_stretch=True))
+
+    def add(self, source: str, token: str | None = None) -> None:
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        self.table.setItem(row, 0, QTableWidgetItem(source))
+        self.table.setItem(row, 1, QTableWidgetItem(token or Embedding(source).prompt_token))
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose an embedding", "", "Safetensors (*.safetensors);;All files (*)")
+        if path:
+            self.add(path)
+
+    def embeddings(self) -> tuple[Embedding, ...]:
+        result = []
+        for row in range(self.table.rowCount()):
+            source_item, token_item = self.table.item(row, 0), self.table.item(row, 1)
+            source = source_item.text().strip() if source_item else ""
+            token = token_item.text().strip() if token_item else ""
+            if source:
+                default = Embedding(source).prompt_token
+                result.append(Embedding(source, token if token and token != default else None))
+        return tuple(result)
+
+    def set_embeddings(self, embeddings: tuple[Embedding, ...]) -> None:
+        self.table.setRowCount(0)
+        for embedding in embeddings:
+            self.add(embedding.source, embedding.token)
 
 
 class ModelsPanel(QGroupBox):
@@ -241,6 +302,11 @@ class ModelsPanel(QGroupBox):
             "The AnimateDiff motion module that adds movement: a Hub id or a local folder.",
             DEFAULT_MOTION_ADAPTER, files=True, demo=True)
         self.loras = LoraList()
+        self.image_loras = LoraList(
+            "imageLoraTable", "LoRAs",
+            "Style and character LoRAs for Stable Diffusion 1.5 (diffusers, kohya or A1111 .safetensors), each with its weight; they combine with the motion LoRAs.",
+            "addImageLoraButton", kind=ImageLora, files=True)
+        self.embeddings = EmbeddingList()
         self.device = named(QComboBox(), "deviceCombo", "Device", "Where to run: auto picks a CUDA GPU, then Apple MPS, then the CPU.")
         self.device.addItems(DEVICES)
         self.dtype = named(QComboBox(), "dtypeCombo", "Precision", "Number format: auto is float16 on a GPU and float32 on the CPU. bfloat16 suits recent GPUs.")
@@ -251,13 +317,20 @@ class ModelsPanel(QGroupBox):
         self.vae_slicing = named(QCheckBox("VAE slicing"), "vaeSlicingCheck", "VAE slicing", "Decode frames in slices to save memory (changes a few pixels by one level).")
         self.vae_slicing.setChecked(True)
         self.vae_tiling = named(QCheckBox("VAE tiling"), "vaeTilingCheck", "VAE tiling", "Decode in tiles: needed for large sizes on small GPUs.")
+        self.channels_last = named(QCheckBox("Channels last"), "channelsLastCheck", "Channels last",
+                                   "Store the UNet's weights in channels-last order: often faster on NVIDIA GPUs (see the README's benchmark); may change a few pixels by one level.")
+        self.compile_unet = named(QCheckBox("Compile UNet"), "compileUnetCheck", "Compile UNet",
+                                  "torch.compile the UNet: the first job takes minutes longer, later jobs with the same models run faster.")
         self.unload_button = named(QPushButton("Unload models"), "unloadButton", "Unload models", "Free the memory the loaded models use; the next job loads them again.")
         form = QFormLayout(self)
         form.addRow("Base model", self.base)
         form.addRow("Motion adapter", self.adapter)
         form.addRow("Motion LoRAs", self.loras)
+        form.addRow("LoRAs", self.image_loras)
+        form.addRow("Embeddings", self.embeddings)
         form.addRow("Device / precision", hrow(self.device, self.dtype))
         form.addRow("Memory", hrow(self.offload, self.vae_slicing, self.vae_tiling))
+        form.addRow("Speed", hrow(self.channels_last, self.compile_unet, end_stretch=True))
         form.addRow("", self.unload_button)
         # The demo base model only works with the demo adapter: choosing it for one field
         # chooses it for both.
@@ -276,6 +349,14 @@ class ModelsPanel(QGroupBox):
         self.base.set_local([m.load_path for m in models if m.kind == "sd15-checkpoint"])
         self.adapter.set_local([m.load_path for m in models if m.kind == "motion-module"])
 
+    def apply_preset(self, name: str) -> None:
+        """Put a quality preset's motion adapter and LoRA in the form, keeping the user's own
+        LoRAs (only other presets' LoRAs are taken out)."""
+        preset = PRESETS[name]
+        self.adapter.set_text(preset.motion_adapter)
+        kept = [lora for lora in self.image_loras.loras() if lora.source not in PRESET_LORA_SOURCES]
+        self.image_loras.set_loras((*preset.loras, *kept))
+
     def _resolve(self, text: str, role: str) -> str:
         if text == DEMO_LABEL:
             root = self.demo_path()
@@ -290,6 +371,10 @@ class ModelsPanel(QGroupBox):
             base_model=self._resolve(self.base.text(), "base"),
             motion_adapter=self._resolve(self.adapter.text(), "adapter"),
             motion_loras=self.loras.loras(),
+            loras=self.image_loras.loras(),
+            embeddings=self.embeddings.embeddings(),
+            channels_last=self.channels_last.isChecked(),
+            compile_unet=self.compile_unet.isChecked(),
             device=self.device.currentText(),
             dtype=self.dtype.currentText(),
             offload=self.offload.currentText(),
@@ -304,6 +389,10 @@ class ModelsPanel(QGroupBox):
         self.base.set_text(base)
         self.adapter.set_text(adapter)
         self.loras.set_loras(spec.motion_loras)
+        self.image_loras.set_loras(spec.loras)
+        self.embeddings.set_embeddings(spec.embeddings)
+        self.channels_last.setChecked(spec.channels_last)
+        self.compile_unet.setChecked(spec.compile_unet)
         self.device.setCurrentText(spec.device)
         self.dtype.setCurrentText(spec.dtype)
         self.offload.setCurrentText(spec.offload)
@@ -377,6 +466,7 @@ class PromptPanel(QGroupBox):
 
 class ParametersPanel(QGroupBox):
     inputVideoChosen = Signal(str)
+    presetChosen = Signal(str)  # a quality preset picked by the user: models follow it
 
     def __init__(self) -> None:
         super().__init__("Parameters")
@@ -410,6 +500,11 @@ class ParametersPanel(QGroupBox):
         self.scheduler = named(QComboBox(), "schedulerCombo", "Scheduler", "The sampler. DDIM is the AnimateDiff documentation's choice; DPM++ 2M Karras is sharp at few steps; LCM is for AnimateLCM.")
         for name in SCHEDULER_NAMES:
             self.scheduler.addItem(name, name)
+        self.quality = named(QComboBox(), "qualityCombo", "Quality",
+                             "A documented recipe: Standard (DDIM, 25 steps); AnimateLCM and Lightning are distilled motion models that need 6 and 4 steps. Picking one sets the motion adapter, scheduler, steps, guidance and LoRA; change any of them afterwards as you like.")
+        for preset in PRESETS.values():
+            self.quality.addItem(preset.label, preset.name)
+        self.quality.activated.connect(lambda _: self._preset_picked())
         self.fps = spin("fpsSpin", "Frames per second", "Playback and export rate. AnimateDiff clips are usually played at 8 fps.", 1, 60, d.fps)
         self.clip_skip = spin("clipSkipSpin", "Clip skip", "Use an earlier text-encoder layer: 0 is off, 1-2 suits many anime models.", 0, 10, 0)
         self.free_init = spin("freeInitSpin", "FreeInit iterations", "FreeInit: re-runs the denoising 2-3 times for steadier motion; 0 is off. Each iteration costs a full run.", 0, 10, 0)
@@ -429,6 +524,7 @@ class ParametersPanel(QGroupBox):
         form.addRow("Mode", self.mode)
         form.addRow("Input video", self.input_row)
         form.addRow("Strength", self.strength)
+        form.addRow("Quality", self.quality)
         form.addRow("Width × height", hrow(self.width, self.height))
         form.addRow("Frames / fps", hrow(self.frames, self.fps))
         form.addRow("Steps / guidance", hrow(self.steps, self.guidance))
@@ -449,6 +545,17 @@ class ParametersPanel(QGroupBox):
         self.free_noise.toggled.connect(self._toggles)
         self._mode_changed()
         self._toggles()
+
+    def _preset_picked(self) -> None:
+        preset = PRESETS[self.quality.currentData()]
+        self.steps.setValue(preset.steps)
+        self.guidance.setValue(preset.guidance)
+        self.scheduler.setCurrentIndex(max(0, self.scheduler.findData(preset.scheduler)))
+        self.presetChosen.emit(preset.name)
+
+    def set_preset(self, name: str) -> None:
+        """Show `name` without applying its values (they come with the request)."""
+        self.quality.setCurrentIndex(max(0, self.quality.findData(name)))
 
     def _mode_changed(self) -> None:
         video = self.mode.currentData() == "video2video"

@@ -46,3 +46,11 @@ def clip_folder(tmp_path_factory, clip_frames):
     for index, frame in enumerate(clip_frames):
         Image.fromarray(frame).save(folder / f"in_{index:03d}.png")
     return folder
+
+
+@pytest.fixture(scope="session")
+def lora_files(demo_models, tmp_path_factory):
+    """Tiny image LoRAs, embeddings and a Lightning-style motion file for the demo model."""
+    from tests.backend.fixture_files import write_fixture_files
+
+    return write_fixture_files(tmp_path_factory.mktemp("fixture-files"), demo_models.base)

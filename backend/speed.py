@@ -1,0 +1,31 @@
+"""Speed and memory options, set on the loaded pipeline before each job.
+
+benchmarks/full_size.py measures each against the plain pipeline; all are off by default, so
+the default frames stay byte-identical to a plain diffusers script.
+
+- channels_last: the UNet's weights in NHWC layout, which convolution kernels on CUDA (and
+  some CPUs) run faster; it reorders arithmetic, so the last bits of pixels may change.
+- compile_unet: `torch.compile` of the UNet. The first job pays the compile time; it keys the
+  model cache, since a compiled UNet cannot be un-compiled.
+
+Attention slicing is deliberately not an option: `pipe.enable_attention_slicing()` does nothing
+to AnimateDiff's UNetMotionModel (it has no `set_attention_slice`), and sliced attention
+processors only save memory against unfused attention; torch's scaled_dot_product_attention,
+which diffusers uses by default, never materialises the full attention matrix anyway.
+benchmarks/full_size.py measures it (`--options sliced_attention`).
+"""
+
+from __future__ import annotations
+
+from backend.request import ModelSpec
+
+
+def apply_speed_options(pipe, spec: ModelSpec) -> None:
+    import torch
+
+    layout = torch.channels_last if spec.channels_last else torch.contiguous_format
+    if getattr(pipe.unet, "_studio_layout", torch.contiguous_format) != layout:
+        pipe.unet.to(memory_format=layout)
+        pipe.unet._studio_layout = layout
+    if spec.compile_unet and getattr(pipe.unet, "_compiled_call_impl", None) is None:
+        pipe.unet.compile()
