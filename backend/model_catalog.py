@@ -29,11 +29,13 @@ KIND_MARKERS = {
     "base-model": "model_index.json",
     "motion-adapter": "config.json",
     "motion-lora": None,
+    "lora": None,
 }
 KIND_ROLES = {
     "base-model": "base model",
     "motion-adapter": "motion adapter",
     "motion-lora": "motion LoRA",
+    "lora": "image LoRA",
 }
 
 
