@@ -275,12 +275,24 @@ def _run(task, request, job: dict[str, Any], worker: str) -> dict[str, Any]:
             meta["preview"] = encode_frames(latents_to_rgb(progress.latents))
         task.update_state(state="PROGRESS", meta=meta)
 
-    result = generate(
-        request,
-        on_progress=on_progress,
-        cancel=lambda: job_id in _state.cancelled,
-        cache=_state.cache,
-    )
+    from backend.downloads import prepare_models
+
+    announced = False
+
+    def on_download(progress) -> None:
+        # The client sees a download on the worker as the models loading (said once).
+        nonlocal announced
+        if not announced:
+            announced = True
+            task.update_state(state="PROGRESS", meta={
+                "phase": "loading", "step": 0, "total": 0, "elapsed": round(progress.elapsed, 3),
+                "eta": None, "worker": worker})
+
+    cancelled = lambda: job_id in _state.cancelled  # noqa: E731 - shared by both calls
+    # A Hub id is resolved here, on the worker: downloaded into its cache with the same code as
+    # a local run (offline or unreachable: a bad-input reply within seconds).
+    prepare_models(request.model, on_progress=on_download, cancel=cancelled)
+    result = generate(request, on_progress=on_progress, cancel=cancelled, cache=_state.cache)
     _follow_models(task, result.request.model)
     reply = {
         "ok": True,

@@ -36,6 +36,7 @@ KIND_TEXT = {
     "base-model": "Base model",
     "motion-adapter": "Motion adapter",
     "motion-lora": "Motion LoRA",
+    "lora": "Image LoRA",
 }
 
 
@@ -574,6 +575,8 @@ def use_in_panel(panel, kind: str, value: str) -> None:
         panel.adapter.set_text(value)
     elif kind == "motion-lora":
         panel.loras.add(value, 0.8)
+    elif kind == "lora":
+        panel.image_loras.add(value, 0.8)
 
 
 def show_models_window(window) -> ModelsWindow:

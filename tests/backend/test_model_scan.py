@@ -152,7 +152,7 @@ def test_catalog_has_the_documented_models():
     }
     assert sum(e.kind == "base-model" for e in entries) >= 3
     for entry in entries:
-        assert entry.kind in ("base-model", "motion-adapter", "motion-lora")
+        assert entry.kind in ("base-model", "motion-adapter", "motion-lora", "lora")
         assert (
             entry.name
             and entry.description
