@@ -99,7 +99,6 @@ class MainWindow(QMainWindow):
         self._autosave_result: tuple | None = None
         self._autosave_signal = _AutosaveDone(self)
         self._autosave_signal.done.connect(self._finish_autosave, Qt.ConnectionType.QueuedConnection)
-        self.autosave_stalls: list[float] = []
         # Previews go to the player only while it follows the running job: a take the user
         # picked during a job is not replaced by the job's preview.
         self._follow_job = True
@@ -767,7 +766,6 @@ class MainWindow(QMainWindow):
             return
         if project.revision == self._autosaved_revision:
             return
-        started = time.perf_counter()
         project.ui_state["original_path"] = str(project.path) if project.path else ""
         snapshot = project.snapshot()
         target = self.recovery_path
@@ -783,7 +781,6 @@ class MainWindow(QMainWindow):
 
         self._autosave_thread = threading.Thread(target=write, name="autosave", daemon=True)
         self._autosave_thread.start()
-        self.autosave_stalls.append(time.perf_counter() - started)
 
     def _finish_autosave(self) -> None:
         thread = self._autosave_thread
