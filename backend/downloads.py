@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backend.errors import Cancelled, InputError, StudioError
+from backend.errors import CancelCheck, Cancelled, InputError, StudioError, cancel_check
 
 CONNECT_TIMEOUT = 1.5  # seconds for the one request that decides "reachable or not"
 FREE_SPACE_MARGIN = 64 * 1024 * 1024  # keep some room: a full disk breaks more than us
@@ -121,17 +121,6 @@ class DownloadProgress:
 
 
 ProgressCallback = Callable[[DownloadProgress], None]
-CancelCheck = Callable[[], bool] | threading.Event | None
-
-
-def _cancel_check(cancel: CancelCheck) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set
-    return cancel
-
-
 # -- settings as huggingface_hub reads them ----------------------------------------------------
 
 
@@ -747,7 +736,7 @@ def download_plans(
     from huggingface_hub import hf_hub_download
 
     _install_cancellable_client()
-    should_cancel = _cancel_check(cancel)
+    should_cancel = cancel_check(cancel)
     missing = [(plan, f) for plan in plans for f in plan.missing]
     needed = sum(f.size for _, f in missing)
     if missing:

@@ -8,7 +8,6 @@ cached pipeline before each job, so a job never inherits the previous job's sett
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,14 @@ from typing import Any
 import numpy as np
 
 from backend.embeddings import apply_embeddings
-from backend.errors import Cancelled, GenerationError, InputError, StudioError
+from backend.errors import (
+    CancelCheck,
+    Cancelled,
+    GenerationError,
+    InputError,
+    StudioError,
+    cancel_check,
+)
 from backend.loras import apply_loras
 from backend.models import PipelineCache, as_out_of_memory, remove_lora_layers
 from backend.request import GenerationRequest, random_seed
@@ -51,17 +57,6 @@ class GenerationResult:
     duration: float
     device: str
     timings: dict[str, float] = field(default_factory=dict)
-
-
-CancelCheck = Callable[[], bool] | threading.Event | None
-
-
-def _cancel_check(cancel: CancelCheck) -> Callable[[], bool]:
-    if cancel is None:
-        return lambda: False
-    if isinstance(cancel, threading.Event):
-        return cancel.is_set
-    return cancel
 
 
 class _StepReporter:
@@ -218,7 +213,7 @@ def generate(
     request.validate()
     if request.seed is None:
         request = request.replace(seed=random_seed())
-    should_cancel = _cancel_check(cancel)
+    should_cancel = cancel_check(cancel)
     cache = cache if cache is not None else PipelineCache()
     timings: dict[str, float] = {}
 

@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 
 class StudioError(Exception):
     """Base of the errors whose message is meant for the user, one line, no traceback."""
@@ -27,3 +30,29 @@ class OutOfMemoryError(GenerationError):
 class Cancelled(StudioError):
     def __init__(self, message: str = "cancelled") -> None:
         super().__init__(message)
+
+
+# What a long job accepts as "stop": nothing, an Event, or a function that says so.
+CancelCheck = Callable[[], bool] | threading.Event | None
+
+
+def cancel_check(cancel: CancelCheck) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set
+    return cancel
+
+
+def failure_kind(exc: BaseException) -> tuple[str, str]:
+    """(kind, message) of a job's failure as the window shows it: cancelled, memory, input
+    (the user fixes it) or error."""
+    if isinstance(exc, Cancelled):
+        return "cancelled", "cancelled"
+    if isinstance(exc, OutOfMemoryError):
+        return "memory", str(exc)
+    if isinstance(exc, InputError):
+        return "input", str(exc)
+    if isinstance(exc, StudioError):
+        return "error", str(exc)
+    return "error", f"{type(exc).__name__}: {exc}"

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from backend.errors import Cancelled, InputError, OutOfMemoryError, StudioError
+from backend.errors import StudioError, failure_kind
 from backend.remote_settings import RemoteSettings
 from gui.panels import named
 
@@ -82,16 +82,8 @@ class RemoteRunner(QObject):
             with RemoteClient(self.url()) as client:
                 job = client.submit(request, previews=True)
                 result = job.wait(on_event, cancel=self._cancel.is_set)
-        except Cancelled:
-            self.failed.emit(job_id, "cancelled", "cancelled")
-        except OutOfMemoryError as exc:
-            self.failed.emit(job_id, "memory", str(exc))
-        except InputError as exc:
-            self.failed.emit(job_id, "input", str(exc))
-        except StudioError as exc:
-            self.failed.emit(job_id, "error", str(exc))
         except Exception as exc:  # noqa: BLE001 - the window must survive anything a job does
-            self.failed.emit(job_id, "error", f"{type(exc).__name__}: {exc}")
+            self.failed.emit(job_id, *failure_kind(exc))
         else:
             self.finished.emit(job_id, result)
 

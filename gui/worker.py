@@ -14,7 +14,7 @@ import traceback
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from backend.errors import Cancelled, InputError, OutOfMemoryError, StudioError
+from backend.errors import StudioError, failure_kind
 from backend.job_queue import Job, JobQueue
 from backend.request import GenerationRequest
 
@@ -88,17 +88,10 @@ class GenerationWorker(QObject):
             # Hub models not in the cache yet are downloaded first (phase "downloading").
             prepare_models(request.model, on_progress=on_progress, cancel=self.cancel_event)
             result = generate(request, on_progress=on_progress, cancel=self.cancel_event, cache=self.cache)
-        except Cancelled:
-            self.failed.emit(job_id, "cancelled", "cancelled")
-        except OutOfMemoryError as exc:
-            self.failed.emit(job_id, "memory", str(exc))
-        except InputError as exc:
-            self.failed.emit(job_id, "input", str(exc))
-        except StudioError as exc:
-            self.failed.emit(job_id, "error", str(exc))
         except Exception as exc:  # noqa: BLE001 - the worker must survive anything a job does
-            traceback.print_exc()
-            self.failed.emit(job_id, "error", f"{type(exc).__name__}: {exc}")
+            if not isinstance(exc, StudioError):
+                traceback.print_exc()
+            self.failed.emit(job_id, *failure_kind(exc))
         else:
             self.finished.emit(job_id, result)
         finally:
