@@ -46,6 +46,7 @@ class Settings:
     export: dict[str, Any] = field(default_factory=dict)  # the export dialog's last choices
     window_geometry: str = ""  # base64 of QMainWindow.saveGeometry()
     window_state: str = ""  # base64 of QMainWindow.saveState()
+    open_sections: list[str] = field(default_factory=list)  # the window's open Advanced sections
     theme: str = "dark"  # dark, or "system" (the platform's own colours, usually light)
     schema_version: int = SCHEMA_VERSION
     # Set when the file came from a newer version: it is then left as it is (never replaced by

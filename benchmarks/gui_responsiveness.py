@@ -109,8 +109,8 @@ def measure_job_delays(models_root: Path) -> tuple[list[float], float]:
     window.models.adapter.set_text(str(models_root / "motion-adapter"))
     window.models.device.setCurrentText("cpu")
     p = window.parameters
-    p.width.setValue(256)
-    p.height.setValue(256)
+    p.width_spin.setValue(256)
+    p.height_spin.setValue(256)
     p.frames.setValue(16)
     p.steps.setValue(12)
     p.random_seed.setChecked(False)

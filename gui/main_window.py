@@ -37,6 +37,7 @@ from backend.instance_lock import InstanceLock
 from backend.project import SUFFIX, Project, Take, write_snapshot
 from backend.request import GenerationRequest, random_seed
 from backend.settings import Settings, data_dir
+from gui.input_form import build_input_column
 from gui.panels import ModelsPanel, ParametersPanel, PromptPanel, named
 from gui.player import TimelinePlayer
 from gui.remote_panel import attach_remote
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.controller = controller or GenerationController(self)
         self.last_result = None
         self._closing = False
+        self._fitted_with_frame = False
         self._waiting_for_demo: list[GenerationRequest] = []
         self._job_started_at = 0.0
         self.project = Project()
@@ -119,22 +121,6 @@ class MainWindow(QMainWindow):
         self.takes.changed.connect(self._update_title)
         self.takes.compareRequested.connect(self.compare_takes)
 
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(6, 6, 6, 6)
-        left_layout.addWidget(self.prompt)
-        left_layout.addWidget(self.parameters)
-        left_layout.addWidget(self.models)
-        left_layout.addWidget(attach_remote(self))
-        left_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setObjectName("inputPanels")
-        scroll.setWidget(left)
-        scroll.setWidgetResizable(True)
-        # As narrow as the form allows without cutting it (there is no horizontal scrolling).
-        scroll.setMinimumWidth(left.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-
         self.generate_button = named(QPushButton("Generate"), "generateButton", "Generate",
                                      "Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue.")
         self.generate_button.setDefault(True)
@@ -145,6 +131,21 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(False)
         self.cancel_button.setMinimumHeight(34)
         self.cancel_button.clicked.connect(self.cancel)
+        column, self.sections = build_input_column(self, attach_remote(self))
+        for key, section in self.sections.items():
+            section.set_open(key in self.settings.open_sections)
+            section.toggled.connect(self._section_toggled)
+        scroll = QScrollArea()
+        scroll.setObjectName("inputPanels")
+        scroll.setWidget(column)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # As narrow as the column allows (its forms put labels above fields when narrow), so
+        # nothing is cut: there is no horizontal scrolling.
+        needed = max([column.minimumSizeHint().width()]
+                     + [section.body.minimumSizeHint().width() + 12 for section in self.sections.values()])
+        scroll.setMinimumWidth(needed + scroll.verticalScrollBar().sizeHint().width() + 2)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.progress = QProgressBar()
         self.progress.setObjectName("progressBar")
         self.progress.setAccessibleName("Progress")
@@ -173,9 +174,7 @@ class MainWindow(QMainWindow):
         queue_buttons.addStretch(1)
 
         actions = QHBoxLayout()
-        actions.addWidget(self.generate_button, 2)
-        actions.addWidget(self.cancel_button, 1)
-        actions.addWidget(self.progress, 4)
+        actions.addWidget(self.progress, 1)
         queue_row = QHBoxLayout()
         queue_label = QLabel("Queue")
         queue_label.setAlignment(Qt.AlignmentFlag.AlignTop)
@@ -307,6 +306,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             help_menu.addAction(action)
 
+    def _section_toggled(self, key: str, open_: bool) -> None:
+        sections = [name for name in self.settings.open_sections if name != key]
+        self.settings.open_sections = sections + [key] if open_ else sections
+
     def set_theme(self, name: str) -> None:
         from gui.theme import apply_theme
 
@@ -359,6 +362,13 @@ class MainWindow(QMainWindow):
             return
         self.move(x, y)
 
+    def showEvent(self, event) -> None:  # noqa: N802
+        super().showEvent(event)
+        # The frame's size is known only once the window is shown: fit again with it.
+        if not self._fitted_with_frame:
+            self._fitted_with_frame = True
+            self.fit_to_screen(self.width(), self.height())
+
     def show_models_window(self) -> None:
         from gui.models_window import show_models_window
 
@@ -378,8 +388,8 @@ class MainWindow(QMainWindow):
             mode=p.mode.currentData(),
             prompt_travel=self.prompt.travel_prompts(),
             frames=p.frames.value(),
-            width=p.width.value(),
-            height=p.height.value(),
+            width=p.width_spin.value(),
+            height=p.height_spin.value(),
             steps=p.steps.value(),
             guidance=p.guidance.value(),
             seed=seed,
@@ -407,8 +417,8 @@ class MainWindow(QMainWindow):
         self.prompt.set_travel(request.prompt_travel)
         p.mode.setCurrentIndex(max(0, p.mode.findData(request.mode)))
         p.frames.setValue(request.frames)
-        p.width.setValue(request.width)
-        p.height.setValue(request.height)
+        p.width_spin.setValue(request.width)
+        p.height_spin.setValue(request.height)
         p.steps.setValue(request.steps)
         p.guidance.setValue(request.guidance)
         if request.seed is not None:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
-    QGroupBox,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
@@ -35,10 +33,12 @@ from backend.request import (
     DEFAULT_MOTION_ADAPTER,
     DEVICES,
     DTYPES,
+    FRAMES_RANGE,
     FREE_INIT_METHODS,
     OFFLOADS,
     SCHEDULER_NAMES,
     SEED_RANGE,
+    SIZE_RANGE,
     Embedding,
     GenerationRequest,
     ImageLora,
@@ -47,7 +47,23 @@ from backend.request import (
 )
 
 DEMO_LABEL = "Tiny demo model (offline, noise only)"
+# Aspect presets as (long side / short side, landscape?); None is "Custom".
+ASPECTS = (
+    ("Square 1:1", (1.0, True)),
+    ("Landscape 3:2", (1.5, True)),
+    ("Portrait 2:3", (1.5, False)),
+    ("Wide 16:9", (16 / 9, True)),
+    ("Tall 9:16", (16 / 9, False)),
+    ("Custom", None),
+)
 SEED_MAX = SEED_RANGE[1]
+
+
+def aspect_size(ratio: tuple[float, bool], short: int) -> tuple[int, int]:
+    """(width, height) with `short` as the shorter side and the longer one a multiple of 8."""
+    factor, landscape = ratio
+    long = min(SIZE_RANGE[1], max(short, round(short * factor / 8) * 8))
+    return (long, short) if landscape else (short, long)
 
 
 def named(widget, name: str, accessible: str, tip: str):
@@ -289,9 +305,12 @@ class EmbeddingList(QWidget):
             self.add(embedding.source, embedding.token)
 
 
-class ModelsPanel(QGroupBox):
+class ModelsPanel(QObject):
+    """The model, LoRA, memory and device widgets and their mapping to a ModelSpec; the window
+    lays them out (gui/input_form.py)."""
+
     def __init__(self, demo_path: Callable[[], str]) -> None:
-        super().__init__("Models")
+        super().__init__()
         self.demo_path = demo_path
         self.base = ModelSourceField(
             "baseModelCombo", "Base model",
@@ -322,16 +341,6 @@ class ModelsPanel(QGroupBox):
         self.compile_unet = named(QCheckBox("Compile UNet"), "compileUnetCheck", "Compile UNet",
                                   "torch.compile the UNet: the first job takes minutes longer, later jobs with the same models run faster.")
         self.unload_button = named(QPushButton("Unload models"), "unloadButton", "Unload models", "Free the memory the loaded models use; the next job loads them again.")
-        form = QFormLayout(self)
-        form.addRow("Base model", self.base)
-        form.addRow("Motion adapter", self.adapter)
-        form.addRow("Motion LoRAs", self.loras)
-        form.addRow("LoRAs", self.image_loras)
-        form.addRow("Embeddings", self.embeddings)
-        form.addRow("Device / precision", hrow(self.device, self.dtype))
-        form.addRow("Memory", hrow(self.offload, self.vae_slicing, self.vae_tiling))
-        form.addRow("Speed", hrow(self.channels_last, self.compile_unet, end_stretch=True))
-        form.addRow("", self.unload_button)
         # The demo base model only works with the demo adapter: choosing it for one field
         # chooses it for both.
         self.base.combo.currentTextChanged.connect(lambda text: self._pair_demo(text, self.adapter))
@@ -400,9 +409,12 @@ class ModelsPanel(QGroupBox):
         self.vae_tiling.setChecked(spec.vae_tiling)
 
 
-class PromptPanel(QGroupBox):
+class PromptPanel(QWidget):
+    """The prompt and negative prompt (shown together at the top), and the prompt-travel
+    table in `travel_box` (shown in an Advanced section)."""
+
     def __init__(self) -> None:
-        super().__init__("Prompt")
+        super().__init__()
         self.prompt = named(QPlainTextEdit(), "promptEdit", "Prompt",
                             "What to animate. Comma-separated phrases work well, e.g. 'a sunset over the sea, fishing boats, golden hour'.")
         self.prompt.setPlaceholderText("a sunset over the sea, fishing boats, golden hour")
@@ -412,6 +424,7 @@ class PromptPanel(QGroupBox):
         self.negative.setPlaceholderText("bad quality, worse quality")
         self.negative.setTabChangesFocus(True)
         self.prompt.setMinimumHeight(60)
+        self.prompt.setMaximumHeight(120)
         self.negative.setMinimumHeight(40)
         self.negative.setMaximumHeight(60)
         self.travel = named(QTableWidget(0, 2), "promptTravelTable", "Prompt travel",
@@ -432,10 +445,14 @@ class PromptPanel(QGroupBox):
         buttons.addWidget(remove)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.prompt, 2)
         layout.addWidget(self.negative, 1)
-        layout.addWidget(self.travel)
-        layout.addLayout(buttons)
+        self.travel_box = QWidget()
+        travel_layout = QVBoxLayout(self.travel_box)
+        travel_layout.setContentsMargins(0, 0, 0, 0)
+        travel_layout.addWidget(self.travel)
+        travel_layout.addLayout(buttons)
 
     def add_travel(self, frame: int, text: str) -> None:
         row = self.travel.rowCount()
@@ -464,12 +481,15 @@ class PromptPanel(QGroupBox):
             self.add_travel(frame, text)
 
 
-class ParametersPanel(QGroupBox):
+class ParametersPanel(QObject):
+    """The sampling widgets and their mapping to a request; the window lays them out
+    (gui/input_form.py)."""
+
     inputVideoChosen = Signal(str)
     presetChosen = Signal(str)  # a quality preset picked by the user: models follow it
 
     def __init__(self) -> None:
-        super().__init__("Parameters")
+        super().__init__()
         d = GenerationRequest()
         self.mode = named(QComboBox(), "modeCombo", "Mode", "Text to video makes a clip from the prompt; video to video restyles an input clip.")
         self.mode.addItem("Text to video", "text2video")
@@ -487,8 +507,8 @@ class ParametersPanel(QGroupBox):
         row.addWidget(browse)
         self.strength = dspin("strengthSpin", "Strength", "How far to move away from the input video: 0.3 keeps it close, 0.8 (default) restyles strongly, 1.0 ignores it.", 0.01, 1.0, d.strength, 0.05)
         self.frames = spin("framesSpin", "Frames", "Number of frames. 16 is what the motion modules were trained on; longer clips use FreeNoise. Video to video takes at most this many input frames.", 1, 1024, d.frames)
-        self.width = spin("widthSpin", "Width", "Width in pixels, a multiple of 8. SD1.5 models work best at 512.", 64, 2048, d.width, 8)
-        self.height = spin("heightSpin", "Height", "Height in pixels, a multiple of 8. SD1.5 models work best at 512.", 64, 2048, d.height, 8)
+        self.width_spin = spin("widthSpin", "Width", "Width in pixels, a multiple of 8. SD1.5 models work best at 512.", 64, 2048, d.width, 8)
+        self.height_spin = spin("heightSpin", "Height", "Height in pixels, a multiple of 8. SD1.5 models work best at 512.", 64, 2048, d.height, 8)
         self.steps = spin("stepsSpin", "Steps", "Denoising steps: more is slower and usually cleaner. 20-30 is typical (4-8 for LCM).", 1, 500, d.steps)
         self.guidance = dspin("guidanceSpin", "Guidance", "How strictly to follow the prompt (CFG scale). 7-8 is typical; LCM uses 1-2.", 0.0, 50.0, d.guidance, 0.5)
         self.seed = named(SeedSpinBox(), "seedSpin", "Seed", "The random seed, 0 to 4294967295: the same seed and settings give the same clip.")
@@ -520,31 +540,57 @@ class ParametersPanel(QGroupBox):
         self.context_length = spin("contextLengthSpin", "Context length", "FreeNoise window in frames; 16 suits most motion modules.", 1, 1024, 16)
         self.context_stride = spin("contextStrideSpin", "Context stride", "Frames between FreeNoise windows (4 is usual).", 1, 1024, 4)
 
-        form = QFormLayout(self)
-        form.addRow("Mode", self.mode)
-        form.addRow("Input video", self.input_row)
-        form.addRow("Strength", self.strength)
-        form.addRow("Quality", self.quality)
-        form.addRow("Width × height", hrow(self.width, self.height))
-        form.addRow("Frames / fps", hrow(self.frames, self.fps))
-        form.addRow("Steps / guidance", hrow(self.steps, self.guidance))
-        form.addRow("Seed", hrow(self.seed, self.random_seed, stretch=self.seed))
-        form.addRow("Scheduler", self.scheduler)
-        form.addRow("Clip skip", self.clip_skip)
-        form.addRow("FreeInit", hrow(self.free_init, self.free_init_method, self.free_init_fast,
-                                     stretch=self.free_init_method))
         for box in self.freeu_values:
             box.setMaximumWidth(78)
-        form.addRow(self.freeu, hrow(*self.freeu_values, end_stretch=True))
         self.context_length.setPrefix("window ")
         self.context_stride.setPrefix("stride ")
-        form.addRow(self.free_noise, hrow(self.context_length, self.context_stride))
-        self.form = form
-        self.mode.currentIndexChanged.connect(self._mode_changed)
+        self.seconds = dspin("durationSecondsSpin", "Duration in seconds",
+                             "The clip's length in seconds at this frame rate; sets the number of frames.",
+                             0.1, FRAMES_RANGE[1], d.frames / d.fps, 0.5, 1)
+        self.seconds.setSuffix(" s")
+        self.frames.setSuffix(" frames")
+        self.fps.setSuffix(" fps")
+        self.aspect = named(QComboBox(), "aspectCombo", "Aspect ratio",
+                            "Shape of the clip. A preset keeps the shorter side and sets the longer one; SD1.5 models work best with the shorter side at 512.")
+        for label, ratio in ASPECTS:
+            self.aspect.addItem(label, ratio)
+        self.frames.valueChanged.connect(self._frames_changed)
+        self.fps.valueChanged.connect(self._frames_changed)
+        self.seconds.valueChanged.connect(self._seconds_changed)
+        self.aspect.activated.connect(lambda _: self._aspect_picked())
+        self.width_spin.valueChanged.connect(self._size_changed)
+        self.height_spin.valueChanged.connect(self._size_changed)
         self.freeu.toggled.connect(self._toggles)
         self.free_noise.toggled.connect(self._toggles)
-        self._mode_changed()
+        self._size_changed()
         self._toggles()
+
+    def _frames_changed(self) -> None:
+        self.seconds.blockSignals(True)
+        self.seconds.setValue(self.frames.value() / self.fps.value())
+        self.seconds.blockSignals(False)
+
+    def _seconds_changed(self, seconds: float) -> None:
+        self.frames.blockSignals(True)
+        self.frames.setValue(max(1, round(seconds * self.fps.value())))
+        self.frames.blockSignals(False)
+
+    def _aspect_picked(self) -> None:
+        ratio = self.aspect.currentData()
+        if ratio is None:
+            return
+        width, height = aspect_size(ratio, min(self.width_spin.value(), self.height_spin.value()))
+        self.width_spin.setValue(width)
+        self.height_spin.setValue(height)
+
+    def _size_changed(self) -> None:
+        width, height = self.width_spin.value(), self.height_spin.value()
+        short = min(width, height)
+        index = next((i for i in range(self.aspect.count())
+                      if self.aspect.itemData(i) is not None
+                      and aspect_size(self.aspect.itemData(i), short) == (width, height)),
+                     self.aspect.count() - 1)
+        self.aspect.setCurrentIndex(index)
 
     def _preset_picked(self) -> None:
         preset = PRESETS[self.quality.currentData()]
@@ -557,11 +603,6 @@ class ParametersPanel(QGroupBox):
         """Show `name` without applying its values (they come with the request)."""
         self.quality.setCurrentIndex(max(0, self.quality.findData(name)))
 
-    def _mode_changed(self) -> None:
-        video = self.mode.currentData() == "video2video"
-        self.form.setRowVisible(self.input_row, video)
-        self.form.setRowVisible(self.strength, video)
-
     def _toggles(self) -> None:
         for box in self.freeu_values:
             box.setEnabled(self.freeu.isChecked())
@@ -569,7 +610,7 @@ class ParametersPanel(QGroupBox):
         self.context_stride.setEnabled(self.free_noise.isChecked())
 
     def _browse_input(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose the input video", "", "Videos and animations (*.mp4 *.mov *.webm *.mkv *.avi *.gif *.webp);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self.input_video, "Choose the input video", "", "Videos and animations (*.mp4 *.mov *.webm *.mkv *.avi *.gif *.webp);;All files (*)")
         if path:
             self.set_input_video(path)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QGuiApplication, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -232,7 +232,10 @@ class CompareDialog(QDialog):
             column.addWidget(player, 1)
             row.addLayout(column, 1)
         self.setLayout(row)
-        self.resize(1100, 560)
+        screen = (parent.screen() if parent is not None else None) or QGuiApplication.primaryScreen()
+        area = screen.availableGeometry() if screen is not None else None
+        # 1100x560, or what the screen has room for (frame included).
+        self.resize(min(1100, area.width() - 16) if area else 1100, min(560, area.height() - 40) if area else 560)
 
     def _follow(self, index: int) -> None:
         count = self.right.frame_count

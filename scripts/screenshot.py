@@ -37,8 +37,8 @@ def main() -> int:
     window.models.adapter.set_text(DEMO_LABEL)
     window.models.device.setCurrentText("cpu")
     p = window.parameters
-    p.width.setValue(256)
-    p.height.setValue(256)
+    p.width_spin.setValue(256)
+    p.height_spin.setValue(256)
     p.frames.setValue(16)
     p.steps.setValue(int(os.environ.get("SCREENSHOT_STEPS", "40")))
     p.random_seed.setChecked(False)

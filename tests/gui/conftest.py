@@ -44,8 +44,8 @@ def configure_tiny(window, models, steps: int = 2, frames: int = 8) -> None:
     window.models.adapter.set_text(str(models.motion_adapter))
     window.models.device.setCurrentText("cpu")
     p = window.parameters
-    p.width.setValue(64)
-    p.height.setValue(64)
+    p.width_spin.setValue(64)
+    p.height_spin.setValue(64)
     p.frames.setValue(frames)
     p.steps.setValue(steps)
     p.random_seed.setChecked(False)

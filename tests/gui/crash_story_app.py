@@ -34,8 +34,8 @@ def main() -> None:
         window.models.adapter.set_text(adapter)
         window.models.device.setCurrentText("cpu")
         p = window.parameters
-        p.width.setValue(64)
-        p.height.setValue(64)
+        p.width_spin.setValue(64)
+        p.height_spin.setValue(64)
         p.frames.setValue(8)
         p.steps.setValue(2)
         p.random_seed.setChecked(False)

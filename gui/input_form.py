@@ -1,0 +1,190 @@
+"""The left column: the prompts and Generate at the top, the choices everyone makes below them,
+and everything else folded into "Advanced" sections that remember whether they are open."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLayout,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.panels import hrow
+
+# The Advanced sections, in order: (key, title). The key names the section in the settings
+# and in objectNames (`<key>Section`, `<key>SectionToggle`).
+SECTIONS = (
+    ("sampling", "Sampling"),
+    ("loras", "LoRAs and embeddings"),
+    ("motion", "Motion and prompt travel"),
+    ("memory", "Memory and device"),
+    ("remote", "Render on other machines"),
+)
+
+
+class Section(QWidget):
+    """A titled part of the form that folds away: a toggle with an arrow and a body."""
+
+    toggled = Signal(str, bool)
+
+    def __init__(self, key: str, title: str, body: QWidget | QLayout) -> None:
+        super().__init__()
+        self.key = key
+        self.setObjectName(f"{key}Section")
+        self.button = QToolButton()
+        self.button.setObjectName(f"{key}SectionToggle")
+        self.button.setAccessibleName(title)
+        self.button.setToolTip(f"Show or hide {title}.")
+        self.button.setText(title)
+        self.button.setCheckable(True)
+        self.button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.button.setAutoRaise(True)
+        self.button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        font = self.button.font()
+        font.setBold(True)
+        self.button.setFont(font)
+        if isinstance(body, QLayout):
+            holder = QWidget()
+            holder.setLayout(body)
+            body = holder
+        self.body = body
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(line)
+        layout.addWidget(self.button)
+        layout.addWidget(self.body)
+        self.button.toggled.connect(self._show)
+        self._show(False)
+
+    def _show(self, open_: bool) -> None:
+        self.button.setArrowType(Qt.ArrowType.DownArrow if open_ else Qt.ArrowType.RightArrow)
+        self.body.setVisible(open_)
+        self.toggled.emit(self.key, open_)
+
+    def is_open(self) -> bool:
+        return self.button.isChecked()
+
+    def set_open(self, open_: bool) -> None:
+        self.button.setChecked(open_)
+
+
+def form() -> QFormLayout:
+    """A form whose labels move above their fields when the column is too narrow for both."""
+    layout = QFormLayout()
+    layout.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+    layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+    layout.setContentsMargins(4, 2, 4, 2)
+    return layout
+
+
+def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str, Section]]:
+    """The left column's widget and its sections by key."""
+    prompt, params, models = window.prompt, window.parameters, window.models
+
+    top = QWidget()
+    top_layout = QVBoxLayout(top)
+    top_layout.setContentsMargins(0, 0, 0, 0)
+    top_layout.addWidget(prompt)
+    buttons = QHBoxLayout()
+    buttons.addWidget(window.generate_button, 3)
+    buttons.addWidget(window.cancel_button, 1)
+    top_layout.addLayout(buttons)
+
+    essentials = form()
+    essentials.addRow("Mode", params.mode)
+    essentials.addRow("Input video", params.input_row)
+    essentials.addRow("Strength", params.strength)
+    essentials.addRow("Base model", models.base)
+    essentials.addRow("Motion adapter", models.adapter)
+    essentials.addRow("Quality", params.quality)
+    essentials.addRow("Duration", hrow(params.frames, params.seconds, params.fps))
+    essentials.addRow("Size", hrow(params.aspect, params.width_spin, params.height_spin,
+                                   stretch=params.aspect))
+    essentials.addRow("Seed", hrow(params.seed, params.random_seed, stretch=params.seed))
+
+    def show_video_rows() -> None:
+        video = params.mode.currentData() == "video2video"
+        essentials.setRowVisible(params.input_row, video)
+        essentials.setRowVisible(params.strength, video)
+
+    params.mode.currentIndexChanged.connect(show_video_rows)
+    show_video_rows()
+
+    sampling = form()
+    sampling.addRow("Steps", params.steps)
+    sampling.addRow("Guidance", params.guidance)
+    sampling.addRow("Scheduler", params.scheduler)
+    sampling.addRow("Clip skip", params.clip_skip)
+
+    loras = form()
+    loras.addRow(wide_label("Motion LoRAs"))
+    loras.addRow(models.loras)
+    loras.addRow(wide_label("LoRAs"))
+    loras.addRow(models.image_loras)
+    loras.addRow(wide_label("Embeddings"))
+    loras.addRow(models.embeddings)
+
+    motion = form()
+    motion.addRow("FreeInit", hrow(params.free_init, params.free_init_method, params.free_init_fast,
+                                   stretch=params.free_init_method))
+    motion.addRow(params.freeu, hrow(*params.freeu_values, end_stretch=True))
+    motion.addRow(params.free_noise, hrow(params.context_length, params.context_stride))
+    motion.addRow(wide_label("Prompt travel"))
+    motion.addRow(prompt.travel_box)
+
+    memory = form()
+    memory.addRow("Device", models.device)
+    memory.addRow("Precision", models.dtype)
+    memory.addRow("CPU offload", models.offload)
+    memory.addRow("", hrow(models.vae_slicing, models.vae_tiling, end_stretch=True))
+    memory.addRow("Speed", hrow(models.channels_last, models.compile_unet, end_stretch=True))
+    memory.addRow("", hrow(models.unload_button, end_stretch=True))
+
+    if hasattr(remote_panel, "setTitle"):
+        remote_panel.setTitle("")  # the section's toggle is its title
+        remote_panel.setFlat(True)
+    bodies = {"sampling": sampling, "loras": loras, "motion": motion, "memory": memory,
+              "remote": remote_panel}
+    sections = {key: Section(key, title, bodies[key]) for key, title in SECTIONS}
+
+    align_labels([essentials, sampling, loras, motion, memory])
+
+    column = QWidget()
+    column.setObjectName("inputColumn")
+    layout = QVBoxLayout(column)
+    layout.setContentsMargins(6, 6, 6, 6)
+    layout.addWidget(top)
+    essentials_box = QWidget()
+    essentials_box.setLayout(essentials)
+    layout.addWidget(essentials_box)
+    for section in sections.values():
+        layout.addWidget(section)
+    layout.addStretch(1)
+    return column, sections
+
+
+def align_labels(forms: list[QFormLayout]) -> None:
+    """One label column width for all the forms, so their fields line up."""
+    labels = [form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget()
+              for form in forms for row in range(form.rowCount())
+              if form.itemAt(row, QFormLayout.ItemRole.LabelRole) is not None]
+    width = max(label.sizeHint().width() for label in labels)
+    for label in labels:
+        label.setMinimumWidth(width)
+
+
+def wide_label(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setContentsMargins(0, 4, 0, 0)
+    return label

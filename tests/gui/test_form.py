@@ -1,0 +1,66 @@
+"""The form: the few choices up front, the rest folded away in sections that remember their
+state; duration in frames or seconds; aspect presets."""
+
+from __future__ import annotations
+
+from gui.input_form import SECTIONS
+
+
+def test_advanced_sections_start_folded_and_remember_their_state(qtbot, tmp_path):
+    from gui.main_window import MainWindow
+
+    settings = tmp_path / "settings.json"
+    first = MainWindow(settings_path=settings)
+    qtbot.addWidget(first)
+    first.show()
+    assert [key for key, _ in SECTIONS] == list(first.sections)
+    assert not any(section.is_open() for section in first.sections.values())
+    assert not first.parameters.scheduler.isVisible() and first.prompt.prompt.isVisible()
+    first.sections["motion"].button.click()
+    assert first.parameters.free_init.isVisible()
+    first.sections["memory"].button.click()
+    first.sections["memory"].button.click()  # opened and closed again
+    first.close()
+
+    second = MainWindow(settings_path=settings)
+    qtbot.addWidget(second)
+    second.show()
+    assert {key for key, section in second.sections.items() if section.is_open()} == {"motion"}
+    assert second.parameters.free_init.isVisible() and not second.models.device.isVisible()
+    second.close()
+
+
+def test_duration_in_seconds_sets_frames_and_follows_fps(window):
+    p = window.parameters
+    p.fps.setValue(8)
+    p.frames.setValue(16)
+    assert p.seconds.value() == 2.0
+    p.seconds.setValue(3.0)
+    assert p.frames.value() == 24
+    p.fps.setValue(12)  # the frames stay: the clip just plays faster
+    assert p.frames.value() == 24 and p.seconds.value() == 2.0
+    assert window.request_from_form().frames == 24
+
+
+def test_aspect_presets_keep_the_short_side(window):
+    p = window.parameters
+    p.width_spin.setValue(512)
+    p.height_spin.setValue(512)
+    assert p.aspect.currentText() == "Square 1:1"
+    for label, size in (("Wide 16:9", (912, 512)), ("Portrait 2:3", (512, 768)),
+                        ("Landscape 3:2", (768, 512)), ("Tall 9:16", (512, 912))):
+        p.aspect.setCurrentIndex(p.aspect.findText(label))
+        p._aspect_picked()
+        assert (p.width_spin.value(), p.height_spin.value()) == size, label
+    p.height_spin.setValue(512)
+    p.width_spin.setValue(600)  # a size no preset makes
+    assert p.aspect.currentText() == "Custom"
+    p.width_spin.setValue(768)
+    assert p.aspect.currentText() == "Landscape 3:2"
+
+
+def test_video_rows_show_only_in_video_to_video(window):
+    p = window.parameters
+    assert not p.strength.isVisible()
+    p.mode.setCurrentIndex(p.mode.findData("video2video"))
+    assert p.strength.isVisible() and p.input_video.isVisible()
