@@ -207,6 +207,10 @@ class ExportDialog(QDialog):
         custom = self.size.currentData() == "custom"
         self.custom_width.setEnabled(custom)
         self.custom_height.setEnabled(custom)
+        if not custom:  # the greyed fields show the size the export will have
+            width, height = self.export_size() or self.source_size
+            self.custom_width.setValue(width)
+            self.custom_height.setValue(height)
         for widget in (self.dither, self.loop):
             widget.setEnabled(kind == "gif" or (widget is self.loop and kind == "webp"))
         self.crf.setEnabled(kind in ("mp4", "webm"))

@@ -232,6 +232,8 @@ def test_export_dialog_scales_and_remembers(player, qtbot, tmp_path):
     qtbot.addWidget(dialog)
     assert dialog.format.currentData() == "webp" and dialog.size.currentData() == "2x"
     assert dialog.path.text() == str(tmp_path / "animation.webp")
+    # The greyed size fields show what "2x" makes, not the original size.
+    assert (dialog.custom_width.value(), dialog.custom_height.value()) == (96, 64)
     dialog.start()
     dialog.wait()
     qtbot.waitUntil(lambda: hasattr(dialog, "written"), timeout=30000)

@@ -21,7 +21,7 @@ def test_quality_presets_set_the_recipe_and_keep_own_loras(window):
     p, m = window.parameters, window.models
     assert p.quality.objectName() == "qualityCombo" and p.quality.accessibleName()
     for name in ("imageLoraTable", "embeddingTable", "channelsLastCheck", "compileUnetCheck"):
-        widget = m.findChild(QWidget, name)
+        widget = window.findChild(QWidget, name)
         assert widget is not None and widget.accessibleName(), name
     m.image_loras.add("/my/style.safetensors", 0.6)
     pick(p.quality, "animatelcm")
