@@ -15,7 +15,6 @@ import numpy as np
 from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -38,6 +37,7 @@ from backend.project import SUFFIX, Project, Take, write_snapshot
 from backend.request import GenerationRequest, random_seed
 from backend.settings import Settings, data_dir
 from gui.input_form import build_input_column
+from gui.notify import BackgroundNotifier
 from gui.panels import ModelsPanel, ParametersPanel, PromptPanel, named
 from gui.player import TimelinePlayer
 from gui.remote_panel import attach_remote
@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self.last_result = None
         self._closing = False
         self._fitted_with_frame = False
+        self.notifier = BackgroundNotifier(self)
         self._waiting_for_demo: list[GenerationRequest] = []
         self._job_started_at = 0.0
         self.project = Project()
@@ -598,8 +599,7 @@ class MainWindow(QMainWindow):
             self.takes.refresh(select=self.takes.selected_takes()[0] if len(self.takes.selected_takes()) == 1 else None)
         self._idle_progress("done")
         self.clear_error()
-        if not self.isActiveWindow():
-            QApplication.alert(self)  # the taskbar entry asks for attention until looked at
+        self.notifier.job_ended(f"{take.name} is done: {elided(result.request.prompt, self.status_label, 300)}")
         self.set_status(f"Job {job.id}: {take.name} done in {result.duration:.1f} s · seed {result.request.seed} · {result.device}")
         spec = result.request.model
         if spec.base_model:
@@ -621,6 +621,7 @@ class MainWindow(QMainWindow):
         elif kind == "input":
             message += " Fix it and press Generate again."
         self.show_error(f"Job {job.id} failed: {message}")
+        self.notifier.job_ended(f"Job {job.id} failed.")
 
     def _idle_progress(self, text: str) -> None:
         self.progress.setRange(0, 1)

@@ -64,3 +64,41 @@ def test_video_rows_show_only_in_video_to_video(window):
     assert not p.strength.isVisible()
     p.mode.setCurrentIndex(p.mode.findData("video2video"))
     assert p.strength.isVisible() and p.input_video.isVisible()
+
+
+def test_a_job_ending_in_the_background_alerts_the_user(window, monkeypatch):
+    import gui.notify as notify
+
+    shown, alerts = [], []
+
+    class Tray:
+        MessageIcon = notify.QSystemTrayIcon.MessageIcon
+
+        def __init__(self, icon, parent):
+            self.messageClicked = type("S", (), {"connect": lambda self, slot: None})()
+
+        @staticmethod
+        def isSystemTrayAvailable():
+            return True
+
+        @staticmethod
+        def supportsMessages():
+            return True
+
+        def setToolTip(self, text):
+            pass
+
+        def show(self):
+            pass
+
+        def showMessage(self, title, text, icon, ms):
+            shown.append(text)
+
+    monkeypatch.setattr(notify, "QSystemTrayIcon", Tray)
+    monkeypatch.setattr(notify.QApplication, "alert", lambda widget, ms=0: alerts.append(widget))
+    monkeypatch.setattr(window, "isActiveWindow", lambda: False)
+    assert window.notifier.job_ended("Take 1 is done: a lighthouse.")
+    assert shown == ["Take 1 is done: a lighthouse."] and alerts == [window]
+    monkeypatch.setattr(window, "isActiveWindow", lambda: True)
+    assert not window.notifier.job_ended("Take 2 is done.")
+    assert len(shown) == 1
