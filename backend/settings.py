@@ -16,6 +16,9 @@ from backend.atomic import write_text
 SCHEMA_VERSION = 1
 APP_DIR_NAME = "animatediff-studio"
 RECENT_LIMIT = 10
+# The window's language: "system" follows the locale (LANG, LC_ALL, LANGUAGE); the others force
+# one. English is the source language of every text.
+LANGUAGES = ("system", "en", "zh_CN")
 
 
 def config_dir() -> Path:
@@ -48,6 +51,7 @@ class Settings:
     window_state: str = ""  # base64 of QMainWindow.saveState()
     open_sections: list[str] = field(default_factory=list)  # the window's open Advanced sections
     theme: str = "dark"  # dark, or "system" (the platform's own colours, usually light)
+    language: str = "system"  # one of LANGUAGES; applied when the app starts
     schema_version: int = SCHEMA_VERSION
     # Set when the file came from a newer version: it is then left as it is (never replaced by
     # what this version understands of it) and this says why.
@@ -86,6 +90,8 @@ class Settings:
                 setattr(settings, f.name, value)
             elif isinstance(default, str) and isinstance(value, str):
                 setattr(settings, f.name, value)
+        if settings.language not in LANGUAGES:  # a hand-edited or future value
+            settings.language = "system"
         settings.schema_version = SCHEMA_VERSION
         return settings
 

@@ -57,9 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    from backend.settings import Settings
+    from gui.i18n import install
     from gui.main_window import MainWindow
 
     app = get_app()
+    install(Settings.load().language, app)  # before any window, so every text is translated
     window = MainWindow()
     if args.base_model:
         window.models.base.set_text(args.base_model)

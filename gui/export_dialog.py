@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QUrl, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from backend.errors import Cancelled, StudioError
+from gui.i18n import translate
 
-FORMATS = [("GIF", "gif"), ("MP4 (H.264)", "mp4"), ("WebM (VP9)", "webm"), ("WebP", "webp"), ("PNG frames", "folder")]
+FORMATS = [("GIF", "gif"), ("MP4 (H.264)", "mp4"), ("WebM (VP9)", "webm"), ("WebP", "webp"),
+           (QT_TRANSLATE_NOOP("ExportDialog", "PNG frames"), "folder")]  # labels through tr()
 
 
 def scale_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -65,7 +67,7 @@ class ExportJob(QObject):
                                  progress=lambda done, total: self.progress.emit(done, total),
                                  cancel=self.cancel_event.is_set)
         except Cancelled:
-            self.failed.emit("Export cancelled; nothing was written.")
+            self.failed.emit(translate("ExportDialog", "Export cancelled; nothing was written."))
         except StudioError as exc:
             self.failed.emit(str(exc))
         except Exception as exc:  # noqa: BLE001 - shown to the user; the app goes on
@@ -78,38 +80,38 @@ class ExportDialog(QDialog):
     def __init__(self, parent, player, request, settings) -> None:
         super().__init__(parent)
         self.setObjectName("exportDialog")
-        self.setWindowTitle("Export")
+        self.setWindowTitle(self.tr("Export"))
         self.player, self.request, self.settings = player, request, settings
         self.job: ExportJob | None = None
         remembered = dict(getattr(settings, "export", {}) or {})
 
         self.format = QComboBox()
         self.format.setObjectName("exportFormatCombo")
-        self.format.setAccessibleName("Format")
-        self.format.setToolTip("GIF plays everywhere; MP4 is small and sharp; WebM for the web; WebP lossless; PNG frames for editing.")
+        self.format.setAccessibleName(self.tr("Format"))
+        self.format.setToolTip(self.tr("GIF plays everywhere; MP4 is small and sharp; WebM for the web; WebP lossless; PNG frames for editing."))
         for label, value in FORMATS:
-            self.format.addItem(label, value)
+            self.format.addItem(self.tr(label), value)
         self.format.setCurrentIndex(max(0, self.format.findData(remembered.get("format", "gif"))))
         self.path = QLineEdit()
         self.path.setObjectName("exportPathEdit")
-        self.path.setAccessibleName("File")
+        self.path.setAccessibleName(self.tr("File"))
         browse = QToolButton()
         browse.setText("…")
-        browse.setToolTip("Choose where to save")
+        browse.setToolTip(self.tr("Choose where to save"))
         browse.clicked.connect(self._browse)
         self.fps = QSpinBox()
         self.fps.setObjectName("exportFpsSpin")
-        self.fps.setAccessibleName("Export fps")
+        self.fps.setAccessibleName(self.tr("Export fps"))
         self.fps.setRange(1, 60)
         self.fps.setValue(round(player.fps))
-        self.fps.setToolTip("Frames per second of the exported clip")
+        self.fps.setToolTip(self.tr("Frames per second of the exported clip"))
         self.range_label = QLabel()
         self.size = QComboBox()
         self.size.setObjectName("exportSizeCombo")
-        self.size.setAccessibleName("Size")
-        self.size.addItem("Original", "original")
+        self.size.setAccessibleName(self.tr("Size"))
+        self.size.addItem(self.tr("Original"), "original")
         self.size.addItem("2x", "2x")
-        self.size.addItem("Custom", "custom")
+        self.size.addItem(self.tr("Custom"), "custom")
         self.size.setCurrentIndex(max(0, self.size.findData(remembered.get("size", "original"))))
         self.custom_width = QSpinBox()
         self.custom_height = QSpinBox()
@@ -125,24 +127,24 @@ class ExportDialog(QDialog):
         self.custom_height.setValue(self.source_size[1])
         self.dither = QComboBox()
         self.dither.setObjectName("exportDitherCombo")
-        self.dither.addItem("None (smallest, no flicker)", "none")
-        self.dither.addItem("Floyd-Steinberg (smoother gradients)", "floyd-steinberg")
+        self.dither.addItem(self.tr("None (smallest, no flicker)"), "none")
+        self.dither.addItem(self.tr("Floyd-Steinberg (smoother gradients)"), "floyd-steinberg")
         self.dither.setCurrentIndex(max(0, self.dither.findData(remembered.get("gif_dither", "none"))))
         self.loop = QComboBox()
         self.loop.setObjectName("exportLoopCombo")
-        self.loop.addItem("Forever", 0)
-        self.loop.addItem("Once", -1)
+        self.loop.addItem(self.tr("Forever"), 0)
+        self.loop.addItem(self.tr("Once"), -1)
         self.loop.setCurrentIndex(max(0, self.loop.findData(remembered.get("loop", 0))))
-        self.pingpong = QCheckBox("Ping-pong (forward, then back)")
+        self.pingpong = QCheckBox(self.tr("Ping-pong (forward, then back)"))
         self.pingpong.setChecked(bool(remembered.get("pingpong", False)))
         self.crf = QSpinBox()
         self.crf.setObjectName("exportCrfSpin")
         self.crf.setRange(0, 51)
         self.crf.setValue(int(remembered.get("crf", 18)))
-        self.crf.setToolTip("MP4/WebM quality (CRF): lower is better and bigger. 18 looks lossless; 28 is small.")
-        self.sidecar = QCheckBox("Also write the settings as a .json file")
+        self.crf.setToolTip(self.tr("MP4/WebM quality (CRF): lower is better and bigger. 18 looks lossless; 28 is small."))
+        self.sidecar = QCheckBox(self.tr("Also write the settings as a .json file"))
         self.sidecar.setChecked(bool(remembered.get("sidecar", False)))
-        self.open_folder = QCheckBox("Open the folder when done")
+        self.open_folder = QCheckBox(self.tr("Open the folder when done"))
         self.open_folder.setChecked(bool(remembered.get("open_folder", False)))
         self.bar = QProgressBar()
         self.bar.setObjectName("exportProgress")
@@ -151,27 +153,27 @@ class ExportDialog(QDialog):
         self.message.setWordWrap(True)
 
         form = QFormLayout()
-        form.addRow("Format", self.format)
+        form.addRow(self.tr("Format"), self.format)
         file_row = QHBoxLayout()
         file_row.addWidget(self.path, 1)
         file_row.addWidget(browse)
-        form.addRow("Save to", file_row)
-        form.addRow("Frames", self.range_label)
-        form.addRow("FPS", self.fps)
+        form.addRow(self.tr("Save to"), file_row)
+        form.addRow(self.tr("Frames"), self.range_label)
+        form.addRow(self.tr("FPS"), self.fps)
         size_row = QHBoxLayout()
         size_row.addWidget(self.size)
         size_row.addWidget(self.custom_width)
         size_row.addWidget(QLabel("×"))
         size_row.addWidget(self.custom_height)
-        form.addRow("Size", size_row)
-        form.addRow("GIF dithering", self.dither)
-        form.addRow("Loop", self.loop)
+        form.addRow(self.tr("Size"), size_row)
+        form.addRow(self.tr("GIF dithering"), self.dither)
+        form.addRow(self.tr("Loop"), self.loop)
         form.addRow("", self.pingpong)
-        form.addRow("MP4/WebM quality", self.crf)
+        form.addRow(self.tr("MP4/WebM quality"), self.crf)
         form.addRow("", self.sidecar)
         form.addRow("", self.open_folder)
         self.buttons = QDialogButtonBox()
-        self.export_button = QPushButton("Export")
+        self.export_button = QPushButton(self.tr("Export"))
         self.export_button.setObjectName("exportStartButton")
         self.export_button.setDefault(True)
         self.buttons.addButton(self.export_button, QDialogButtonBox.ButtonRole.AcceptRole)
@@ -203,7 +205,8 @@ class ExportDialog(QDialog):
     def _update(self) -> None:
         kind = self.format.currentData()
         start, end = self.player.in_point, self.player.out_point
-        self.range_label.setText(f"{start + 1} to {end + 1} ({end - start + 1} frames; set with I and O in the player)")
+        self.range_label.setText(
+            self.tr("{0} to {1} ({2} frames; set with I and O in the player)").format(start + 1, end + 1, end - start + 1))
         custom = self.size.currentData() == "custom"
         self.custom_width.setEnabled(custom)
         self.custom_height.setEnabled(custom)
@@ -218,11 +221,11 @@ class ExportDialog(QDialog):
     def _browse(self) -> None:
         kind = self.format.currentData()
         if kind == "folder":
-            folder = QFileDialog.getExistingDirectory(self, "Folder for the PNG frames", str(self._target().parent))
+            folder = QFileDialog.getExistingDirectory(self, self.tr("Folder for the PNG frames"), str(self._target().parent))
             if folder:
                 self.path.setText(str(Path(folder) / self._target().name))
         else:
-            path, _ = QFileDialog.getSaveFileName(self, "Export as", str(self._target()), f"*.{kind}")
+            path, _ = QFileDialog.getSaveFileName(self, self.tr("Export as"), str(self._target()), f"*.{kind}")
             if path:
                 self.path.setText(path)
         self._format_changed()
@@ -262,7 +265,7 @@ class ExportDialog(QDialog):
         self.job.finished.connect(self._finished)
         self.job.failed.connect(self._failed)
         self.export_button.setEnabled(False)
-        self.message.setText(f"Writing {target.name}…")
+        self.message.setText(self.tr("Writing {0}…").format(target.name))
         self.job.start()
 
     def cancel(self) -> None:
@@ -281,13 +284,13 @@ class ExportDialog(QDialog):
 
     def _finished(self, paths: list) -> None:
         self.bar.setValue(self.bar.maximum())
-        self.message.setText(f"Saved {paths[0]}")
+        self.message.setText(self.tr("Saved {0}.").format(paths[0]))
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.export_button.setEnabled(True)
         self.written = paths
         if self.open_folder.isChecked():
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(paths[0]).parent)))
-        self.cancel_button.setText("Close")
+        self.cancel_button.setText(self.tr("Close"))
 
     def _failed(self, message: str) -> None:
         self.message.setText(message)

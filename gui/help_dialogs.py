@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import Qt, qVersion
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, qVersion
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -21,24 +22,33 @@ from PySide6.QtWidgets import (
 
 import backend
 from backend.settings import config_dir, data_dir
+from gui.i18n import translate
 
+# Texts in tables are marked here and translated where they are shown (context "HelpDialogs").
+# Keys are shown as Qt writes them for the user's language (QKeySequence.NativeText).
 SHORTCUTS = (
-    ("Ctrl+Enter", "Generate (while a job runs: add to the queue)"),
-    ("Esc", "Cancel the running job"),
-    ("Ctrl+E", "Export the clip shown"),
-    ("Ctrl+N / Ctrl+O", "New project / open a project"),
-    ("Ctrl+S / Ctrl+Shift+S", "Save the project / save it as"),
-    ("Ctrl+Z", "Bring back the last deleted take"),
-    ("Space", "Play / pause (player focused)"),
-    ("Left / Right", "Previous / next frame"),
-    ("Home / End", "First / last frame"),
-    ("I / O", "Set the in / out point"),
-    ("L", "Loop, ping-pong or once"),
-    ("Ctrl+C", "Copy the frame shown"),
-    ("F1", "Getting started"),
+    ("Ctrl+Enter", QT_TRANSLATE_NOOP("HelpDialogs", "Generate (while a job runs: add to the queue)")),
+    ("Esc", QT_TRANSLATE_NOOP("HelpDialogs", "Cancel the running job")),
+    ("Ctrl+E", QT_TRANSLATE_NOOP("HelpDialogs", "Export the clip shown")),
+    ("Ctrl+N / Ctrl+O", QT_TRANSLATE_NOOP("HelpDialogs", "New project / open a project")),
+    ("Ctrl+S / Ctrl+Shift+S", QT_TRANSLATE_NOOP("HelpDialogs", "Save the project / save it as")),
+    ("Ctrl+Z", QT_TRANSLATE_NOOP("HelpDialogs", "Bring back the last deleted take")),
+    ("Space", QT_TRANSLATE_NOOP("HelpDialogs", "Play / pause (player focused)")),
+    ("Left / Right", QT_TRANSLATE_NOOP("HelpDialogs", "Previous / next frame")),
+    ("Home / End", QT_TRANSLATE_NOOP("HelpDialogs", "First / last frame")),
+    ("I / O", QT_TRANSLATE_NOOP("HelpDialogs", "Set the in / out point")),
+    ("L", QT_TRANSLATE_NOOP("HelpDialogs", "Loop, ping-pong or once")),
+    ("Ctrl+C", QT_TRANSLATE_NOOP("HelpDialogs", "Copy the frame shown")),
+    ("F1", QT_TRANSLATE_NOOP("HelpDialogs", "Getting started")),
+)
+# The titles the window passes to text_dialog, translated there.
+TITLES = (
+    QT_TRANSLATE_NOOP("HelpDialogs", "Getting started"),
+    QT_TRANSLATE_NOOP("HelpDialogs", "Read me"),
+    QT_TRANSLATE_NOOP("HelpDialogs", "About AnimateDiff Studio"),
 )
 
-GETTING_STARTED = """
+GETTING_STARTED = QT_TRANSLATE_NOOP("HelpDialogs", """
 <h2>Getting started</h2>
 <ol>
 <li><b>Write a prompt</b> at the top: what should move, and how it looks. The negative prompt
@@ -56,14 +66,14 @@ offered back after a crash.</li>
 </ol>
 <p>Video to video: drop a video on the window. Longer clips, FreeInit, FreeU, prompt travel and
 memory options are under the parameters and models sections.</p>
-"""
+""")
 
 
 def _version(name: str) -> str:
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
-        return "not installed"
+        return translate("HelpDialogs", "not installed")
 
 
 def about_text(device: str = "") -> str:
@@ -75,23 +85,31 @@ def about_text(device: str = "") -> str:
         ("diffusers", _version("diffusers")),
         ("transformers", _version("transformers")),
         ("Qt / PySide6", f"{qVersion()} / {_version('PySide6-Essentials')}"),
-        ("Device", device or "chosen when the models load (CUDA or Apple GPU if present, else CPU)"),
-        ("Settings", str(config_dir())),
-        ("Recovery files", str(data_dir() / "recovery")),
-        ("Models (Hugging Face cache)", os.environ.get("HF_HUB_CACHE") or f"{hf_home}/hub"),
+        (translate("HelpDialogs", "Device"), device or translate(
+            "HelpDialogs", "chosen when the models load (CUDA or Apple GPU if present, else CPU)")),
+        (translate("HelpDialogs", "Settings"), str(config_dir())),
+        (translate("HelpDialogs", "Recovery files"), str(data_dir() / "recovery")),
+        (translate("HelpDialogs", "Models (Hugging Face cache)"),
+         os.environ.get("HF_HUB_CACHE") or f"{hf_home}/hub"),
     ]
     table = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows)
     return (
-        "<h2>AnimateDiff Studio</h2><p>Short animations from text or video with AnimateDiff, on "
-        f"your own computer.</p><table cellspacing='4'>{table}</table>"
-        "<p>Licences: AnimateDiff Studio is Apache-2.0. PyTorch (BSD-3-Clause), diffusers, "
-        "transformers and huggingface_hub (Apache-2.0), Qt for Python (LGPL-3.0), imageio (BSD-2-Clause) "
-        "with FFmpeg (LGPL/GPL), Pillow (MIT-CMU). Models carry their own licences: see each "
-        "model's card before you use its output.</p>"
+        "<h2>AnimateDiff Studio</h2><p>"
+        + translate("HelpDialogs", "Short animations from text or video with AnimateDiff, on your own computer.")
+        + f"</p><table cellspacing='4'>{table}</table><p>"
+        + translate(
+            "HelpDialogs",
+            "Licences: AnimateDiff Studio is Apache-2.0. PyTorch (BSD-3-Clause), diffusers, "
+            "transformers and huggingface_hub (Apache-2.0), Qt for Python (LGPL-3.0), imageio "
+            "(BSD-2-Clause) with FFmpeg (LGPL/GPL), Pillow (MIT-CMU). Models carry their own "
+            "licences: see each model's card before you use its output.",
+        )
+        + "</p>"
     )
 
 
 def _dialog(parent: QWidget, name: str, title: str, body: QWidget, size: tuple[int, int]) -> QDialog:
+    title = translate("HelpDialogs", title)
     dialog = QDialog(parent)
     dialog.setObjectName(name)
     dialog.setAccessibleName(title)
@@ -107,31 +125,39 @@ def _dialog(parent: QWidget, name: str, title: str, body: QWidget, size: tuple[i
 
 
 def text_dialog(parent: QWidget, name: str, title: str, html: str = "", markdown: str = "") -> QDialog:
+    """A dialog showing `html` (or `markdown`). The title and a marked html text (such as
+    GETTING_STARTED) are translated here."""
     browser = QTextBrowser()
     browser.setObjectName(f"{name}Text")
-    browser.setAccessibleName(title)
+    browser.setAccessibleName(translate("HelpDialogs", title))
     browser.setOpenExternalLinks(True)
     if markdown:
         browser.setMarkdown(markdown)
     else:
-        browser.setHtml(html)
+        browser.setHtml(translate("HelpDialogs", html))
     return _dialog(parent, name, title, browser, (640, 520))
+
+
+def native_keys(keys: str) -> str:
+    """'Space / Left' as Qt names those keys in the user's language."""
+    native = QKeySequence.SequenceFormat.NativeText
+    return " / ".join(QKeySequence(part).toString(native) or part for part in keys.split(" / "))
 
 
 def shortcuts_dialog(parent: QWidget) -> QDialog:
     table = QTableWidget(len(SHORTCUTS), 2)
     table.setObjectName("shortcutsTable")
-    table.setAccessibleName("Keyboard shortcuts")
-    table.setHorizontalHeaderLabels(["Keys", "What they do"])
+    table.setAccessibleName(translate("HelpDialogs", "Keyboard shortcuts"))
+    table.setHorizontalHeaderLabels([translate("HelpDialogs", "Keys"), translate("HelpDialogs", "What they do")])
     table.verticalHeader().hide()
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
     for row, (keys, what) in enumerate(SHORTCUTS):
-        table.setItem(row, 0, QTableWidgetItem(keys))
-        table.setItem(row, 1, QTableWidgetItem(what))
+        table.setItem(row, 0, QTableWidgetItem(native_keys(keys)))
+        table.setItem(row, 1, QTableWidgetItem(translate("HelpDialogs", what)))
     table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     table.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-    return _dialog(parent, "shortcutsDialog", "Keyboard shortcuts", table, (560, 460))
+    return _dialog(parent, "shortcutsDialog", QT_TRANSLATE_NOOP("HelpDialogs", "Keyboard shortcuts"), table, (560, 460))
 
 
 def readme_text() -> str:
@@ -139,4 +165,4 @@ def readme_text() -> str:
     for candidate in (Path(__file__).resolve().parents[1] / "README.md",):
         if candidate.is_file():
             return candidate.read_text(encoding="utf-8")
-    return "The README is not installed with this copy of AnimateDiff Studio."
+    return translate("HelpDialogs", "The README is not installed with this copy of AnimateDiff Studio.")

@@ -293,6 +293,9 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, n=name: self.set_theme(n))
             theme_menu.addAction(action)
             self.theme_actions[name] = action
+        from gui.i18n import add_language_menu
+
+        self.language_actions = add_language_menu(self, view_menu)
         help_menu = self.menuBar().addMenu("&Help")
         for name, text, shortcut, slot in (
             ("gettingStartedAction", "&Getting started", "F1", self.show_getting_started),

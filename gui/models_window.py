@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -30,13 +30,14 @@ from PySide6.QtWidgets import (
 
 from backend.downloads import DownloadProgress, human_size
 from backend.errors import Cancelled, StudioError
+from gui.i18n import translate
 from gui.panels import named
 
-KIND_TEXT = {
-    "base-model": "Base model",
-    "motion-adapter": "Motion adapter",
-    "motion-lora": "Motion LoRA",
-    "lora": "Image LoRA",
+KIND_TEXT = {  # shown through translate("ModelsWindow", …)
+    "base-model": QT_TRANSLATE_NOOP("ModelsWindow", "Base model"),
+    "motion-adapter": QT_TRANSLATE_NOOP("ModelsWindow", "Motion adapter"),
+    "motion-lora": QT_TRANSLATE_NOOP("ModelsWindow", "Motion LoRA"),
+    "lora": QT_TRANSLATE_NOOP("ModelsWindow", "Image LoRA"),
 }
 
 
@@ -45,10 +46,10 @@ def progress_text(info: dict) -> str:
     text = f"{human_size(info['step'])}/{human_size(info['total'])}"
     speed = info.get("speed") or 0
     if speed:
-        text += f" · {human_size(speed)}/s"
+        text += " · " + translate("ModelsWindow", "{0}/s").format(human_size(speed))
     eta = info.get("eta")
     if eta is not None and info["step"] < info["total"]:
-        text += f" · about {eta:.0f} s left"
+        text += " · " + translate("ModelsWindow", "about {0} s left").format(f"{eta:.0f}")
     return text
 
 
@@ -75,7 +76,7 @@ def progress_dict(progress: DownloadProgress) -> dict:
 def ask_download(parent, text: str) -> bool:
     answer = QMessageBox.question(
         parent,
-        "Download models?",
+        translate("ModelsWindow", "Download models?"),
         text,
         QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
         QMessageBox.StandardButton.Yes,
@@ -107,14 +108,15 @@ def confirm_downloads(window, spec) -> bool:
     except StudioError as exc:
         window.show_error(str(exc))
         return False
-    text = (
-        f"This job needs models that are not downloaded yet:\n{lines}\n\n"
-        f"Download {human_size(needed)} from the Hugging Face Hub now, then generate? "
-        "They are kept in the Hugging Face cache for next time."
-    )
+    text = translate(
+        "ModelsWindow",
+        "This job needs models that are not downloaded yet:\n{0}\n\n"
+        "Download {1} from the Hugging Face Hub now, then generate? "
+        "They are kept in the Hugging Face cache for next time.",
+    ).format(lines, human_size(needed))
     if ask_download(window, text):
         return True
-    window.set_status("Nothing downloaded; the job was not started.")
+    window.set_status(translate("ModelsWindow", "Nothing downloaded; the job was not started."))
     return False
 
 
@@ -166,8 +168,8 @@ class ModelsWindow(QDialog):
     def __init__(self, parent=None, use_model=None) -> None:
         super().__init__(parent)
         self.setObjectName("modelsWindow")
-        self.setAccessibleName("Models")
-        self.setWindowTitle("Models — AnimateDiff Studio")
+        self.setAccessibleName(self.tr("Models"))
+        self.setWindowTitle(self.tr("Models — AnimateDiff Studio"))
         self.use_model = use_model
         self.task: DownloadTask | None = None
         self.resize(980, 600)
@@ -175,11 +177,11 @@ class ModelsWindow(QDialog):
         self.tabs = named(
             QTabWidget(),
             "modelsTabs",
-            "Model sources",
-            "The Hub catalog and your local model folders",
+            self.tr("Model sources"),
+            self.tr("The Hub catalog and your local model folders"),
         )
         self.tabs.addTab(self._build_catalog(), "Hugging Face Hub")
-        self.tabs.addTab(self._build_local(), "Local folders")
+        self.tabs.addTab(self._build_local(), self.tr("Local folders"))
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         self.status = QLabel("")
@@ -196,10 +198,12 @@ class ModelsWindow(QDialog):
         self.catalog = named(
             QTableWidget(0, 4),
             "catalogTable",
-            "Model catalog",
-            "Well-known models for AnimateDiff. Select one to download, delete or use it.",
+            self.tr("Model catalog"),
+            self.tr("Well-known models for AnimateDiff. Select one to download, delete or use it."),
         )
-        self.catalog.setHorizontalHeaderLabels(["Model", "Kind", "Size", "On this computer"])
+        self.catalog.setHorizontalHeaderLabels(
+            [self.tr("Model"), self.tr("Kind"), self.tr("Size"), self.tr("On this computer")]
+        )
         header = self.catalog.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in (1, 2, 3):
@@ -214,28 +218,28 @@ class ModelsWindow(QDialog):
         self.details.setWordWrap(True)
         self.details.setMinimumHeight(48)
         self.download_button = named(
-            QPushButton("Download"),
+            QPushButton(self.tr("Download")),
             "modelDownloadButton",
-            "Download",
-            "Download the selected model into the Hugging Face cache",
+            self.tr("Download"),
+            self.tr("Download the selected model into the Hugging Face cache"),
         )
         self.cancel_button = named(
-            QPushButton("Cancel"),
+            QPushButton(self.tr("Cancel")),
             "modelCancelButton",
-            "Cancel download",
-            "Stop the download (within a second); finished files are kept",
+            self.tr("Cancel download"),
+            self.tr("Stop the download (within a second); finished files are kept"),
         )
         self.delete_button = named(
-            QPushButton("Delete"),
+            QPushButton(self.tr("Delete")),
             "modelDeleteButton",
-            "Delete",
-            "Remove the selected model from the Hugging Face cache to free the disk",
+            self.tr("Delete"),
+            self.tr("Remove the selected model from the Hugging Face cache to free the disk"),
         )
         self.use_button = named(
-            QPushButton("Use"),
+            QPushButton(self.tr("Use")),
             "modelUseButton",
-            "Use",
-            "Put the selected model in the main window's model fields",
+            self.tr("Use"),
+            self.tr("Put the selected model in the main window's model fields"),
         )
         self.download_button.clicked.connect(self.download_selected)
         self.cancel_button.clicked.connect(self.cancel_download)
@@ -244,8 +248,8 @@ class ModelsWindow(QDialog):
         self.progress = named(
             QProgressBar(),
             "modelProgressBar",
-            "Download progress",
-            "Bytes downloaded of the total, speed and time left",
+            self.tr("Download progress"),
+            self.tr("Bytes downloaded of the total, speed and time left"),
         )
         self.progress.setRange(0, 1000)
         self.progress.setValue(0)
@@ -271,21 +275,21 @@ class ModelsWindow(QDialog):
         self.folders = named(
             QListWidget(),
             "modelFolderList",
-            "Model folders",
-            "Folders of .safetensors files (for example an A1111 or ComfyUI models folder)",
+            self.tr("Model folders"),
+            self.tr("Folders of .safetensors files (for example an A1111 or ComfyUI models folder)"),
         )
         self.folders.setMaximumHeight(90)
         add = named(
-            QPushButton("Add folder…"),
+            QPushButton(self.tr("Add folder…")),
             "addModelFolderButton",
-            "Add folder",
-            "Add a folder of .safetensors models",
+            self.tr("Add folder"),
+            self.tr("Add a folder of .safetensors models"),
         )
         remove = named(
-            QPushButton("Remove folder"),
+            QPushButton(self.tr("Remove folder")),
             "removeModelFolderButton",
-            "Remove folder",
-            "Stop listing the selected folder (its files stay)",
+            self.tr("Remove folder"),
+            self.tr("Stop listing the selected folder (its files stay)"),
         )
         add.clicked.connect(self.add_folder_dialog)
         remove.clicked.connect(self.remove_selected_folder)
@@ -299,10 +303,10 @@ class ModelsWindow(QDialog):
         self.local = named(
             QTableWidget(0, 4),
             "localModelsTable",
-            "Local models",
-            "Every .safetensors in your folders, told apart from its header",
+            self.tr("Local models"),
+            self.tr("Every .safetensors in your folders, told apart from its header"),
         )
-        self.local.setHorizontalHeaderLabels(["File", "Kind", "Size", "Note"])
+        self.local.setHorizontalHeaderLabels([self.tr("File"), self.tr("Kind"), self.tr("Size"), self.tr("Note")])
         header = self.local.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for column in (1, 2, 3):
@@ -312,10 +316,10 @@ class ModelsWindow(QDialog):
         self.local.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.local.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.use_local_button = named(
-            QPushButton("Use"),
+            QPushButton(self.tr("Use")),
             "useLocalModelButton",
-            "Use local model",
-            "Put the selected file in the matching model field",
+            self.tr("Use local model"),
+            self.tr("Put the selected file in the matching model field"),
         )
         self.use_local_button.clicked.connect(self.use_selected_local)
         layout = QVBoxLayout(page)
@@ -338,7 +342,7 @@ class ModelsWindow(QDialog):
             state, on_disk = self._state(entry, cached)
             size = f"{entry.size_mb:g} MB" if entry.size_mb else "—"
             for column, text in enumerate(
-                (entry.name, KIND_TEXT.get(entry.kind, entry.kind), size, state)
+                (entry.name, self.tr(KIND_TEXT.get(entry.kind, entry.kind)), size, state)
             ):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, entry.id)
@@ -362,12 +366,11 @@ class ModelsWindow(QDialog):
                 if entry.repo in cached
                 else 0
             )
-            return f"downloaded · {human_size(size)}", size
+            return self.tr("downloaded · {0}").format(human_size(size)), size
         if entry.repo in cached and not entry.files:
-            return f"incomplete · {human_size(cached[entry.repo].size_on_disk)}", cached[
-                entry.repo
-            ].size_on_disk
-        return "not downloaded", 0
+            size = cached[entry.repo].size_on_disk
+            return self.tr("incomplete · {0}").format(human_size(size)), size
+        return self.tr("not downloaded"), 0
 
     def _refresh_local(self) -> None:
         from backend.model_scan import load_folders, scan_folder
@@ -383,7 +386,7 @@ class ModelsWindow(QDialog):
                 self.folders.item(self.folders.count() - 1).setToolTip(str(exc))
         for row, model in enumerate(self.local_models):
             self.local.insertRow(row)
-            note = model.note or ("" if model.usable else "not usable with these adapters")
+            note = model.note or ("" if model.usable else self.tr("not usable with these adapters"))
             for column, text in enumerate((model.path, model.label, human_size(model.size), note)):
                 self.local.setItem(row, column, QTableWidgetItem(text))
 
@@ -414,12 +417,13 @@ class ModelsWindow(QDialog):
         self.delete_button.setEnabled(entry is not None and not busy and downloaded)
         self.use_button.setEnabled(entry is not None and (downloaded or not entry.files))
         if entry is None:
-            self.details.setText("Select a model to see what it is for.")
+            self.details.setText(self.tr("Select a model to see what it is for."))
             return
         recommended = ", ".join(f"{k} {v}" for k, v in entry.recommended.items())
         self.details.setText(
-            f"<b>{entry.name}</b> — {entry.description}<br>"
-            f"<small>{entry.id} · licence: {entry.licence} · recommended: {recommended}</small>"
+            f"<b>{entry.name}</b> — {entry.description}<br><small>"
+            + self.tr("{0} · licence: {1} · recommended: {2}").format(entry.id, entry.licence, recommended)
+            + "</small>"
         )
 
     # -- actions -----------------------------------------------------------------------------
@@ -433,15 +437,15 @@ class ModelsWindow(QDialog):
         self.task.finished.connect(self._on_finished)
         self.task.failed.connect(self._on_failed)
         self.progress.setRange(0, 0)
-        self.progress.setFormat("asking the Hub…")
-        self.status.setText(f"Downloading {model_id}…")
+        self.progress.setFormat(self.tr("asking the Hub…"))
+        self.status.setText(self.tr("Downloading {0}…").format(model_id))
         self.task.start()
         self._update_buttons()
 
     def cancel_download(self) -> None:
         if self.task is not None:
             self.task.cancel()
-            self.status.setText("Cancelling…")
+            self.status.setText(self.tr("Cancelling…"))
 
     def _on_progress(self, info: dict) -> None:
         self.progress.setRange(0, 1000)
@@ -451,7 +455,9 @@ class ModelsWindow(QDialog):
         self.progress.setFormat(progress_text(info))
         number = min(info["files_done"] + 1, info["files_total"])
         self.status.setText(
-            f"Downloading {info['model']}: {info['file']} (file {number} of {info['files_total']})"
+            self.tr("Downloading {0}: {1} (file {2} of {3})").format(
+                info["model"], info["file"], number, info["files_total"]
+            )
         )
 
     def _done(self) -> None:
@@ -462,21 +468,22 @@ class ModelsWindow(QDialog):
     def _on_finished(self, model_id: str) -> None:
         self._done()
         self.progress.setValue(1000)
-        self.progress.setFormat("done")
-        self.status.setText(f"Downloaded {model_id}.")
+        self.progress.setFormat(self.tr("done"))
+        self.status.setText(self.tr("Downloaded {0}.").format(model_id))
 
     def _on_failed(self, model_id: str, message: str) -> None:
         self._done()
         self.progress.setValue(0)
-        self.progress.setFormat("cancelled" if message == "cancelled" else "failed")
+        cancelled = message == "cancelled"
+        self.progress.setFormat(self.tr("cancelled") if cancelled else self.tr("failed"))
         self.status.setText(
-            f"Download of {model_id} cancelled." if message == "cancelled" else message
+            self.tr("Download of {0} cancelled.").format(model_id) if cancelled else message
         )
 
     def ask_delete(self, text: str) -> bool:
         answer = QMessageBox.question(
             self,
-            "Delete model?",
+            self.tr("Delete model?"),
             text,
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
@@ -488,15 +495,15 @@ class ModelsWindow(QDialog):
 
         entry = self._selected_entry()
         if entry is None or not self.ask_delete(
-            f"Delete {entry.name} ({entry.id}) from the Hugging Face cache?"
+            self.tr("Delete {0} ({1}) from the Hugging Face cache?").format(entry.name, entry.id)
         ):
             return
         try:
             freed = delete_model(entry.id)
         except (StudioError, OSError) as exc:
-            self.status.setText(f"Could not delete {entry.id}: {exc}")
+            self.status.setText(self.tr("Could not delete {0}: {1}").format(entry.id, exc))
             return
-        self.status.setText(f"Deleted {entry.id}: {human_size(freed)} freed.")
+        self.status.setText(self.tr("Deleted {0}: {1} freed.").format(entry.id, human_size(freed)))
         self.refresh()
 
     def use_selected(self) -> None:
@@ -507,10 +514,10 @@ class ModelsWindow(QDialog):
             return
         value = entry.id if not entry.files else entry_path(entry)
         if value is None:
-            self.status.setText(f"Download {entry.name} first.")
+            self.status.setText(self.tr("Download {0} first.").format(entry.name))
             return
         self.use_model(entry.kind, str(value))
-        self.status.setText(f"Using {entry.name}.")
+        self.status.setText(self.tr("Using {0}.").format(entry.name))
 
     def use_selected_local(self) -> None:
         from backend.model_scan import MOTION_LORA, MOTION_MODULE, SD15
@@ -525,13 +532,14 @@ class ModelsWindow(QDialog):
             MOTION_LORA: "motion-lora",
         }.get(model.kind)
         if kind is None or not model.usable:
-            self.status.setText(
-                f"{model.label} files have no model field here"
-                + (f" ({model.note})" if model.note else ".")
-            )
+            if model.note:
+                text = self.tr("{0} files have no model field here ({1}).").format(model.label, model.note)
+            else:
+                text = self.tr("{0} files have no model field here.").format(model.label)
+            self.status.setText(text)
             return
         self.use_model(kind, model.load_path)
-        self.status.setText(f"Using {model.load_path}.")
+        self.status.setText(self.tr("Using {0}.").format(model.load_path))
 
     def add_folder(self, folder: str) -> None:
         from backend.model_scan import add_folder
@@ -544,11 +552,11 @@ class ModelsWindow(QDialog):
         self.refresh()
         self.tabs.setCurrentIndex(1)
         self.status.setText(
-            f"Added {folder}: {len(self.local_models)} model files in your folders."
+            self.tr("Added {0}: {1} model files in your folders.").format(folder, len(self.local_models))
         )
 
     def add_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Add a model folder")
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Add a model folder"))
         if folder:
             self.add_folder(folder)
 

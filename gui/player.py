@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QColor,
@@ -39,7 +39,11 @@ from PySide6.QtWidgets import (
 )
 
 LOOP_MODES = ("loop", "pingpong", "once")
-LOOP_LABELS = {"loop": "Loop", "pingpong": "Ping-pong", "once": "Once"}
+LOOP_LABELS = {  # shown through tr() of TimelinePlayer
+    "loop": QT_TRANSLATE_NOOP("TimelinePlayer", "Loop"),
+    "pingpong": QT_TRANSLATE_NOOP("TimelinePlayer", "Ping-pong"),
+    "once": QT_TRANSLATE_NOOP("TimelinePlayer", "Once"),
+}
 ZOOMS = ("fit", "1x", "2x")
 THUMB_HEIGHT = 48
 
@@ -71,12 +75,12 @@ class FrameView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("frameView")
-        self.setAccessibleName("Frame view")
+        self.setAccessibleName(self.tr("Frame view"))
         self.setMinimumSize(160, 120)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.frame: np.ndarray | None = None
         self.zoom = "fit"
-        self.placeholder = "No frames yet: write a prompt and press Generate (Ctrl+Enter)."
+        self.placeholder = self.tr("No frames yet: write a prompt and press Generate (Ctrl+Enter).")
 
     def set_frame(self, frame: np.ndarray | None) -> None:
         self.frame = None if frame is None else np.ascontiguousarray(frame)
@@ -117,7 +121,7 @@ class ThumbnailStrip(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("thumbnailStrip")
-        self.setAccessibleName("Frame thumbnails")
+        self.setAccessibleName(self.tr("Frame thumbnails"))
         self.thumbnails: list[np.ndarray] = []
         self.current = 0
         self.in_point = 0
@@ -177,7 +181,7 @@ class TimelinePlayer(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("timeline")
-        self.setAccessibleName("Timeline player")
+        self.setAccessibleName(self.tr("Timeline player"))
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.frames: np.ndarray | None = None
         self.is_preview = False
@@ -203,28 +207,28 @@ class TimelinePlayer(QWidget):
 
         style = self.style()
 
-        def tool(name: str, icon: QStyle.StandardPixmap, tip: str, slot) -> QToolButton:
+        def tool(name: str, icon: QStyle.StandardPixmap, label: str, key: str, slot) -> QToolButton:
             button = QToolButton(self)
             button.setObjectName(name)
             button.setIcon(style.standardIcon(icon))
-            button.setToolTip(tip)
-            button.setAccessibleName(tip.split(" (")[0])
+            button.setToolTip(f"{label} ({QKeySequence(key).toString(QKeySequence.SequenceFormat.NativeText)})")
+            button.setAccessibleName(label)
             button.clicked.connect(slot)
             return button
 
         sp = QStyle.StandardPixmap
-        self.first_button = tool("firstButton", sp.SP_MediaSkipBackward, "First frame (Home)", self.first)
-        self.prev_button = tool("previousButton", sp.SP_MediaSeekBackward, "Previous frame (Left)", self.previous)
-        self.play_button = tool("playButton", sp.SP_MediaPlay, "Play / pause (Space)", self.toggle_play)
-        self.next_button = tool("nextButton", sp.SP_MediaSeekForward, "Next frame (Right)", self.next)
-        self.last_button = tool("lastButton", sp.SP_MediaSkipForward, "Last frame (End)", self.last)
+        self.first_button = tool("firstButton", sp.SP_MediaSkipBackward, self.tr("First frame"), "Home", self.first)
+        self.prev_button = tool("previousButton", sp.SP_MediaSeekBackward, self.tr("Previous frame"), "Left", self.previous)
+        self.play_button = tool("playButton", sp.SP_MediaPlay, self.tr("Play / pause"), "Space", self.toggle_play)
+        self.next_button = tool("nextButton", sp.SP_MediaSeekForward, self.tr("Next frame"), "Right", self.next)
+        self.last_button = tool("lastButton", sp.SP_MediaSkipForward, self.tr("Last frame"), "End", self.last)
         self.play_button.setCheckable(True)
         self.play_button.setMinimumWidth(44)
 
         self.frame_slider = QSlider(Qt.Orientation.Horizontal, self)
         self.frame_slider.setObjectName("frameSlider")
-        self.frame_slider.setAccessibleName("Frame")
-        self.frame_slider.setToolTip("Scrub through the frames")
+        self.frame_slider.setAccessibleName(self.tr("Frame"))
+        self.frame_slider.setToolTip(self.tr("Scrub through the frames"))
         self.frame_slider.setRange(0, 0)
         self.frame_slider.valueChanged.connect(self._slider_moved)
 
@@ -234,35 +238,35 @@ class TimelinePlayer(QWidget):
 
         self.fps_spin = QDoubleSpinBox(self)
         self.fps_spin.setObjectName("playerFpsSpin")
-        self.fps_spin.setAccessibleName("Playback fps")
+        self.fps_spin.setAccessibleName(self.tr("Playback fps"))
         self.fps_spin.setRange(1, 120)
         self.fps_spin.setDecimals(0)
         self.fps_spin.setValue(8)
         self.fps_spin.setSuffix(" fps")
-        self.fps_spin.setToolTip("Playback speed in frames per second (defaults to the take's fps)")
+        self.fps_spin.setToolTip(self.tr("Playback speed in frames per second (defaults to the take's fps)"))
         self.fps_spin.valueChanged.connect(self._restart_clock)
 
         self.loop_combo = QComboBox(self)
         self.loop_combo.setObjectName("loopCombo")
-        self.loop_combo.setAccessibleName("Loop mode")
-        self.loop_combo.setToolTip("Loop, ping-pong (forward then back) or play once (L cycles)")
+        self.loop_combo.setAccessibleName(self.tr("Loop mode"))
+        self.loop_combo.setToolTip(self.tr("Loop, ping-pong (forward then back) or play once (L cycles)"))
         for mode in LOOP_MODES:
-            self.loop_combo.addItem(LOOP_LABELS[mode], mode)
+            self.loop_combo.addItem(self.tr(LOOP_LABELS[mode]), mode)
         self.loop_combo.currentIndexChanged.connect(lambda _: self.set_loop_mode(self.loop_combo.currentData()))
 
         self.zoom_combo = QComboBox(self)
         self.zoom_combo.setObjectName("zoomCombo")
-        self.zoom_combo.setAccessibleName("Zoom")
-        self.zoom_combo.setToolTip("Fit the window, or show at 1x / 2x")
+        self.zoom_combo.setAccessibleName(self.tr("Zoom"))
+        self.zoom_combo.setToolTip(self.tr("Fit the window, or show at 1x / 2x"))
         for zoom in ZOOMS:
-            self.zoom_combo.addItem(zoom.upper() if zoom != "fit" else "Fit", zoom)
+            self.zoom_combo.addItem(zoom.upper() if zoom != "fit" else self.tr("Fit"), zoom)
         self.zoom_combo.currentIndexChanged.connect(lambda _: self.view.set_zoom(self.zoom_combo.currentData()))
 
         self.export_button = QToolButton(self)
         self.export_button.setObjectName("exportButton")
-        self.export_button.setAccessibleName("Export")
-        self.export_button.setText("Export…")
-        self.export_button.setToolTip("Export the in/out range as GIF, MP4, WebM, WebP or PNG frames (Ctrl+E)")
+        self.export_button.setAccessibleName(self.tr("Export"))
+        self.export_button.setText(self.tr("Export…"))
+        self.export_button.setToolTip(self.tr("Export the in/out range as GIF, MP4, WebM, WebP or PNG frames (Ctrl+E)"))
         self.export_button.clicked.connect(self.exportRequested)
 
         # The scrub slider has a row of its own, so it keeps a useful width in a narrow window
@@ -304,9 +308,9 @@ class TimelinePlayer(QWidget):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        copy_action = QAction("Copy frame", self.view)
+        copy_action = QAction(self.tr("Copy frame"), self.view)
         copy_action.triggered.connect(self.copy_frame)
-        save_action = QAction("Save frame as PNG…", self.view)
+        save_action = QAction(self.tr("Save frame as PNG…"), self.view)
         save_action.triggered.connect(self.save_frame_dialog)
         self.view.addAction(copy_action)
         self.view.addAction(save_action)
@@ -388,7 +392,7 @@ class TimelinePlayer(QWidget):
     def save_frame_dialog(self) -> None:
         if self.current_frame() is None:
             return
-        path, _ = QFileDialog.getSaveFileName(self, "Save frame", f"frame_{self.current:05d}.png", "PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Save frame"), f"frame_{self.current:05d}.png", "PNG (*.png)")
         if path:
             self.save_frame(path)
 
@@ -526,8 +530,8 @@ class TimelinePlayer(QWidget):
             self.counter.setText("0 / 0")
             return
         seconds = self.current / self.fps
-        label = "preview " if self.is_preview else ""
-        self.counter.setText(f"{label}{self.current + 1} / {count}  ·  {seconds:0.2f} s")
+        text = self.tr("preview {0} / {1}  ·  {2} s") if self.is_preview else self.tr("{0} / {1}  ·  {2} s")
+        self.counter.setText(text.format(self.current + 1, count, f"{seconds:0.2f}"))
 
     def _update_controls(self) -> None:
         has = self.frame_count > 0

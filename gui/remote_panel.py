@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QGroupBox,
@@ -24,9 +24,13 @@ from PySide6.QtWidgets import (
 
 from backend.errors import StudioError, failure_kind
 from backend.remote_settings import RemoteSettings
+from gui.i18n import translate
 from gui.panels import named
 
-CHOICES = (("This computer", "local"), ("Workers at a broker", "workers"))
+CHOICES = (  # shown through translate("RenderOnPanel", …)
+    (QT_TRANSLATE_NOOP("RenderOnPanel", "This computer"), "local"),
+    (QT_TRANSLATE_NOOP("RenderOnPanel", "Workers at a broker"), "workers"),
+)
 
 
 class RemoteRunner(QObject):
@@ -100,36 +104,40 @@ class RemoteRunner(QObject):
                 self.checked.emit(str(exc))
                 return
             except Exception as exc:  # noqa: BLE001 - said in the panel, never a dead thread
-                self.checked.emit(f"cannot check the broker: {type(exc).__name__}: {exc}")
+                self.checked.emit(translate("RenderOnPanel", "Cannot check the broker: {0}: {1}").format(
+                    type(exc).__name__, exc))
                 return
             if count is None:
-                self.checked.emit("the broker did not say how many workers are connected")
+                self.checked.emit(translate("RenderOnPanel", "The broker did not say how many workers are connected."))
             elif count == 0:
-                self.checked.emit("no worker connected: jobs wait until one starts")
+                self.checked.emit(translate("RenderOnPanel", "No worker connected: jobs wait until one starts."))
+            elif count == 1:
+                self.checked.emit(translate("RenderOnPanel", "1 worker connected."))
             else:
-                self.checked.emit(f"{count} worker{'s' if count != 1 else ''} connected")
+                self.checked.emit(translate("RenderOnPanel", "{0} workers connected.").format(count))
 
         threading.Thread(target=run, name="broker-check", daemon=True).start()
 
 
 class RenderOnPanel(QGroupBox):
     def __init__(self, runner: RemoteRunner, window=None) -> None:
-        super().__init__("Render on")
+        super().__init__()
+        self.setTitle(self.tr("Render on"))
         self.setObjectName("renderOnPanel")
         self.runner = runner
         self.window_ = window
-        self.choice = named(QComboBox(), "renderOnCombo", "Render on",
-                            "Render here, or on the render workers at a RabbitMQ broker")
+        self.choice = named(QComboBox(), "renderOnCombo", self.tr("Render on"),
+                            self.tr("Render here, or on the render workers at a RabbitMQ broker"))
         for label, value in CHOICES:
-            self.choice.addItem(label, value)
-        self.url = named(QLineEdit(), "brokerUrlEdit", "Broker URL",
-                         "amqp://user:password@host:5672// or amqps://… (empty: $ADS_BROKER_URL)")
+            self.choice.addItem(self.tr(label), value)
+        self.url = named(QLineEdit(), "brokerUrlEdit", self.tr("Broker URL"),
+                         self.tr("amqp://user:password@host:5672// or amqps://… (empty: $ADS_BROKER_URL)"))
         self.url.setPlaceholderText("amqp://user:password@host:5672//")
-        self.check_button = named(QPushButton("Check"), "brokerCheckButton", "Check the broker",
-                                  "Connect to the broker and count the workers")
+        self.check_button = named(QPushButton(self.tr("Check")), "brokerCheckButton", self.tr("Check the broker"),
+                                  self.tr("Connect to the broker and count the workers"))
         self.status = QLabel("")
         self.status.setObjectName("remoteStatusLabel")
-        self.status.setAccessibleName("Workers status")
+        self.status.setAccessibleName(self.tr("Workers status"))
         self.status.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(self.url, 1)
@@ -166,7 +174,7 @@ class RenderOnPanel(QGroupBox):
             self.check()
 
     def check(self) -> None:
-        self.status.setText("checking the broker…")
+        self.status.setText(self.tr("Checking the broker…"))
         self.runner.check()
 
     @Slot(int, str, str)
@@ -177,20 +185,20 @@ class RenderOnPanel(QGroupBox):
         job = controller.queue.running
         if job is None or job.id != job_id:
             return
-        job.message = _STATE_TEXT.get(state, state).format(detail=detail)
+        job.message = self.tr(_STATE_TEXT[state]).format(detail) if state in _STATE_TEXT else state
         controller.queue_changed.emit()
-        self.window_.set_status(f"Job {job_id}: {job.message}")
+        self.window_.set_status(self.tr("Job {0}: {1}").format(job_id, job.message))
         if state == "waiting":
-            self.status.setText("no worker connected: the job waits until one starts")
+            self.status.setText(self.tr("No worker connected: the job waits until one starts."))
         elif state in ("running", "requeued"):
-            self.status.setText(f"job {job_id} {job.message}")
+            self.status.setText(self.tr("Job {0}: {1}").format(job_id, job.message))
 
 
-_STATE_TEXT = {
-    "queued": "queued at the broker",
-    "waiting": "waiting: no worker connected",
-    "running": "on {detail}",
-    "requeued": "requeued: its worker was lost; now on {detail}",
+_STATE_TEXT = {  # shown through translate("RenderOnPanel", …); {0} is the worker
+    "queued": QT_TRANSLATE_NOOP("RenderOnPanel", "queued at the broker"),
+    "waiting": QT_TRANSLATE_NOOP("RenderOnPanel", "waiting: no worker connected"),
+    "running": QT_TRANSLATE_NOOP("RenderOnPanel", "on {0}"),
+    "requeued": QT_TRANSLATE_NOOP("RenderOnPanel", "requeued: its worker was lost; now on {0}"),
 }
 
 

@@ -50,8 +50,8 @@ class TakesPanel(QWidget):
         self._undo: list[tuple[Take, int]] = []
         self.list = QListWidget()
         self.list.setObjectName("takesList")
-        self.list.setAccessibleName("Takes")
-        self.list.setToolTip("Every take of this project. Select one to play it and load its settings; select two to compare.")
+        self.list.setAccessibleName(self.tr("Takes"))
+        self.list.setToolTip(self.tr("Every take of this project. Select one to play it and load its settings; select two to compare."))
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
         self.list.setFlow(QListWidget.Flow.LeftToRight)
         self.list.setWrapping(False)
@@ -72,14 +72,15 @@ class TakesPanel(QWidget):
             widget.clicked.connect(slot)
             return widget
 
-        self.rerun_button = button("rerunTakeButton", "Re-run", "Generate this take again with exactly its settings", lambda: self._with_selected(self.rerunRequested.emit))
-        self.vary_button = button("varySeedButton", "Vary seed", "Generate this take again with a new seed", lambda: self._with_selected(self.varySeedRequested.emit))
-        self.rename_button = button("renameTakeButton", "Rename", "Rename the take (or double-click it)", lambda: self._with_selected(self.rename))
-        self.notes_button = button("takeNotesButton", "Notes…", "Write notes on this take (kept in the project)", lambda: self._with_selected(self.edit_notes))
-        self.favourite_button = button("favouriteTakeButton", "★", "Mark or unmark the take as a favourite", lambda: self._with_selected(self.toggle_favourite))
-        self.delete_button = button("deleteTakeButton", "Delete", "Delete the take (Ctrl+Z brings it back)", lambda: self._with_selected(self.delete))
-        self.undo_button = button("undoDeleteButton", "Undo", "Bring back the last deleted take (Ctrl+Z)", self.undo_delete)
-        self.compare_button = button("compareTakesButton", "Compare", "Play the two selected takes side by side", self._compare)
+        self.rerun_button = button("rerunTakeButton", self.tr("Re-run"), self.tr("Generate this take again with exactly its settings"), lambda: self._with_selected(self.rerunRequested.emit))
+        self.vary_button = button("varySeedButton", self.tr("Vary seed"), self.tr("Generate this take again with a new seed"), lambda: self._with_selected(self.varySeedRequested.emit))
+        self.rename_button = button("renameTakeButton", self.tr("Rename"), self.tr("Rename the take (or double-click it)"), lambda: self._with_selected(self.rename))
+        self.notes_button = button("takeNotesButton", self.tr("Notes…"), self.tr("Write notes on this take (kept in the project)"), lambda: self._with_selected(self.edit_notes))
+        self.favourite_button = button("favouriteTakeButton", "★", self.tr("Mark or unmark the take as a favourite"), lambda: self._with_selected(self.toggle_favourite))
+        self.favourite_button.setAccessibleName(self.tr("Favourite"))
+        self.delete_button = button("deleteTakeButton", self.tr("Delete"), self.tr("Delete the take (Ctrl+Z brings it back)"), lambda: self._with_selected(self.delete))
+        self.undo_button = button("undoDeleteButton", self.tr("Undo"), self.tr("Bring back the last deleted take (Ctrl+Z)"), self.undo_delete)
+        self.compare_button = button("compareTakesButton", self.tr("Compare"), self.tr("Play the two selected takes side by side"), self._compare)
         QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.undo_delete,
                   context=Qt.ShortcutContext.WindowShortcut)
         buttons = QHBoxLayout()
@@ -104,10 +105,12 @@ class TakesPanel(QWidget):
         if self.project is not None:
             for take in self.project.takes:
                 star = "★ " if take.favourite else ""
-                item = QListWidgetItem(f"{star}{take.name}\nseed {take.request.seed}")
+                item = QListWidgetItem(star + self.tr("{0}\nseed {1}").format(take.name, take.request.seed))
                 item.setData(Qt.ItemDataRole.UserRole, take.id)
                 notes = f"\n\n{take.notes}" if take.notes else ""
-                item.setToolTip(f"{take.request.prompt}\n{take.frame_count} frames, {take.size[0]}x{take.size[1]}, {take.created}{notes}")
+                details = self.tr("{0} frames, {1}x{2}, {3}").format(
+                    take.frame_count, take.size[0], take.size[1], take.created)
+                item.setToolTip(f"{take.request.prompt}\n{details}{notes}")
                 try:
                     item.setIcon(thumbnail_icon(self.project.thumbnail(take)))
                 except Exception:  # noqa: BLE001 - a take without readable frames still lists
@@ -157,7 +160,7 @@ class TakesPanel(QWidget):
         if take is None:
             return
         if name is None:
-            name, ok = QInputDialog.getText(self, "Rename take", "Name:", text=take.name)
+            name, ok = QInputDialog.getText(self, self.tr("Rename take"), self.tr("Name:"), text=take.name)
             if not ok:
                 return
         take.name = name.strip() or take.name
@@ -167,7 +170,8 @@ class TakesPanel(QWidget):
 
     def edit_notes(self, take: Take, notes: str | None = None) -> None:
         if notes is None:
-            notes, ok = QInputDialog.getMultiLineText(self, "Notes", f"Notes on {take.name}:", take.notes)
+            notes, ok = QInputDialog.getMultiLineText(
+                self, self.tr("Notes"), self.tr("Notes on {0}:").format(take.name), take.notes)
             if not ok:
                 return
         take.notes = notes
@@ -208,7 +212,7 @@ class CompareDialog(QDialog):
     def __init__(self, parent, project: Project, left: Take, right: Take) -> None:
         super().__init__(parent)
         self.setObjectName("compareDialog")
-        self.setWindowTitle(f"Compare {left.name} and {right.name}")
+        self.setWindowTitle(self.tr("Compare {0} and {1}").format(left.name, right.name))
         self.left = TimelinePlayer()
         self.right = TimelinePlayer()
         self.left.set_frames(project.frames(left), left.request.fps)
@@ -227,7 +231,8 @@ class CompareDialog(QDialog):
             header = QLabel()
             header.setMinimumWidth(120)
             header.setToolTip(take.request.prompt)
-            header.setText(elided(f"{take.name} · seed {take.request.seed} · {take.request.prompt}", header, 480))
+            text = self.tr("{0} · seed {1} · {2}").format(take.name, take.request.seed, take.request.prompt)
+            header.setText(elided(text, header, 480))
             column.addWidget(header)
             column.addWidget(player, 1)
             row.addLayout(column, 1)

@@ -6,7 +6,7 @@ import json
 import os
 import stat
 
-from backend.settings import SCHEMA_VERSION, Settings
+from backend.settings import LANGUAGES, SCHEMA_VERSION, Settings
 
 
 def test_round_trip_and_bad_values_fall_back(tmp_path):
@@ -39,3 +39,14 @@ def test_settings_file_gets_the_users_umask(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "settings.json").stat().st_mode) == 0o644
     assert "read_only_reason" not in json.loads((tmp_path / "settings.json").read_text())
+
+
+def test_language_round_trips_and_an_unknown_one_falls_back_to_the_system(tmp_path):
+    path = tmp_path / "settings.json"
+    for language in LANGUAGES:
+        Settings(language=language).save(path)
+        assert Settings.load(path).language == language
+    for bad in ("klingon", "", 7, None, ["zh_CN"]):
+        path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "language": bad, "random_seed": False}))
+        loaded = Settings.load(path)
+        assert loaded.language == "system" and loaded.random_seed is False

@@ -55,7 +55,7 @@ def test_job_runs_on_a_worker_with_progress_and_lands_as_a_take(window, qtbot, r
 def test_no_worker_connected_is_said_and_cancel_works(window, qtbot, rabbitmq):
     render_on_workers(window, rabbitmq.url_with(vhost="idle"))
     status = window.findChild(QLabel, "remoteStatusLabel")
-    qtbot.waitUntil(lambda: "no worker connected" in status.text(), timeout=30_000)
+    qtbot.waitUntil(lambda: "no worker connected" in status.text().lower(), timeout=30_000)
     window.generate()
     qtbot.waitUntil(
         lambda: window.queue_list.count() and "no worker connected" in window.queue_list.item(0).text(),
