@@ -3,7 +3,7 @@ and everything else folded into "Advanced" sections that remember whether they a
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -16,16 +16,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.i18n import translate
 from gui.panels import hrow
 
 # The Advanced sections, in order: (key, title). The key names the section in the settings
 # and in objectNames (`<key>Section`, `<key>SectionToggle`).
 SECTIONS = (
-    ("sampling", "Sampling"),
-    ("loras", "LoRAs and embeddings"),
-    ("motion", "Motion and prompt travel"),
-    ("memory", "Memory and device"),
-    ("remote", "Render on other machines"),
+    ("sampling", QT_TRANSLATE_NOOP("InputForm", "Sampling")),
+    ("loras", QT_TRANSLATE_NOOP("InputForm", "LoRAs and embeddings")),
+    ("motion", QT_TRANSLATE_NOOP("InputForm", "Motion and prompt travel")),
+    ("memory", QT_TRANSLATE_NOOP("InputForm", "Memory and device")),
+    ("remote", QT_TRANSLATE_NOOP("InputForm", "Render on other machines")),
 )
 
 
@@ -41,7 +42,7 @@ class Section(QWidget):
         self.button = QToolButton()
         self.button.setObjectName(f"{key}SectionToggle")
         self.button.setAccessibleName(title)
-        self.button.setToolTip(f"Show or hide {title}.")
+        self.button.setToolTip(self.tr("Show or hide {0}.").format(title))
         self.button.setText(title)
         self.button.setCheckable(True)
         self.button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
@@ -102,16 +103,16 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     top_layout.addLayout(buttons)
 
     essentials = form()
-    essentials.addRow("Mode", params.mode)
-    essentials.addRow("Input video", params.input_row)
-    essentials.addRow("Strength", params.strength)
-    essentials.addRow("Base model", models.base)
-    essentials.addRow("Motion adapter", models.adapter)
-    essentials.addRow("Quality", params.quality)
-    essentials.addRow("Duration", hrow(params.frames, params.seconds, params.fps))
-    essentials.addRow("Size", hrow(params.aspect, params.width_spin, params.height_spin,
+    essentials.addRow(translate("InputForm", "Mode"), params.mode)
+    essentials.addRow(translate("InputForm", "Input video"), params.input_row)
+    essentials.addRow(translate("InputForm", "Strength"), params.strength)
+    essentials.addRow(translate("InputForm", "Base model"), models.base)
+    essentials.addRow(translate("InputForm", "Motion adapter"), models.adapter)
+    essentials.addRow(translate("InputForm", "Quality"), params.quality)
+    essentials.addRow(translate("InputForm", "Duration"), hrow(params.frames, params.seconds, params.fps))
+    essentials.addRow(translate("InputForm", "Size"), hrow(params.aspect, params.width_spin, params.height_spin,
                                    stretch=params.aspect))
-    essentials.addRow("Seed", hrow(params.seed, params.random_seed, stretch=params.seed))
+    essentials.addRow(translate("InputForm", "Seed"), hrow(params.seed, params.random_seed, stretch=params.seed))
 
     def show_video_rows() -> None:
         video = params.mode.currentData() == "video2video"
@@ -122,33 +123,33 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     show_video_rows()
 
     sampling = form()
-    sampling.addRow("Steps", params.steps)
-    sampling.addRow("Guidance", params.guidance)
-    sampling.addRow("Scheduler", params.scheduler)
-    sampling.addRow("Clip skip", params.clip_skip)
+    sampling.addRow(translate("InputForm", "Steps"), params.steps)
+    sampling.addRow(translate("InputForm", "Guidance"), params.guidance)
+    sampling.addRow(translate("InputForm", "Scheduler"), params.scheduler)
+    sampling.addRow(translate("InputForm", "Clip skip"), params.clip_skip)
 
     loras = form()
-    loras.addRow(wide_label("Motion LoRAs"))
+    loras.addRow(wide_label(translate("InputForm", "Motion LoRAs")))
     loras.addRow(models.loras)
-    loras.addRow(wide_label("LoRAs"))
+    loras.addRow(wide_label(translate("InputForm", "LoRAs")))
     loras.addRow(models.image_loras)
-    loras.addRow(wide_label("Embeddings"))
+    loras.addRow(wide_label(translate("InputForm", "Embeddings")))
     loras.addRow(models.embeddings)
 
     motion = form()
-    motion.addRow("FreeInit", hrow(params.free_init, params.free_init_method, params.free_init_fast,
+    motion.addRow(translate("InputForm", "FreeInit"), hrow(params.free_init, params.free_init_method, params.free_init_fast,
                                    stretch=params.free_init_method))
     motion.addRow(params.freeu, hrow(*params.freeu_values, end_stretch=True))
     motion.addRow(params.free_noise, hrow(params.context_length, params.context_stride))
-    motion.addRow(wide_label("Prompt travel"))
+    motion.addRow(wide_label(translate("InputForm", "Prompt travel")))
     motion.addRow(prompt.travel_box)
 
     memory = form()
-    memory.addRow("Device", models.device)
-    memory.addRow("Precision", models.dtype)
-    memory.addRow("CPU offload", models.offload)
+    memory.addRow(translate("InputForm", "Device"), models.device)
+    memory.addRow(translate("InputForm", "Precision"), models.dtype)
+    memory.addRow(translate("InputForm", "CPU offload"), models.offload)
     memory.addRow("", hrow(models.vae_slicing, models.vae_tiling, end_stretch=True))
-    memory.addRow("Speed", hrow(models.channels_last, models.compile_unet, end_stretch=True))
+    memory.addRow(translate("InputForm", "Speed"), hrow(models.channels_last, models.compile_unet, end_stretch=True))
     memory.addRow("", hrow(models.unload_button, end_stretch=True))
 
     if hasattr(remote_panel, "setTitle"):
@@ -156,7 +157,8 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
         remote_panel.setFlat(True)
     bodies = {"sampling": sampling, "loras": loras, "motion": motion, "memory": memory,
               "remote": remote_panel}
-    sections = {key: Section(key, title, bodies[key]) for key, title in SECTIONS}
+    sections = {key: Section(key, translate("InputForm", title), bodies[key])
+                for key, title in SECTIONS}
 
     align_labels([essentials, sampling, loras, motion, memory])
 
