@@ -39,3 +39,18 @@ def test_settings_file_gets_the_users_umask(tmp_path):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "settings.json").stat().st_mode) == 0o644
     assert "read_only_reason" not in json.loads((tmp_path / "settings.json").read_text())
+
+
+def test_remote_settings_stay_private_to_the_user(tmp_path, monkeypatch):
+    """The broker URL may hold a password: the file is 0600 whatever the umask, also when it
+    existed with wider permissions, and a rewrite leaves no temporary file behind."""
+    from backend.remote_settings import RemoteSettings
+
+    monkeypatch.setenv("ANIMATEDIFF_STUDIO_CONFIG_DIR", str(tmp_path))
+    path = RemoteSettings.path()
+    path.write_text("{}")
+    path.chmod(0o644)
+    RemoteSettings(render_on="workers", broker_url="amqp://user:secret@host//").save()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert RemoteSettings.load().broker_url == "amqp://user:secret@host//"
+    assert [p.name for p in tmp_path.iterdir()] == ["remote.json"]
