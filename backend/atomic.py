@@ -49,11 +49,13 @@ def fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike, durable: bool = True,
+                mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `target`; when the block succeeds, it becomes `target`.
 
     The temporary name keeps the target's suffix (writers such as ffmpeg pick the format from
-    it) and starts with a dot, so a file browser hides it. On any error it is removed.
+    it) and starts with a dot, so a file browser hides it. On any error it is removed. `mode`
+    overrides the permissions (a secret: 0o600; the temporary file is 0o600 from the start).
     """
     target = Path(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
@@ -65,7 +67,7 @@ def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Pat
         if durable:
             with open(tmp_path, "rb+") as handle:
                 os.fsync(handle.fileno())
-        os.chmod(tmp_path, new_file_mode(target))
+        os.chmod(tmp_path, new_file_mode(target) if mode is None else mode)
         os.replace(tmp_path, target)
         if durable:
             fsync_dir(target.parent)
@@ -74,12 +76,14 @@ def atomic_path(target: str | os.PathLike, durable: bool = True) -> Iterator[Pat
             os.unlink(tmp_path)
 
 
-def write_bytes(target: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
+def write_bytes(target: str | os.PathLike, data: bytes, durable: bool = True,
+                mode: int | None = None) -> Path:
     target = Path(target)
-    with atomic_path(target, durable) as tmp:
+    with atomic_path(target, durable, mode) as tmp:
         tmp.write_bytes(data)
     return target
 
 
-def write_text(target: str | os.PathLike, text: str, durable: bool = True) -> Path:
-    return write_bytes(target, text.encode("utf-8"), durable)
+def write_text(target: str | os.PathLike, text: str, durable: bool = True,
+               mode: int | None = None) -> Path:
+    return write_bytes(target, text.encode("utf-8"), durable, mode)

@@ -44,6 +44,12 @@ def cancel_check(cancel: CancelCheck) -> Callable[[], bool]:
     return cancel
 
 
+def sentence(text: str) -> str:
+    """`text` ending with a full stop, so messages joined together still read as sentences."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…" else text + "."
+
+
 def failure_kind(exc: BaseException) -> tuple[str, str]:
     """(kind, message) of a job's failure as the window shows it: cancelled, memory, input
     (the user fixes it) or error."""

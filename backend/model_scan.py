@@ -14,6 +14,7 @@ import struct
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from backend.atomic import write_text
 from backend.errors import InputError
 
 MAX_HEADER = 100 * 1024 * 1024  # a real header is a few MB at most; more means a broken file
@@ -160,9 +161,7 @@ def load_folders() -> list[str]:
 def save_folders(folders: list[str]) -> None:
     path = folders_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_suffix(".tmp")
-    temp.write_text(json.dumps({"folders": folders}, indent=2))
-    os.replace(temp, path)
+    write_text(path, json.dumps({"folders": folders}, indent=2))
 
 
 def add_folder(folder: str) -> list[str]:

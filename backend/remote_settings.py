@@ -4,11 +4,10 @@ small JSON file beside settings.json, so this feature touches nothing else's set
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from backend.atomic import write_text
 from backend.settings import config_dir
 
 RENDER_ON = ("local", "workers")
@@ -40,14 +39,5 @@ class RemoteSettings:
     def save(self) -> None:
         path = self.path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".remote-", suffix=".json", dir=path.parent)
-        try:
-            # The URL may hold the broker password: readable by this user only.
-            if hasattr(os, "fchmod"):
-                os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(asdict(self), handle, indent=2)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        # The URL may hold the broker password: readable by this user only.
+        write_text(path, json.dumps(asdict(self), indent=2), mode=0o600)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.atomic import atomic_path, new_file_mode
+from backend.atomic import atomic_path
 from backend.errors import Cancelled, GenerationError, InputError
 from backend.metadata import PNG_KEY, sidecar_path, to_text, webui_parameters, xmp_packet
 
@@ -278,27 +278,19 @@ def write_png_folder(frames, folder: Path, metadata_text: str | None, parameters
     if parameters:
         info.add_text("parameters", parameters)
     folder.mkdir(exist_ok=True)
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for index, frame in enumerate(frames):
+    # Every frame's atomic write stays pending in the stack: all are renamed once the last is
+    # written, or all removed on a failure or cancel.
+    targets = [folder / FRAME_PATTERN.format(index) for index in range(len(frames))]
+    with contextlib.ExitStack() as staged:
+        for index, (frame, target) in enumerate(zip(frames, targets, strict=True)):
             _tick(progress, cancel, index, len(frames))
-            target = folder / FRAME_PATTERN.format(index)
-            fd, tmp = tempfile.mkstemp(prefix=".frame-", suffix=".tmp.png", dir=folder)
-            os.close(fd)
-            staged.append((Path(tmp), target))
+            tmp = staged.enter_context(atomic_path(target, durable=False))
             Image.fromarray(frame).save(tmp, format="PNG", pnginfo=info, compress_level=4)
-            os.chmod(tmp, new_file_mode(target))
-        for tmp, target in staged:
-            os.replace(tmp, target)
-        index = len(staged)
-        while (stale := folder / FRAME_PATTERN.format(index)).exists():
-            stale.unlink()
-            index += 1
-    finally:
-        for tmp, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-    return [target for _, target in staged]
+    index = len(frames)
+    while (stale := folder / FRAME_PATTERN.format(index)).exists():
+        stale.unlink()
+        index += 1
+    return targets
 
 
 def write_clip(

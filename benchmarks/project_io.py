@@ -58,7 +58,7 @@ def window_figures() -> bool:
 
     app = get_app()
     window = MainWindow(settings_path=Path(tmp) / "settings.json")
-    window.ask_unsaved = lambda: "discard"
+    window.projects.ask_unsaved = lambda: "discard"
     window.show()
     app.processEvents()
 
@@ -93,7 +93,7 @@ def window_figures() -> bool:
 
     def autosave():
         window.autosave()
-        return lambda: window._autosave_thread is None
+        return lambda: not window.projects.autosaving
 
     first, first_stall = stalls_during(autosave)
     window.project.add_take(take_frames(99), GenerationRequest(prompt="one more", seed=99))

@@ -1,6 +1,9 @@
 """The export dialog: format, fps, the player's in/out range, size, GIF and MP4 options. It
-remembers the last choices and folder, writes in a background thread with the backend writers
-(atomic: a cancelled or failed export leaves nothing) and offers to open the folder when done."""
+remembers the last choices and folder, writes on a worker thread with the backend writers
+(atomic: a cancelled or failed export leaves nothing) and offers to open the folder when done.
+
+The export runs like generation (gui/worker.py): a QObject worker moved to a QThread, talking to
+the dialog through queued signals; cancel is a thread-safe Event the writer checks per frame."""
 
 from __future__ import annotations
 
@@ -8,7 +11,16 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, QUrl, Signal
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QCoreApplication,
+    QObject,
+    Qt,
+    QThread,
+    QUrl,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -27,7 +39,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from backend.errors import Cancelled, StudioError
+from backend.errors import Cancelled, StudioError, sentence
 from gui.i18n import translate
 
 FORMATS = [("GIF", "gif"), ("MP4 (H.264)", "mp4"), ("WebM (VP9)", "webm"), ("WebP", "webp"),
@@ -43,37 +55,93 @@ def scale_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.LANCZOS)) for f in frames])
 
 
-class ExportJob(QObject):
-    progress = Signal(int, int)
-    finished = Signal(list)
-    failed = Signal(str)
+class ExportWorker(QObject):
+    """Lives in the export thread; `run` writes the clip once and ends the thread."""
 
-    def __init__(self, frames, path: Path, fps: float, options, metadata, size) -> None:
+    progress = Signal(int, int)  # frames done, total
+    finished = Signal(list)  # the paths written
+    failed = Signal(str)  # a sentence for the user
+
+    def __init__(self, frames, path: Path, fps: float, options, metadata, size,
+                 cancel_event: threading.Event) -> None:
         super().__init__()
         self.frames, self.path, self.fps, self.options = frames, path, fps, options
-        self.metadata, self.size = metadata, size
-        self.cancel_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="export", daemon=True)
+        self.metadata, self.export_size = metadata, size
+        self.cancel_event = cancel_event
 
-    def start(self) -> None:
-        self.thread.start()
-
-    def _run(self) -> None:
+    @Slot()
+    def run(self) -> None:
         from backend.video_writer import write_clip
 
         try:
-            frames = scale_frames(self.frames, self.size) if self.size else self.frames
+            frames = scale_frames(self.frames, self.export_size) if self.export_size else self.frames
             written = write_clip(frames, self.path, self.fps, self.options, self.metadata,
                                  progress=lambda done, total: self.progress.emit(done, total),
                                  cancel=self.cancel_event.is_set)
         except Cancelled:
             self.failed.emit(translate("ExportDialog", "Export cancelled; nothing was written."))
         except StudioError as exc:
-            self.failed.emit(str(exc))
+            self.failed.emit(sentence(str(exc)))
         except Exception as exc:  # noqa: BLE001 - shown to the user; the app goes on
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
+            self.failed.emit(sentence(f"The export failed: {type(exc).__name__}: {exc}"))
         else:
             self.finished.emit([str(p) for p in written])
+        finally:
+            self.thread().quit()
+
+
+# Running exports, kept until their thread ends: a dialog deleted mid-export must not take a
+# running QThread with it (Qt aborts the process then).
+_running_jobs: set[ExportJob] = set()
+
+
+class ExportJob(QObject):
+    """One export: owns its QThread and the worker in it, and passes the worker's signals on
+    in the GUI thread."""
+
+    progress = Signal(int, int)
+    finished = Signal(list)
+    failed = Signal(str)
+
+    def __init__(self, frames, path: Path, fps: float, options, metadata, size) -> None:
+        super().__init__()
+        self.cancel_event = threading.Event()
+        self.export_thread = QThread(self)
+        self.export_thread.setObjectName("exportThread")
+        self.worker = ExportWorker(frames, path, fps, options, metadata, size, self.cancel_event)
+        self.worker.moveToThread(self.export_thread)
+        self.export_thread.started.connect(self.worker.run)
+        # Deleted in its own thread as that thread ends (Qt's documented pattern).
+        self.export_thread.finished.connect(self.worker.deleteLater)
+        self.export_thread.finished.connect(self._ended)
+        self.worker.progress.connect(self.progress)
+        self.worker.finished.connect(self.finished)
+        self.worker.failed.connect(self.failed)
+        app = QCoreApplication.instance()
+        if app is not None:  # quitting mid-export cancels it rather than killing the thread
+            app.aboutToQuit.connect(self.stop)
+
+    def start(self) -> None:
+        _running_jobs.add(self)
+        self.export_thread.start()
+
+    def _ended(self) -> None:
+        _running_jobs.discard(self)
+
+    @property
+    def running(self) -> bool:
+        return self.export_thread.isRunning()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def wait(self, timeout: float = 60.0) -> bool:
+        """Block until the export thread ends (tests, quitting); False if it is still running."""
+        return self.export_thread.wait(round(timeout * 1000))
+
+    def stop(self) -> None:
+        self.cancel()
+        self.wait()
 
 
 class ExportDialog(QDialog):
@@ -106,13 +174,13 @@ class ExportDialog(QDialog):
         self.fps.setValue(round(player.fps))
         self.fps.setToolTip(self.tr("Frames per second of the exported clip"))
         self.range_label = QLabel()
-        self.size = QComboBox()
-        self.size.setObjectName("exportSizeCombo")
-        self.size.setAccessibleName(self.tr("Size"))
-        self.size.addItem(self.tr("Original"), "original")
-        self.size.addItem("2x", "2x")
-        self.size.addItem(self.tr("Custom"), "custom")
-        self.size.setCurrentIndex(max(0, self.size.findData(remembered.get("size", "original"))))
+        self.size_choice = QComboBox()
+        self.size_choice.setObjectName("exportSizeCombo")
+        self.size_choice.setAccessibleName(self.tr("Size"))
+        self.size_choice.addItem(self.tr("Original"), "original")
+        self.size_choice.addItem("2x", "2x")
+        self.size_choice.addItem(self.tr("Custom"), "custom")
+        self.size_choice.setCurrentIndex(max(0, self.size_choice.findData(remembered.get("size", "original"))))
         self.custom_width = QSpinBox()
         self.custom_height = QSpinBox()
         for box in (self.custom_width, self.custom_height):
@@ -161,7 +229,7 @@ class ExportDialog(QDialog):
         form.addRow(self.tr("Frames"), self.range_label)
         form.addRow(self.tr("FPS"), self.fps)
         size_row = QHBoxLayout()
-        size_row.addWidget(self.size)
+        size_row.addWidget(self.size_choice)
         size_row.addWidget(self.custom_width)
         size_row.addWidget(QLabel("×"))
         size_row.addWidget(self.custom_height)
@@ -186,7 +254,7 @@ class ExportDialog(QDialog):
         layout.addWidget(self.message)
         layout.addWidget(self.buttons)
         self.format.currentIndexChanged.connect(self._format_changed)
-        self.size.currentIndexChanged.connect(self._update)
+        self.size_choice.currentIndexChanged.connect(self._update)
         folder = remembered.get("folder") or str(Path.home())
         self.path.setText(str(Path(folder) / "animation"))
         self._format_changed()
@@ -207,7 +275,7 @@ class ExportDialog(QDialog):
         start, end = self.player.in_point, self.player.out_point
         self.range_label.setText(
             self.tr("{0} to {1} ({2} frames; set with I and O in the player)").format(start + 1, end + 1, end - start + 1))
-        custom = self.size.currentData() == "custom"
+        custom = self.size_choice.currentData() == "custom"
         self.custom_width.setEnabled(custom)
         self.custom_height.setEnabled(custom)
         if not custom:  # the greyed fields show the size the export will have
@@ -231,7 +299,7 @@ class ExportDialog(QDialog):
         self._format_changed()
 
     def export_size(self) -> tuple[int, int] | None:
-        choice = self.size.currentData()
+        choice = self.size_choice.currentData()
         if choice == "2x":
             return self.source_size[0] * 2, self.source_size[1] * 2
         if choice == "custom":
@@ -256,7 +324,7 @@ class ExportDialog(QDialog):
             metadata = build_metadata(self.request.to_dict(), frame_range=self.frame_range)
         target = self._target()
         self.settings.export = {
-            "format": kind, "folder": str(target.parent), "size": self.size.currentData(),
+            "format": kind, "folder": str(target.parent), "size": self.size_choice.currentData(),
             "gif_dither": options.gif_dither, "loop": self.loop.currentData(), "pingpong": options.pingpong,
             "crf": self.crf.value(), "sidecar": options.sidecar, "open_folder": self.open_folder.isChecked(),
         }
@@ -269,14 +337,18 @@ class ExportDialog(QDialog):
         self.job.start()
 
     def cancel(self) -> None:
-        if self.job is not None and self.job.thread.is_alive():
-            self.job.cancel_event.set()
+        if self.job is not None and self.job.running:
+            self.job.cancel()
         else:
-            self.reject()
+            super().reject()
+
+    def reject(self) -> None:
+        """Esc and the close button cancel a running export first, like Cancel does."""
+        self.cancel()
 
     def wait(self, timeout: float = 60.0) -> None:
         if self.job is not None:
-            self.job.thread.join(timeout)
+            self.job.wait(timeout)
 
     def _progress(self, done: int, total: int) -> None:
         self.bar.setRange(0, max(1, total))

@@ -5,64 +5,39 @@ else happens in the worker thread."""
 from __future__ import annotations
 
 import base64
-import os
-import threading
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
     QSplitter,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from backend.errors import InputError
-from backend.instance_lock import InstanceLock
-from backend.project import SUFFIX, Project, Take, write_snapshot
+from backend.errors import InputError, sentence
+from backend.project import Project, Take
 from backend.request import GenerationRequest, random_seed
 from backend.settings import Settings, data_dir
 from gui.input_form import build_input_column
 from gui.notify import BackgroundNotifier
 from gui.panels import ModelsPanel, ParametersPanel, PromptPanel, named
 from gui.player import TimelinePlayer
+from gui.project_controller import ProjectController
+from gui.queue_panel import QueuePanel
 from gui.remote_panel import attach_remote
 from gui.takes_panel import CompareDialog, TakesPanel, elided
 from gui.worker import GenerationController
 
-AUTOSAVE_MS = 5000
-
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
-
-
-class _AutosaveDone(QObject):
-    """Carries "the autosave thread finished" to the GUI thread (a queued signal)."""
-
-    done = Signal()
-
-
-def sentence(text: str) -> str:
-    """`text` ending with a full stop, so messages joined together still read as sentences."""
-    text = text.strip()
-    return text if not text or text[-1] in ".!?…" else text + "."
-
-
-def recovery_dir() -> Path:
-    return data_dir() / "recovery"
 
 
 def human_bytes(count: int) -> str:
@@ -90,18 +65,13 @@ class MainWindow(QMainWindow):
         self.notifier = BackgroundNotifier(self)
         self._waiting_for_demo: list[GenerationRequest] = []
         self._job_started_at = 0.0
-        self.project = Project()
         self.current_request: GenerationRequest | None = None
-        # The recovery file and the lock that says "this window is alive" (the OS releases it
-        # when the process dies, so the next start can tell a crash from a running window).
-        recovery_id = uuid.uuid4().hex
-        self.recovery_path = recovery_dir() / f"autosave-{recovery_id}{SUFFIX}"
-        self.recovery_lock = InstanceLock(recovery_dir() / f"autosave-{recovery_id}.lock")
-        self._autosaved_revision = -1
-        self._autosave_thread: threading.Thread | None = None
-        self._autosave_result: tuple | None = None
-        self._autosave_signal = _AutosaveDone(self)
-        self._autosave_signal.done.connect(self._finish_autosave, Qt.ConnectionType.QueuedConnection)
+        self.projects = ProjectController(self, self.settings)
+        self.projects.project_changed.connect(self._show_project)
+        self.projects.saved.connect(self._update_title)
+        self.projects.status.connect(self.set_status)
+        self.projects.error.connect(self.show_error)
+        self.projects.error_cleared.connect(self.clear_error)
         # Previews go to the player only while it follows the running job: a take the user
         # picked during a job is not replaced by the job's preview.
         self._follow_job = True
@@ -162,26 +132,11 @@ class MainWindow(QMainWindow):
         self.error_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_banner.hide()
 
-        self.queue_list = named(QListWidget(), "queueList", "Job queue",
-                                "Jobs waiting to run. Move them up or down, or remove them.")
-        self.queue_list.setMaximumHeight(64)
-        self.queue_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        up = self._tool("queueUpButton", "▲", "Run the selected job earlier", lambda: self._move_selected(-1))
-        down = self._tool("queueDownButton", "▼", "Run the selected job later", lambda: self._move_selected(1))
-        remove = self._tool("queueRemoveButton", "✕", "Remove the selected job from the queue", self._remove_selected)
-        queue_buttons = QVBoxLayout()
-        for button in (up, down, remove):
-            queue_buttons.addWidget(button)
-        queue_buttons.addStretch(1)
+        self.queue_panel = QueuePanel(self.controller)
+        self.queue_list = self.queue_panel.list
 
         actions = QHBoxLayout()
         actions.addWidget(self.progress, 1)
-        queue_row = QHBoxLayout()
-        queue_label = QLabel("Queue")
-        queue_label.setAlignment(Qt.AlignmentFlag.AlignTop)
-        queue_row.addWidget(queue_label)
-        queue_row.addWidget(self.queue_list, 1)
-        queue_row.addLayout(queue_buttons)
 
         center = QWidget()
         center_layout = QVBoxLayout(center)
@@ -190,7 +145,7 @@ class MainWindow(QMainWindow):
         center_layout.addWidget(self.takes)
         center_layout.addWidget(self.error_banner)
         center_layout.addLayout(actions)
-        center_layout.addLayout(queue_row)
+        center_layout.addWidget(self.queue_panel)
 
         splitter = QSplitter()
         splitter.setObjectName("mainSplitter")
@@ -217,7 +172,7 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.ready.connect(lambda: self.set_status(
             self.settings.read_only_reason or "Ready. Models load when you generate, and stay loaded."))
-        c.queue_changed.connect(self._refresh_queue)
+        c.queue_changed.connect(self._update_actions)
         c.job_started.connect(self._on_job_started)
         c.job_progress.connect(self._on_job_progress)
         c.job_preview.connect(self._on_job_preview)
@@ -227,10 +182,6 @@ class MainWindow(QMainWindow):
         c.demo_model_ready.connect(self._on_demo_ready)
         c.demo_model_failed.connect(self.show_error)
 
-        self.autosave_timer = QTimer(self)
-        self.autosave_timer.setInterval(AUTOSAVE_MS)
-        self.autosave_timer.timeout.connect(self.autosave)
-        self.autosave_timer.start()
         self.fit_to_screen(1280, 800)
         self.restore_settings()
         self._update_title()
@@ -239,12 +190,6 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self.controller.start)
 
     # -- building --------------------------------------------------------------------------
-
-    def _tool(self, name: str, text: str, tip: str, slot) -> QToolButton:
-        button = named(QToolButton(), name, tip, tip)
-        button.setText(text)
-        button.clicked.connect(slot)
-        return button
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -499,39 +444,9 @@ class MainWindow(QMainWindow):
             self.controller.cancel_current()
             self.set_status("Cancelling…")
 
-    def _move_selected(self, offset: int) -> None:
-        item = self.queue_list.currentItem()
-        if item is not None and item.data(Qt.ItemDataRole.UserRole) is not None:
-            job_id = item.data(Qt.ItemDataRole.UserRole)
-            self.controller.move(job_id, offset)
-            for row in range(self.queue_list.count()):
-                if self.queue_list.item(row).data(Qt.ItemDataRole.UserRole) == job_id:
-                    self.queue_list.setCurrentRow(row)
-
-    def _remove_selected(self) -> None:
-        item = self.queue_list.currentItem()
-        if item is not None and item.data(Qt.ItemDataRole.UserRole) is not None:
-            self.controller.remove(item.data(Qt.ItemDataRole.UserRole))
-
-    def _queue_text_width(self) -> int:
-        return max(120, self.queue_list.viewport().width() - 12)
-
-    def _refresh_queue(self) -> None:
-        self.queue_list.clear()
+    def _update_actions(self) -> None:
+        """Cancel and Generate follow the queue: Generate adds to it while a job runs."""
         running = self.controller.queue.running
-        if running is not None:
-            # The worker and state come first, so cutting a long prompt never hides them.
-            detail = f" · {running.message}" if running.message else ""
-            item = QListWidgetItem(elided(f"▶ running{detail}: {running.label}", self.queue_list,
-                                          self._queue_text_width()))
-            item.setToolTip(running.request.prompt)
-            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
-            self.queue_list.addItem(item)
-        for index, job in enumerate(self.controller.queue.pending):
-            item = QListWidgetItem(elided(f"{index + 1}. {job.label}", self.queue_list, self._queue_text_width()))
-            item.setToolTip(job.request.prompt)
-            item.setData(Qt.ItemDataRole.UserRole, job.id)
-            self.queue_list.addItem(item)
         self.cancel_button.setEnabled(running is not None)
         waiting = len(self.controller.queue.pending)
         self.generate_button.setText("Add to queue" if running is not None else "Generate")
@@ -670,33 +585,8 @@ class MainWindow(QMainWindow):
         mark = "*" if self.project.dirty else ""
         self.setWindowTitle(f"{self.project.name}{mark} — AnimateDiff Studio")
 
-    def ask_unsaved(self) -> str:
-        """'save', 'discard' or 'cancel' for a project with unsaved takes."""
-        answer = QMessageBox.question(
-            self, "Unsaved takes", f"“{self.project.name or 'Untitled'}” has unsaved takes. Save them first?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Save)
-        return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
-
-    def ask_restore(self, path: Path) -> bool:
-        answer = QMessageBox.question(
-            self, "Restore unsaved work?",
-            "AnimateDiff Studio did not close normally last time. Restore the takes it had not saved?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def _may_discard(self) -> bool:
-        if not (self.project.dirty and self.project.takes):
-            return True
-        answer = self.ask_unsaved()
-        if answer == "save":
-            return self.save_project()
-        return answer == "discard"
-
-    def set_project(self, project: Project) -> None:
-        self._wait_autosave()
-        self.project = project
-        self._autosaved_revision = -1
+    def _show_project(self, project: Project) -> None:
+        """Show a project the project controller just made current."""
         self._before_preview = None
         self.takes.set_project(project)
         self.current_request = None
@@ -708,56 +598,43 @@ class MainWindow(QMainWindow):
             self.takes.select(chosen)
         self._update_title()
 
+    # The project's lifecycle lives in self.projects (gui/project_controller.py); these keep
+    # the window's own names for the menus, main.py and tests.
+
+    @property
+    def project(self) -> Project:
+        return self.projects.project
+
+    @property
+    def recovery_path(self) -> Path:
+        return self.projects.recovery_path
+
+    def set_project(self, project: Project) -> None:
+        self.projects.set_project(project)
+
     def new_project(self) -> None:
-        if self._may_discard():
-            self._drop_recovery()
-            self.set_project(Project())
+        self.projects.new_project()
 
     def open_project(self, path: str) -> bool:
-        if not self._may_discard():
-            return False
-        try:
-            project = Project.open(path)
-        except InputError as exc:
-            self.show_error(str(exc))
-            return False
-        self.clear_error()
-        self._drop_recovery()
-        self.set_project(project)
-        self.settings.remember("projects", str(project.path))
-        self.set_status(f"Opened {project.path} ({len(project.takes)} takes)")
-        return True
+        return self.projects.open_project(path)
 
     def open_project_dialog(self) -> None:
-        folder = self.project.path.parent if self.project.path else Path(self.settings.export.get("folder") or Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(folder), f"AnimateDiff Studio projects (*{SUFFIX})")
-        if path:
-            self.open_project(path)
+        self.projects.open_project_dialog()
 
     def save_project(self) -> bool:
-        if self.project.path is None:
-            return self.save_project_as()
-        return self._save_to(self.project.path)
+        return self.projects.save_project()
 
     def save_project_as(self) -> bool:
-        folder = (self.project.path.parent if self.project.path else
-                  Path(self.settings.export.get("folder") or Path.home()))
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", str(folder / f"{self.project.name}{SUFFIX}"),
-                                              f"AnimateDiff Studio projects (*{SUFFIX})")
-        return self._save_to(Path(path)) if path else False
+        return self.projects.save_project_as()
 
-    def _save_to(self, path: Path) -> bool:
-        self._wait_autosave()
-        try:
-            saved = self.project.save(path)
-        except (InputError, OSError) as exc:
-            self.show_error(f"Could not save the project: {exc}")
-            return False
-        self._drop_recovery()
-        self.settings.remember("projects", str(saved))
-        self._update_title()
-        self.set_status(f"Saved {saved}")
-        return True
+    def autosave(self) -> None:
+        self.projects.autosave()
+
+    def autosave_now(self) -> None:
+        self.projects.autosave_now()
+
+    def offer_recovery(self) -> bool:
+        return self.projects.offer_recovery()
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -766,113 +643,6 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, p=path: self.open_project(p))
         if not self.settings.recent_projects:
             self.recent_menu.addAction("(none yet)").setEnabled(False)
-
-    def autosave(self) -> None:
-        """Keep a recovery copy of unsaved takes, so a crash costs no work. Runs only when
-        something changed since the last autosave, and writes on a background thread; takes
-        already in a project or recovery file are copied as stored, not encoded again."""
-        project = self.project
-        if self._autosave_thread is not None:
-            return  # the previous one is still writing; the next tick catches up
-        if not (project.dirty and project.takes):
-            if not project.takes:
-                self._drop_recovery()
-            return
-        if project.revision == self._autosaved_revision:
-            return
-        project.ui_state["original_path"] = str(project.path) if project.path else ""
-        snapshot = project.snapshot()
-        target = self.recovery_path
-
-        def write() -> None:
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self.recovery_lock.acquire()
-                self._autosave_result = (project, snapshot, write_snapshot(snapshot, target), None)
-            except (InputError, OSError) as exc:
-                self._autosave_result = (project, snapshot, None, exc)
-            self._autosave_signal.done.emit()
-
-        self._autosave_thread = threading.Thread(target=write, name="autosave", daemon=True)
-        self._autosave_thread.start()
-
-    def _finish_autosave(self) -> None:
-        thread = self._autosave_thread
-        if thread is None or thread.is_alive():
-            return
-        self._autosave_thread = None
-        project, snapshot, path, error = self._autosave_result
-        self._autosave_result = None
-        if error is not None:
-            self.set_status(f"Autosave failed: {error}")
-            return
-        if project is self.project:
-            project.stored_in(snapshot, path)
-            self._autosaved_revision = snapshot.revision
-
-    def autosave_now(self) -> None:
-        """Autosave and wait for it (tests, benchmarks, a quit that keeps the recovery file)."""
-        self.autosave()
-        self._wait_autosave()
-
-    def _wait_autosave(self) -> None:
-        """Let a running autosave finish (before a save, a project switch or quitting)."""
-        if self._autosave_thread is not None:
-            self._autosave_thread.join()
-            self._finish_autosave()
-
-    def _drop_recovery(self) -> None:
-        self._wait_autosave()
-        if self.recovery_path.exists():
-            self.recovery_path.unlink()
-        self._autosaved_revision = -1
-
-    def offer_recovery(self) -> bool:
-        """After a crash, offer the takes the last run had not saved. A recovery file belongs
-        to a crashed window when nobody holds its lock."""
-        folder = recovery_dir()
-        if not folder.is_dir():
-            return False
-        for path in sorted(folder.glob(f"autosave-*{SUFFIX}")):
-            if path == self.recovery_path:
-                continue
-            owner = InstanceLock(path.with_suffix(".lock"))
-            if not owner.acquire():
-                continue  # another running window's
-            try:
-                if not self.ask_restore(path):
-                    path.unlink(missing_ok=True)
-                    return False
-                return self._restore_from(path)
-            finally:
-                owner.release()
-        return False
-
-    def _restore_from(self, path: Path) -> bool:
-        """Make a crashed window's recovery file ours: moved, not copied, so it is never gone
-        before its takes are safe in our own recovery file."""
-        self._wait_autosave()
-        self.recovery_lock.acquire()
-        self.recovery_path.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, self.recovery_path)
-        try:
-            project = Project.open(self.recovery_path)
-        except InputError as exc:
-            damaged = self.recovery_path.with_name(f"damaged-{self.recovery_path.name}")
-            os.replace(self.recovery_path, damaged)
-            self.show_error(f"The recovery file could not be read: {exc}. It was kept as {damaged}.")
-            return False
-        original = project.ui_state.get("original_path") or ""
-        project.path = Path(original) if original else None
-        project.name = Path(original).stem if original else "Recovered"
-        # The frames' store is now our recovery file, so this is also the first autosave.
-        project.touch()
-        self.set_project(project)
-        self._autosaved_revision = -1
-        self.autosave()
-        count = len(project.takes)
-        self.set_status(f"Restored {count} unsaved take{'' if count == 1 else 's'}.")
-        return True
 
     # -- drag and drop ---------------------------------------------------------------------
 
@@ -923,18 +693,15 @@ class MainWindow(QMainWindow):
             print(f"animatediff-studio: could not save settings: {exc}")
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        if not self._closing and not self._may_discard():
+        if not self._closing and not self.projects.may_discard():
             event.ignore()
             return
         if not self._closing:
             self._closing = True
-            self.autosave_timer.stop()
+            self.projects.autosave_timer.stop()  # no new autosave while the worker stops
             self.set_status("Stopping…")
             self.controller.shutdown()  # first, so the worker stops whatever fails below
             self.player.pause()
-            self._wait_autosave()
-            if self.recovery_path.exists():
-                self.recovery_path.unlink()
-            self.recovery_lock.release()
+            self.projects.shutdown()
             self.save_settings()
         super().closeEvent(event)

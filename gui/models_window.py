@@ -134,10 +134,10 @@ class DownloadTask(QObject):
         super().__init__()
         self.model_id = model_id
         self.cancel_event = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"download {model_id}", daemon=True)
+        self.download_thread = threading.Thread(target=self._run, name=f"download {model_id}", daemon=True)
 
     def start(self) -> None:
-        self.thread.start()
+        self.download_thread.start()
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -571,7 +571,7 @@ class ModelsWindow(QDialog):
     def closeEvent(self, event) -> None:  # noqa: N802
         if self.task is not None:
             self.task.cancel()
-            self.task.thread.join(2.0)
+            self.task.download_thread.join(2.0)
         super().closeEvent(event)
 
 

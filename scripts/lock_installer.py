@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from backend.atomic import write_text  # noqa: E402
 from installer.targets import PYTHON_VERSION, TARGETS, Target  # noqa: E402
 
 
@@ -82,7 +83,7 @@ def regenerate(target: Target, find_links: list[str], locks_dir: Path) -> str:
     body.unlink()
     if f"torch=={target.torch}" not in text:
         text += f"torch=={target.torch}\n"
-    out.write_text("\n".join(header) + "\n" + text, encoding="utf-8")
+    write_text(out, "\n".join(header) + "\n" + text)
     return how
 
 

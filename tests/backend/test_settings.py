@@ -50,3 +50,17 @@ def test_language_round_trips_and_an_unknown_one_falls_back_to_the_system(tmp_pa
         path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "language": bad, "random_seed": False}))
         loaded = Settings.load(path)
         assert loaded.language == "system" and loaded.random_seed is False
+
+def test_remote_settings_stay_private_to_the_user(tmp_path, monkeypatch):
+    """The broker URL may hold a password: the file is 0600 whatever the umask, also when it
+    existed with wider permissions, and a rewrite leaves no temporary file behind."""
+    from backend.remote_settings import RemoteSettings
+
+    monkeypatch.setenv("ANIMATEDIFF_STUDIO_CONFIG_DIR", str(tmp_path))
+    path = RemoteSettings.path()
+    path.write_text("{}")
+    path.chmod(0o644)
+    RemoteSettings(render_on="workers", broker_url="amqp://user:secret@host//").save()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert RemoteSettings.load().broker_url == "amqp://user:secret@host//"
+    assert [p.name for p in tmp_path.iterdir()] == ["remote.json"]

@@ -13,10 +13,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 @pytest.fixture(autouse=True)
 def no_modal_questions(monkeypatch):
     """Modal questions would block a test: unsaved work is discarded unless a test says so."""
-    from gui.main_window import MainWindow
+    from gui.project_controller import ProjectController
 
-    monkeypatch.setattr(MainWindow, "ask_unsaved", lambda self: "discard")
-    monkeypatch.setattr(MainWindow, "ask_restore", lambda self, path: True)
+    monkeypatch.setattr(ProjectController, "ask_unsaved", lambda self: "discard")
+    monkeypatch.setattr(ProjectController, "ask_restore", lambda self, path: True)
 
 
 @pytest.fixture(autouse=True)

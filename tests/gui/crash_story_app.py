@@ -23,8 +23,9 @@ def report(window, **extra) -> None:
 def main() -> None:
     from gui.app import get_app
     from gui.main_window import MainWindow
+    from gui.project_controller import ProjectController
 
-    MainWindow.ask_restore = lambda self, path: True
+    ProjectController.ask_restore = lambda self, path: True
     app = get_app()
     window = MainWindow(settings_path=Path(sys.argv[2 if sys.argv[1] == "restore" else 4]))
     window.show()
@@ -50,7 +51,7 @@ def main() -> None:
         window.generate()
     else:
         restored = window.offer_recovery()
-        window._wait_autosave()
+        window.projects.wait_autosave()
         report(window, restored=restored, dirty=window.project.dirty)
     app.exec()
 

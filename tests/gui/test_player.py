@@ -230,7 +230,7 @@ def test_export_dialog_scales_and_remembers(player, qtbot, tmp_path):
     settings = Settings(export={"format": "webp", "size": "2x", "folder": str(tmp_path)})
     dialog = ExportDialog(None, player, None, settings)
     qtbot.addWidget(dialog)
-    assert dialog.format.currentData() == "webp" and dialog.size.currentData() == "2x"
+    assert dialog.format.currentData() == "webp" and dialog.size_choice.currentData() == "2x"
     assert dialog.path.text() == str(tmp_path / "animation.webp")
     # The greyed size fields show what "2x" makes, not the original size.
     assert (dialog.custom_width.value(), dialog.custom_height.value()) == (96, 64)
@@ -249,4 +249,48 @@ def test_export_failure_is_shown(player, qtbot, tmp_path):
     dialog.start()
     dialog.wait()
     qtbot.waitUntil(lambda: "does not exist" in dialog.message.text(), timeout=30000)
+    assert dialog.message.text().endswith(".")
     assert dialog.export_button.isEnabled()
+
+
+def test_export_runs_on_a_worker_thread(player, qtbot, tmp_path, monkeypatch):
+    """The dialog stays responsive while the writer works: the writer runs in the export
+    QThread, not the GUI thread, and an unexpected error comes back as a sentence."""
+    import threading
+
+    import backend.video_writer
+    from gui.export_dialog import ExportDialog
+
+    release, writer_threads = threading.Event(), []
+    real_write = backend.video_writer.write_clip
+
+    def slow_write(frames, path, *args, **kwargs):
+        writer_threads.append(threading.get_ident())
+        assert release.wait(30)
+        if path.name == "broken.gif":
+            raise RuntimeError("the disk went away")
+        return real_write(frames, path, *args, **kwargs)
+
+    monkeypatch.setattr(backend.video_writer, "write_clip", slow_write)
+    dialog = ExportDialog(None, player, None, Settings())
+    qtbot.addWidget(dialog)
+    dialog.path.setText(str(tmp_path / "slow.gif"))
+    dialog.start()
+    try:
+        qtbot.waitUntil(lambda: bool(writer_threads), timeout=10000)
+        assert writer_threads[0] != threading.get_ident()
+        assert dialog.job.running and not dialog.export_button.isEnabled()
+        ticks = []
+        qtbot.waitUntil(lambda: ticks.append(1) or len(ticks) > 3, timeout=2000)  # GUI thread runs
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: hasattr(dialog, "written"), timeout=30000)
+    assert (tmp_path / "slow.gif").is_file()
+    dialog.wait()
+    assert not dialog.job.running
+
+    dialog.path.setText(str(tmp_path / "broken.gif"))
+    dialog.start()
+    qtbot.waitUntil(lambda: "disk went away" in dialog.message.text(), timeout=30000)
+    assert dialog.message.text() == "The export failed: RuntimeError: the disk went away."
+    assert not (tmp_path / "broken.gif").exists()

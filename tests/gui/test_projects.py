@@ -25,7 +25,7 @@ def test_takes_are_kept_saved_and_reopened(window, qtbot, tmp_path):
     generate(window, qtbot, 2)
     assert window.takes.list.count() == 2
     assert window.windowTitle().startswith("Untitled*")
-    assert window._save_to(tmp_path / "storm.adsproj")
+    assert window.projects.save_to(tmp_path / "storm.adsproj")
     assert window.windowTitle().startswith("storm —")
     frames_two = window.project.frames(window.project.takes[1])
 
@@ -104,7 +104,7 @@ def test_autosave_and_recovery_after_a_crash(window, qtbot, demo_models, tmp_pat
         assert take.request.seed == 8
         assert not crashed.exists()
         # The frames came back, and are safe in the new window's own recovery file at once.
-        other._wait_autosave()
+        other.projects.wait_autosave()
         assert other.recovery_path.is_file()
         assert np.array_equal(other.project.frames(take), frames)
         saved = Project.open(other.recovery_path)

@@ -136,9 +136,9 @@ def test_queued_jobs_run_in_order_and_can_be_reordered(window, qtbot):
     assert window.queue_list.count() == 4  # the running job and three waiting
     # Run seed 4 before seed 3, and drop seed 2.
     window.queue_list.setCurrentRow(3)
-    window._move_selected(-1)
+    window.queue_panel.move_selected(-1)
     window.queue_list.setCurrentRow(1)
-    window._remove_selected()
+    window.queue_panel.remove_selected()
     assert [job.request.seed for job in window.controller.queue.pending] == [4, 3]
     qtbot.waitUntil(lambda: len(order) == 3, timeout=TIMEOUT)
     assert order == [1, 4, 3]

@@ -1,0 +1,89 @@
+"""The job queue under the player: the running job, then the waiting ones, with buttons to run a
+waiting job earlier or later or to remove it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from gui.panels import named
+from gui.takes_panel import elided
+from gui.worker import GenerationController
+
+
+def tool_button(name: str, text: str, tip: str, slot) -> QToolButton:
+    button = named(QToolButton(), name, tip, tip)
+    button.setText(text)
+    button.clicked.connect(slot)
+    return button
+
+
+class QueuePanel(QWidget):
+    def __init__(self, controller: GenerationController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.list = named(QListWidget(), "queueList", "Job queue",
+                          "Jobs waiting to run. Move them up or down, or remove them.")
+        self.list.setMaximumHeight(64)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        buttons = QVBoxLayout()
+        for name, text, tip, slot in (
+            ("queueUpButton", "▲", "Run the selected job earlier", lambda: self.move_selected(-1)),
+            ("queueDownButton", "▼", "Run the selected job later", lambda: self.move_selected(1)),
+            ("queueRemoveButton", "✕", "Remove the selected job from the queue", self.remove_selected),
+        ):
+            buttons.addWidget(tool_button(name, text, tip, slot))
+        buttons.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        label = QLabel("Queue")
+        label.setAlignment(Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(label)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(buttons)
+        controller.queue_changed.connect(self.refresh)
+
+    def _selected_job(self) -> int | None:
+        item = self.list.currentItem()
+        return None if item is None else item.data(Qt.ItemDataRole.UserRole)
+
+    def move_selected(self, offset: int) -> None:
+        job_id = self._selected_job()
+        if job_id is None:
+            return
+        self.controller.move(job_id, offset)
+        for row in range(self.list.count()):
+            if self.list.item(row).data(Qt.ItemDataRole.UserRole) == job_id:
+                self.list.setCurrentRow(row)
+
+    def remove_selected(self) -> None:
+        job_id = self._selected_job()
+        if job_id is not None:
+            self.controller.remove(job_id)
+
+    def _text_width(self) -> int:
+        return max(120, self.list.viewport().width() - 12)
+
+    def refresh(self) -> None:
+        self.list.clear()
+        running = self.controller.queue.running
+        if running is not None:
+            # The worker and state come first, so cutting a long prompt never hides them.
+            detail = f" · {running.message}" if running.message else ""
+            item = QListWidgetItem(elided(f"▶ running{detail}: {running.label}", self.list, self._text_width()))
+            item.setToolTip(running.request.prompt)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            self.list.addItem(item)
+        for index, job in enumerate(self.controller.queue.pending):
+            item = QListWidgetItem(elided(f"{index + 1}. {job.label}", self.list, self._text_width()))
+            item.setToolTip(job.request.prompt)
+            item.setData(Qt.ItemDataRole.UserRole, job.id)
+            self.list.addItem(item)
