@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSplitter,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -95,11 +96,13 @@ class MainWindow(QMainWindow):
         self.generate_button = named(QPushButton("Generate"), "generateButton", "Generate",
                                      "Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue.")
         self.generate_button.setDefault(True)
+        self.generate_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.generate_button.setMinimumHeight(34)
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button = named(QPushButton("Cancel"), "cancelButton", "Cancel",
                                    "Stop the running job within one step (Esc)")
         self.cancel_button.setEnabled(False)
+        self.cancel_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaStop))
         self.cancel_button.setMinimumHeight(34)
         self.cancel_button.clicked.connect(self.cancel)
         column, self.sections = build_input_column(self, attach_remote(self))
@@ -193,20 +196,23 @@ class MainWindow(QMainWindow):
 
     def _build_menu(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        for text, shortcut, slot in (
-            ("&New project", QKeySequence.StandardKey.New, self.new_project),
-            ("&Open project…", QKeySequence.StandardKey.Open, self.open_project_dialog),
-            ("&Save project", QKeySequence.StandardKey.Save, self.save_project),
-            ("Save project &as…", QKeySequence("Ctrl+Shift+S"), self.save_project_as),
+        Icon = QStyle.StandardPixmap
+        for text, shortcut, slot, icon in (
+            ("&New project", QKeySequence.StandardKey.New, self.new_project, Icon.SP_FileIcon),
+            ("&Open project…", QKeySequence.StandardKey.Open, self.open_project_dialog, Icon.SP_DialogOpenButton),
+            ("&Save project", QKeySequence.StandardKey.Save, self.save_project, Icon.SP_DialogSaveButton),
+            ("Save project &as…", QKeySequence("Ctrl+Shift+S"), self.save_project_as, None),
         ):
             action = QAction(text, self)
+            if icon is not None:
+                action.setIcon(self.style().standardIcon(icon))
             action.setShortcut(QKeySequence(shortcut))
             action.triggered.connect(slot)
             file_menu.addAction(action)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
-        export = QAction("&Export…", self)
+        export = QAction(self.style().standardIcon(Icon.SP_DialogSaveButton), "&Export…", self)
         export.setShortcut(QKeySequence("Ctrl+E"))
         export.triggered.connect(self.export_clip)
         file_menu.addAction(export)
@@ -214,7 +220,7 @@ class MainWindow(QMainWindow):
         unload.triggered.connect(self.controller.unload_models)
         file_menu.addAction(unload)
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
+        quit_action = QAction(self.style().standardIcon(Icon.SP_DialogCloseButton), "&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
@@ -223,8 +229,9 @@ class MainWindow(QMainWindow):
         manage.triggered.connect(self.show_models_window)
         models_menu.addAction(manage)
         generate_menu = self.menuBar().addMenu("&Generate")
-        for text, shortcut, slot in (("&Generate", "Ctrl+Return", self.generate), ("&Cancel", "Esc", self.cancel)):
-            action = QAction(text, self)
+        for text, shortcut, slot, icon in (("&Generate", "Ctrl+Return", self.generate, Icon.SP_MediaPlay),
+                                           ("&Cancel", "Esc", self.cancel, Icon.SP_MediaStop)):
+            action = QAction(self.style().standardIcon(icon), text, self)
             action.setShortcut(QKeySequence(shortcut))
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the window shortcuts handle keys
             action.triggered.connect(slot)
@@ -242,13 +249,15 @@ class MainWindow(QMainWindow):
 
         self.language_actions = add_language_menu(self, view_menu)
         help_menu = self.menuBar().addMenu("&Help")
-        for name, text, shortcut, slot in (
-            ("gettingStartedAction", "&Getting started", "F1", self.show_getting_started),
-            ("shortcutsAction", "&Keyboard shortcuts", "", self.show_shortcuts),
-            ("readmeAction", "&Read me", "", self.show_readme),
-            ("aboutAction", "&About AnimateDiff Studio", "", self.show_about),
+        for name, text, shortcut, slot, icon in (
+            ("gettingStartedAction", "&Getting started", "F1", self.show_getting_started, Icon.SP_DialogHelpButton),
+            ("shortcutsAction", "&Keyboard shortcuts", "", self.show_shortcuts, None),
+            ("readmeAction", "&Read me", "", self.show_readme, Icon.SP_FileDialogDetailedView),
+            ("aboutAction", "&About AnimateDiff Studio", "", self.show_about, Icon.SP_MessageBoxInformation),
         ):
             action = QAction(text, self)
+            if icon is not None:
+                action.setIcon(self.style().standardIcon(icon))
             action.setObjectName(name)
             if shortcut:
                 action.setShortcut(QKeySequence(shortcut))
