@@ -64,7 +64,7 @@ def test_command_line_options_follow_the_declaration(command):
             assert setting.flag not in options, setting.flag
             continue
         action = options[setting.flag]
-        assert action.help.replace("%%", "%") == setting.help, setting.flag
+        assert (action.help or "").replace("%%", "%") == setting.help, setting.flag
         expected_default = setting.default
         if setting.repeat:
             expected_default = []
