@@ -23,18 +23,12 @@ from typing import Any
 from backend import cli_remote
 from backend.errors import Cancelled, InputError, StudioError
 from backend.request import (
-    DEFAULT_BASE_MODEL,
-    DEFAULT_MOTION_ADAPTER,
-    DEVICES,
-    DTYPES,
-    FREE_INIT_METHODS,
-    OFFLOADS,
-    PRESET_NAMES,
-    SCHEDULER_NAMES,
+    SETTINGS,
     Embedding,
     GenerationRequest,
     ImageLora,
     MotionLora,
+    Setting,
 )
 
 PROG = "animatediff-studio"
@@ -130,49 +124,45 @@ def parse_freeu(text: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
+# Settings whose command-line text needs parsing into the field's value.
+_CONVERTERS: dict[str, Any] = {
+    "prompt_travel": lambda items: dict(parse_prompt_at(i) for i in items),
+    "freeu": lambda v: parse_freeu(v) if v else None,
+    "motion_loras": lambda items: tuple(parse_motion_lora(i) for i in items),
+    "loras": lambda items: tuple(parse_motion_lora(i, "--lora", ImageLora) for i in items),
+    "embeddings": lambda items: tuple(parse_embedding(i) for i in items),
+}
+
+
+def setting_argument(setting: Setting) -> dict[str, Any]:
+    """argparse keywords for a declared setting's option (backend/request.py)."""
+    kwargs: dict[str, Any] = {"help": setting.help.replace("%", "%%"), "default": setting.default}
+    if setting.metavar:
+        kwargs["metavar"] = setting.metavar
+    if setting.repeat:
+        kwargs.update(action="append", default=[])
+    elif isinstance(setting.default, bool):
+        kwargs["action"] = argparse.BooleanOptionalAction if setting.default else "store_true"
+    elif setting.choices:
+        kwargs["choices"] = setting.choices
+    elif setting.range is not None and not setting.parts:
+        kwargs["type"] = type(setting.range[0])
+    if setting.name == "preset":
+        # A preset is applied over the other options, so "not given" has to stay visible.
+        kwargs["default"] = None
+    return kwargs
+
+
 def _add_generation_options(parser: argparse.ArgumentParser, video: bool, batch: bool = False) -> None:
-    defaults = GenerationRequest()
-    parser.add_argument("--prompt", help="what to animate (required unless --from-metadata)")
     parser.add_argument("--from-metadata", metavar="FILE", help="re-run the settings stored in an exported file (or its .json); options given here override them")
     if not batch:
         parser.add_argument("--output", required=True, help=".gif .mp4 .webm .webp, or a folder for PNG frames")
-    parser.add_argument("--negative-prompt", default="", help="what to avoid")
-    parser.add_argument("--base-model", default=DEFAULT_BASE_MODEL, help="hub id, diffusers folder or .safetensors file")
-    parser.add_argument("--motion-adapter", default=DEFAULT_MOTION_ADAPTER, help="hub id or diffusers folder")
-    parser.add_argument("--motion-lora", action="append", default=[], metavar="PATH_OR_ID[:WEIGHT]")
-    parser.add_argument("--preset", default=None, choices=PRESET_NAMES, help="a documented recipe: standard (DDIM, 25 steps), animatelcm (6 steps), lightning (4 steps); options given explicitly replace its values")
-    parser.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]", help="an image (style/character) LoRA: diffusers, kohya or A1111 .safetensors; repeatable")
-    parser.add_argument("--embedding", action="append", default=[], metavar="PATH[:TOKEN]", help="a textual-inversion embedding, used in prompts as TOKEN (default <file name>); repeatable")
-    parser.add_argument("--frames", type=int, default=defaults.frames, help="frames to generate (video2video: at most this many input frames)")
-    parser.add_argument("--width", type=int, default=defaults.width)
-    parser.add_argument("--height", type=int, default=defaults.height)
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--guidance", type=float, default=defaults.guidance)
-    parser.add_argument("--seed", type=int, default=None, help="random when not given; printed with --json")
-    parser.add_argument("--scheduler", default=defaults.scheduler, choices=SCHEDULER_NAMES)
-    parser.add_argument("--fps", type=int, default=defaults.fps)
-    parser.add_argument("--clip-skip", type=int, default=None)
-    parser.add_argument("--free-init", type=int, default=0, metavar="ITERS", help="FreeInit iterations (0: off)")
-    parser.add_argument("--free-init-method", default="butterworth", choices=FREE_INIT_METHODS)
-    parser.add_argument("--free-init-fast", action="store_true", help="FreeInit coarse-to-fine sampling")
-    parser.add_argument("--freeu", default=None, metavar="S1,S2,B1,B2")
-    parser.add_argument("--context-length", type=int, default=None, help="FreeNoise window, for clips longer than the motion module's")
-    parser.add_argument("--context-stride", type=int, default=4)
-    parser.add_argument("--prompt-at", action="append", default=[], metavar="FRAME:TEXT", help="prompt travel")
-    parser.add_argument("--device", default="auto", choices=DEVICES)
-    parser.add_argument("--dtype", default="auto", choices=DTYPES)
-    parser.add_argument("--offload", default="none", choices=OFFLOADS)
-    parser.add_argument("--vae-slicing", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--vae-tiling", action="store_true")
-    parser.add_argument("--channels-last", action="store_true", help="UNet in channels-last layout (often faster on GPUs)")
-    parser.add_argument("--compile-unet", action="store_true", help="torch.compile the UNet: slow first job, faster after")
-    parser.add_argument("--allow-pickle", action="store_true", help="allow .ckpt/.bin/.pt weights (they can run code)")
+    for setting in SETTINGS.values():
+        if setting.flag and setting.mode in (None, "video2video" if video else "text2video"):
+            parser.add_argument(setting.flag, **setting_argument(setting))
     parser.add_argument("--project", metavar="FILE", help="also save the result as a take in this project (.adsproj; created if missing)")
     parser.add_argument("--json", action="store_true", help="print the request and output paths as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    if video:
-        parser.add_argument("--input", help="video file, animated GIF/WebP or folder of frames")
-        parser.add_argument("--strength", type=float, default=defaults.strength)
     _add_output_options(parser)
     cli_remote.add_remote_options(parser)
 
@@ -210,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         f"{PROG} [gui] [PROJECT] [--base-model M] [--motion-adapter A]",
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    _add_generation_options(commands.add_parser("generate", help="text to video"), video=False)
-    _add_generation_options(commands.add_parser("video2video", help="video to video"), video=True)
+    required = "--prompt is required unless --from-metadata gives the settings"
+    _add_generation_options(commands.add_parser("generate", help="text to video", description=f"Text to video. {required}."), video=False)
+    _add_generation_options(commands.add_parser("video2video", help="video to video", description=f"Video to video. {required}, and so is --input."), video=True)
     convert = commands.add_parser("convert", help="re-encode a clip into another format")
     convert.add_argument("input", help="video file, animated GIF/WebP, image, or folder of frames")
     convert.add_argument("--output", required=True, help=".gif .mp4 .webm .webp, or a folder for PNG frames")
@@ -240,41 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# CLI option -> (GenerationRequest field or "model.<field>", converter)
+# CLI option (dest) -> (GenerationRequest field or "model.<field>", converter). The preset is
+# applied apart, over the rest (request_from_args).
 _REQUEST_OPTIONS: dict[str, tuple[str, Any]] = {
-    "prompt": ("prompt", str),
-    "negative_prompt": ("negative_prompt", str),
-    "frames": ("frames", None),
-    "width": ("width", None),
-    "height": ("height", None),
-    "steps": ("steps", None),
-    "guidance": ("guidance", None),
-    "seed": ("seed", None),
-    "scheduler": ("scheduler", None),
-    "fps": ("fps", None),
-    "clip_skip": ("clip_skip", None),
-    "input": ("input_video", None),
-    "strength": ("strength", None),
-    "free_init": ("free_init_iters", None),
-    "free_init_method": ("free_init_method", None),
-    "free_init_fast": ("free_init_fast", None),
-    "freeu": ("freeu", lambda v: parse_freeu(v) if v else None),
-    "context_length": ("context_length", None),
-    "context_stride": ("context_stride", None),
-    "prompt_at": ("prompt_travel", lambda items: dict(parse_prompt_at(i) for i in items)),
-    "base_model": ("model.base_model", None),
-    "motion_adapter": ("model.motion_adapter", None),
-    "motion_lora": ("model.motion_loras", lambda items: tuple(parse_motion_lora(i) for i in items)),
-    "device": ("model.device", None),
-    "dtype": ("model.dtype", None),
-    "offload": ("model.offload", None),
-    "vae_slicing": ("model.vae_slicing", None),
-    "vae_tiling": ("model.vae_tiling", None),
-    "allow_pickle": ("model.allow_pickle", None),
-    "lora": ("model.loras", lambda items: tuple(parse_motion_lora(i, "--lora", ImageLora) for i in items)),
-    "embedding": ("model.embeddings", lambda items: tuple(parse_embedding(i) for i in items)),
-    "channels_last": ("model.channels_last", None),
-    "compile_unet": ("model.compile_unet", None),
+    setting.flag[2:].replace("-", "_"): (setting.path, _CONVERTERS.get(setting.name))
+    for setting in SETTINGS.values()
+    if setting.flag and setting.name != "preset"
 }
 
 

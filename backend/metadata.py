@@ -42,22 +42,23 @@ def to_text(metadata: dict[str, Any]) -> str:
 
 
 def webui_parameters(request: dict[str, Any]) -> str:
-    """The settings in the AUTOMATIC1111 'parameters' text layout, which many tools read."""
+    """The settings in the AUTOMATIC1111 'parameters' text layout, which many tools read. The keys
+    are the declared settings' `webui` names; settings sharing a key (width and height: Size)
+    join with "x"."""
+    from backend.request import SETTINGS
+
     lines = [request.get("prompt", "")]
     if request.get("negative_prompt"):
         lines.append(f"Negative prompt: {request['negative_prompt']}")
-    fields = [
-        ("Steps", request.get("steps")),
-        ("Sampler", request.get("scheduler")),
-        ("CFG scale", request.get("guidance")),
-        ("Seed", request.get("seed")),
-        ("Size", f"{request.get('width')}x{request.get('height')}"),
-        ("Model", (request.get("model") or {}).get("base_model")),
-        ("Motion module", (request.get("model") or {}).get("motion_adapter")),
-        ("Frames", request.get("frames")),
-        ("FPS", request.get("fps")),
-    ]
-    lines.append(", ".join(f"{k}: {v}" for k, v in fields if v is not None))
+    values: dict[str, list[Any]] = {}
+    for setting in SETTINGS.values():
+        if setting.webui:
+            owner = (request.get("model") or {}) if setting.path.startswith("model.") else request
+            values.setdefault(setting.webui, []).append(owner.get(setting.name))
+    # Readers find this line by its leading "Steps:", as the web UI writes it.
+    keys = sorted(values, key=lambda key: key != "Steps")
+    fields = [(key, "x".join(map(str, values[key]))) for key in keys if None not in values[key]]
+    lines.append(", ".join(f"{k}: {v}" for k, v in fields))
     return "\n".join(lines)
 
 

@@ -89,6 +89,87 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """One setting of a job, declared once in its dataclass field's metadata. Validation, the
+    command line (backend/cli.py), the form (gui/setting_widgets.py) and the metadata writer all
+    read it, so they cannot drift apart.
+
+    `label` and `help` stay plain English literals: the window translates them (context
+    "Setting"); the command line prints them as they are. `name`, `path` and `default` are filled
+    in from the field (see SETTINGS)."""
+
+    label: str  # the form's label and accessible name
+    help: str  # the form's tooltip and the command-line help
+    flag: str | None = None  # the command-line option; None: not on the command line
+    range: tuple[Any, Any] | None = None  # inclusive bounds; ints or floats, as the field
+    choices: tuple[str, ...] = ()
+    choice_labels: tuple[str, ...] = ()  # what the form shows for each choice
+    term: str = ""  # its name in error messages; default: the field name with spaces
+    above_low: bool = False  # the low bound itself is refused (strength 0 would do nothing)
+    multiple_of: int | None = None  # also the form's step
+    mode: str | None = None  # used in this mode only (validated, offered on the command line)
+    upper_field: str = ""  # the high bound is this field's value; unchecked while it is None
+    parts: tuple[str, ...] = ()  # a tuple of numbers, each in `range` (FreeU s1, s2, b1, b2)
+    metavar: str | None = None
+    repeat: bool = False  # the command-line option is given once per item
+    webui: str | None = None  # its key in the AUTOMATIC1111 "parameters" text
+    # The form.
+    widget: str | None = None  # objectName of its widget
+    part_widgets: tuple[str, ...] = ()  # objectNames of the parts' widgets
+    switch: str | None = None  # objectName of a check box that turns an optional setting on
+    switch_label: str = ""
+    off_text: str = ""  # an optional number's extra lowest value in the form means "off"
+    shown: Any = None  # what the form shows while an optional setting is off
+    step: float = 1
+    decimals: int = 2
+    # Filled in from the field.
+    name: str = ""
+    path: str = ""  # "frames", or "model.device" for a ModelSpec field
+    default: Any = None
+
+    @property
+    def optional(self) -> bool:
+        return self.default is None
+
+    def check(self, value: Any) -> None:
+        """Raise InputError when `value` is not one this setting takes."""
+        term = self.term
+        if value is None and self.optional:
+            return
+        if self.choices:
+            _check_choice(term, value, self.choices)
+        elif self.parts:
+            if not isinstance(value, (tuple, list)) or len(value) != len(self.parts):
+                count = ("one", "two", "three", "four")[len(self.parts) - 1]
+                shown = list(value) if isinstance(value, (tuple, list)) else value
+                raise InputError(f"{term} needs {count} numbers {','.join(self.parts)}; got {shown}")
+            for part, number in zip(self.parts, value, strict=True):
+                _check_range(f"{term} {part}", number, self.range)
+        elif self.range is not None:
+            low, high = self.range
+            (_check_int if isinstance(low, int) else _check_range)(term, value, self.range)
+            if self.above_low and value <= low:
+                raise InputError(f"{term} must be above {low:g} and at most {high:g}, got {value}")
+            if self.multiple_of and value % self.multiple_of:
+                step = self.multiple_of
+                lower = max(low, value - value % step)
+                raise InputError(
+                    f"{term} must be a multiple of {step} (the model works on {step}x{step} "
+                    f"pixel blocks); got {value}, try {lower} or {lower + step}"
+                )
+        elif isinstance(self.default, bool):
+            if not isinstance(value, bool):
+                raise InputError(f"{term} must be true or false, got {value!r}")
+        elif (isinstance(self.default, str) or self.optional) and not isinstance(value, str):
+            raise InputError(f"{term} must be text")
+
+
+def setting(**declaration: Any) -> dict[str, Setting]:
+    """Field metadata declaring a setting: `field(default=16, metadata=setting(label=...))`."""
+    return {"setting": Setting(**declaration)}
+
+
+@dataclass(frozen=True)
 class MotionLora:
     """A motion LoRA (hub id, folder or .safetensors file) and the weight it is applied with."""
 
@@ -160,34 +241,69 @@ class ModelSpec:
     re-weighted on a loaded pipeline, VAE slicing/tiling are toggled per job.
     """
 
-    base_model: str = DEFAULT_BASE_MODEL
-    motion_adapter: str = DEFAULT_MOTION_ADAPTER
-    motion_loras: tuple[MotionLora, ...] = ()
-    device: str = "auto"
-    dtype: str = "auto"
-    offload: str = "none"
-    vae_slicing: bool = True
-    vae_tiling: bool = False
-    allow_pickle: bool = False
+    base_model: str = field(default=DEFAULT_BASE_MODEL, metadata=setting(
+        label="Base model", flag="--base-model", widget="baseModelCombo", webui="Model",
+        help="A Stable Diffusion 1.5-based model: a Hugging Face Hub id, a local diffusers "
+        "folder, or one .safetensors checkpoint."))
+    motion_adapter: str = field(default=DEFAULT_MOTION_ADAPTER, metadata=setting(
+        label="Motion adapter", flag="--motion-adapter", widget="motionAdapterCombo",
+        webui="Motion module",
+        help="The AnimateDiff motion module that adds movement: a Hugging Face Hub id, a local "
+        "folder or one motion-module file."))
+    motion_loras: tuple[MotionLora, ...] = field(default=(), metadata=setting(
+        label="Motion LoRAs", flag="--motion-lora", metavar="PATH_OR_ID[:WEIGHT]", repeat=True,
+        widget="motionLoraTable",
+        help="Motion LoRAs add a kind of camera motion (zoom, pan, tilt). Several combine, each "
+        "with its weight (usually 0.5-1.0)."))
+    device: str = field(default="auto", metadata=setting(
+        label="Device", flag="--device", choices=DEVICES, widget="deviceCombo",
+        help="Where to run: auto picks a CUDA GPU, then Apple MPS, then the CPU."))
+    dtype: str = field(default="auto", metadata=setting(
+        label="Precision", flag="--dtype", choices=DTYPES, widget="dtypeCombo",
+        help="Number format: auto is float16 on a GPU and float32 on the CPU. bfloat16 suits "
+        "recent GPUs."))
+    offload: str = field(default="none", metadata=setting(
+        label="CPU offload", flag="--offload", choices=OFFLOADS, widget="offloadCombo",
+        help="Keep parts of the model in CPU memory: 'model' saves a lot of GPU memory at a small "
+        "cost; 'sequential' saves the most and is slowest."))
+    vae_slicing: bool = field(default=True, metadata=setting(
+        label="VAE slicing", flag="--vae-slicing", widget="vaeSlicingCheck",
+        help="Decode frames in slices to save memory (changes a few pixels by one level)."))
+    vae_tiling: bool = field(default=False, metadata=setting(
+        label="VAE tiling", flag="--vae-tiling", widget="vaeTilingCheck",
+        help="Decode in tiles: needed for large sizes on small GPUs."))
+    allow_pickle: bool = field(default=False, metadata=setting(
+        label="Allow pickle weights", flag="--allow-pickle",
+        help="Allow .ckpt/.bin/.pt weights, which can run code when they load."))
     # Image LoRAs and textual-inversion embeddings: switched on the loaded pipeline, like
     # motion LoRAs, so they are not part of the cache key.
-    loras: tuple[ImageLora, ...] = ()
-    embeddings: tuple[Embedding, ...] = ()
+    loras: tuple[ImageLora, ...] = field(default=(), metadata=setting(
+        label="LoRAs", flag="--lora", metavar="PATH[:WEIGHT]", repeat=True,
+        widget="imageLoraTable",
+        help="Style and character LoRAs for Stable Diffusion 1.5 (diffusers, kohya or A1111 "
+        ".safetensors), each with its weight; they combine with the motion LoRAs."))
+    embeddings: tuple[Embedding, ...] = field(default=(), metadata=setting(
+        label="Embeddings", flag="--embedding", metavar="PATH[:TOKEN]", repeat=True,
+        widget="embeddingTable",
+        help="Textual-inversion embeddings (e.g. negative embeddings): write the token in the "
+        "prompt or negative prompt. Without a token it is <file name>."))
     # Speed options (backend/speed.py). Compiling is slow to start, so it keys the cache.
-    channels_last: bool = False
-    compile_unet: bool = False
+    channels_last: bool = field(default=False, metadata=setting(
+        label="Channels last", flag="--channels-last", widget="channelsLastCheck",
+        help="Store the UNet's weights in channels-last order: often faster on NVIDIA GPUs (see "
+        "the README's benchmark); may change a few pixels by one level."))
+    compile_unet: bool = field(default=False, metadata=setting(
+        label="Compile UNet", flag="--compile-unet", widget="compileUnetCheck",
+        help="torch.compile the UNet: the first job takes minutes longer, later jobs with the "
+        "same models run faster."))
 
     def validate(self) -> None:
         for name in ("base_model", "motion_adapter"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise InputError(f"{name.replace('_', ' ')}: the path or hub id is empty")
-        _check_choice("device", self.device, DEVICES)
-        _check_choice("dtype", self.dtype, DTYPES)
-        _check_choice("offload", self.offload, OFFLOADS)
-        for name in ("vae_slicing", "vae_tiling", "allow_pickle"):
-            if not isinstance(getattr(self, name), bool):
-                raise InputError(f"{name.replace('_', ' ')} must be true or false, got {getattr(self, name)!r}")
+        for declared in MODEL_SETTINGS.values():
+            declared.check(getattr(self, declared.name))
         for item in (*self.motion_loras, *self.loras, *self.embeddings):
             item.validate()
         tokens = [embedding.prompt_token for embedding in self.embeddings]
@@ -246,35 +362,106 @@ class ModelSpec:
 class GenerationRequest:
     """Every input of one generation. Defaults follow the diffusers AnimateDiff documentation."""
 
-    prompt: str = ""
-    negative_prompt: str = ""
-    mode: str = "text2video"
+    prompt: str = field(default="", metadata=setting(
+        label="Prompt", flag="--prompt", widget="promptEdit",
+        help="What to animate. Comma-separated phrases work well, e.g. 'a sunset over the sea, "
+        "fishing boats, golden hour'."))
+    negative_prompt: str = field(default="", metadata=setting(
+        label="Negative prompt", flag="--negative-prompt", widget="negativePromptEdit",
+        help="What to avoid, e.g. 'bad quality, worse quality, blurry'."))
+    mode: str = field(default="text2video", metadata=setting(
+        label="Mode", choices=MODES, choice_labels=("Text to video", "Video to video"),
+        widget="modeCombo",
+        help="Text to video makes a clip from the prompt; video to video restyles an input clip."))
     # Prompt travel: frame index -> prompt. Frame 0 defaults to `prompt`.
-    prompt_travel: dict[int, str] = field(default_factory=dict)
-    frames: int = 16
-    width: int = 512
-    height: int = 512
-    steps: int = 25
-    guidance: float = 7.5
-    seed: int | None = None
-    scheduler: str = "ddim"
-    fps: int = 8
-    clip_skip: int | None = None
+    prompt_travel: dict[int, str] = field(default_factory=dict, metadata=setting(
+        label="Prompt travel", flag="--prompt-at", metavar="FRAME:TEXT", repeat=True,
+        widget="promptTravelTable",
+        help="Prompt travel: from this frame on, the prompt changes smoothly to this text (uses "
+        "FreeNoise)."))
+    frames: int = field(default=16, metadata=setting(
+        label="Frames", flag="--frames", range=FRAMES_RANGE, widget="framesSpin", webui="Frames",
+        help="Number of frames. 16 is what the motion modules were trained on; longer clips use "
+        "FreeNoise. Video to video takes at most this many input frames."))
+    width: int = field(default=512, metadata=setting(
+        label="Width", flag="--width", range=SIZE_RANGE, multiple_of=8, widget="widthSpin",
+        webui="Size", help="Width in pixels, a multiple of 8. SD1.5 models work best at 512."))
+    height: int = field(default=512, metadata=setting(
+        label="Height", flag="--height", range=SIZE_RANGE, multiple_of=8, widget="heightSpin",
+        webui="Size", help="Height in pixels, a multiple of 8. SD1.5 models work best at 512."))
+    steps: int = field(default=25, metadata=setting(
+        label="Steps", flag="--steps", range=STEPS_RANGE, widget="stepsSpin", webui="Steps",
+        help="Denoising steps: more is slower and usually cleaner. 20-30 is typical (4-8 for "
+        "LCM)."))
+    guidance: float = field(default=7.5, metadata=setting(
+        label="Guidance", flag="--guidance", range=GUIDANCE_RANGE, step=0.5,
+        widget="guidanceSpin", webui="CFG scale",
+        help="How strictly to follow the prompt (CFG scale). 7-8 is typical; LCM uses 1-2."))
+    seed: int | None = field(default=None, metadata=setting(
+        label="Seed", flag="--seed", range=SEED_RANGE, widget="seedSpin", shown=42, webui="Seed",
+        help="The random seed: the same seed and settings give the same clip. Without one, each "
+        "job picks a new seed, which is kept with the result."))
+    scheduler: str = field(default="ddim", metadata=setting(
+        label="Scheduler", flag="--scheduler", choices=SCHEDULER_NAMES, widget="schedulerCombo",
+        webui="Sampler",
+        help="The sampler. DDIM is the AnimateDiff documentation's choice; DPM++ 2M Karras is "
+        "sharp at few steps; LCM is for AnimateLCM."))
+    fps: int = field(default=8, metadata=setting(
+        label="Frames per second", flag="--fps", range=FPS_RANGE, widget="fpsSpin", webui="FPS",
+        help="Playback and export rate. AnimateDiff clips are usually played at 8 fps."))
+    clip_skip: int | None = field(default=None, metadata=setting(
+        label="Clip skip", flag="--clip-skip", range=CLIP_SKIP_RANGE, widget="clipSkipSpin",
+        off_text="off",
+        help="Use an earlier text-encoder layer: 1-2 suits many anime models; off by default."))
     # video2video
-    input_video: str | None = None
-    strength: float = 0.8
+    input_video: str | None = field(default=None, metadata=setting(
+        label="Input video", flag="--input", mode="video2video", widget="inputVideoEdit",
+        help="The clip to restyle: a video file, an animated GIF/WebP or a folder of frames."))
+    strength: float = field(default=0.8, metadata=setting(
+        label="Strength", flag="--strength", range=(0.0, 1.0), above_low=True, step=0.05,
+        mode="video2video", widget="strengthSpin",
+        help="How far to move away from the input video: 0.3 keeps it close, 0.8 (default) "
+        "restyles strongly, 1.0 ignores it."))
     # FreeInit: 0 iterations is off.
-    free_init_iters: int = 0
-    free_init_method: str = "butterworth"
-    free_init_fast: bool = False
+    free_init_iters: int = field(default=0, metadata=setting(
+        label="FreeInit iterations", term="FreeInit iterations", flag="--free-init",
+        metavar="ITERS", range=FREE_INIT_RANGE, widget="freeInitSpin",
+        help="FreeInit: re-runs the denoising 2-3 times for steadier motion; 0 is off. Each "
+        "iteration costs a full run."))
+    free_init_method: str = field(default="butterworth", metadata=setting(
+        label="FreeInit filter", term="FreeInit method", flag="--free-init-method",
+        choices=FREE_INIT_METHODS, widget="freeInitMethodCombo",
+        help="The frequency filter FreeInit uses; butterworth is the default."))
+    free_init_fast: bool = field(default=False, metadata=setting(
+        label="FreeInit fast sampling", term="FreeInit fast sampling", flag="--free-init-fast",
+        widget="freeInitFastCheck",
+        help="FreeInit coarse-to-fine: fewer steps in early iterations, faster and a bit lower "
+        "quality."))
     # FreeU: (s1, s2, b1, b2) or None for off.
-    freeu: tuple[float, float, float, float] | None = None
+    freeu: tuple[float, float, float, float] | None = field(default=None, metadata=setting(
+        label="FreeU", term="FreeU", flag="--freeu", metavar="S1,S2,B1,B2", range=FREEU_RANGE,
+        parts=("s1", "s2", "b1", "b2"), shown=(0.9, 0.2, 1.2, 1.4), step=0.05,
+        switch="freeuCheck", switch_label="FreeU",
+        part_widgets=("freeuS1Spin", "freeuS2Spin", "freeuB1Spin", "freeuB2Spin"),
+        help="FreeU re-weights the UNet's features for more detail at no cost. Typical SD1.5 "
+        "values: 0.9, 0.2, 1.2, 1.4."))
     # FreeNoise: a context length turns it on (clips longer than the motion module's window).
-    context_length: int | None = None
-    context_stride: int = 4
+    context_length: int | None = field(default=None, metadata=setting(
+        label="Context length", flag="--context-length", range=(1, FRAMES_RANGE[1]), shown=16,
+        widget="contextLengthSpin", switch="freeNoiseCheck", switch_label="FreeNoise",
+        help="FreeNoise, for clips longer than the motion module's window: denoise in "
+        "overlapping windows of this many frames; 16 suits most motion modules."))
+    context_stride: int = field(default=4, metadata=setting(
+        label="Context stride", flag="--context-stride", range=(1, FRAMES_RANGE[1]),
+        upper_field="context_length", widget="contextStrideSpin",
+        help="Frames between the starts of FreeNoise windows (4 is usual)."))
     # The recipe the settings came from (backend/presets.py); the values it set are the fields
     # themselves, so this is a label for the window and for people reading the metadata.
-    preset: str = "standard"
+    preset: str = field(default="standard", metadata=setting(
+        label="Quality", flag="--preset", choices=PRESET_NAMES, widget="qualityCombo",
+        help="A documented recipe: standard (DDIM, 25 steps); animatelcm and lightning are "
+        "distilled motion models that need 6 and 4 steps. It sets the motion adapter, "
+        "scheduler, steps, guidance and LoRA; values you set yourself win."))
     model: ModelSpec = field(default_factory=ModelSpec)
 
     def replace(self, **changes: Any) -> GenerationRequest:
@@ -288,46 +475,18 @@ class GenerationRequest:
 
     def validate(self) -> None:
         """Raise InputError naming the first bad field and what it may be."""
-        _check_choice("mode", self.mode, MODES)
-        if not isinstance(self.prompt, str):
-            raise InputError("prompt must be text")
-        if not isinstance(self.negative_prompt, str):
-            raise InputError("negative prompt must be text")
-        _check_int("frames", self.frames, FRAMES_RANGE)
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            _check_int(name, value, SIZE_RANGE)
-            if value % 8:
-                lower = max(SIZE_RANGE[0], value - value % 8)
-                raise InputError(
-                    f"{name} must be a multiple of 8 (the model works on 8x8 pixel blocks); "
-                    f"got {value}, try {lower} or {lower + 8}"
-                )
-        _check_int("steps", self.steps, STEPS_RANGE)
-        _check_range("guidance", self.guidance, GUIDANCE_RANGE)
-        if self.seed is not None:
-            _check_int("seed", self.seed, SEED_RANGE)
-        _check_choice("scheduler", self.scheduler, SCHEDULER_NAMES)
-        _check_choice("preset", self.preset, PRESET_NAMES)
-        _check_int("fps", self.fps, FPS_RANGE)
-        if self.clip_skip is not None:
-            _check_int("clip skip", self.clip_skip, CLIP_SKIP_RANGE)
-        if self.mode == "video2video":
-            if not self.input_video:
-                raise InputError("video-to-video needs an input video (a file or a folder of frames)")
-            _check_range("strength", self.strength, (0.0, 1.0))
-            if self.strength <= 0:
-                raise InputError(f"strength must be above 0 and at most 1, got {self.strength}")
-        _check_int("FreeInit iterations", self.free_init_iters, FREE_INIT_RANGE)
-        _check_choice("FreeInit method", self.free_init_method, FREE_INIT_METHODS)
-        if self.freeu is not None:
-            if len(self.freeu) != 4:
-                raise InputError(f"FreeU needs four numbers s1,s2,b1,b2; got {list(self.freeu)}")
-            for label, value in zip(("s1", "s2", "b1", "b2"), self.freeu, strict=True):
-                _check_range(f"FreeU {label}", value, FREEU_RANGE)
-        if self.context_length is not None:
-            _check_int("context length", self.context_length, (1, FRAMES_RANGE[1]))
-            _check_int("context stride", self.context_stride, (1, self.context_length))
+        SETTINGS["mode"].check(self.mode)
+        for declared in REQUEST_SETTINGS.values():
+            if declared.mode not in (None, self.mode):
+                continue
+            if declared.upper_field:
+                upper = getattr(self, declared.upper_field)
+                if upper is None:
+                    continue
+                declared = dataclasses.replace(declared, range=(declared.range[0], upper))
+            declared.check(getattr(self, declared.name))
+        if self.mode == "video2video" and not self.input_video:
+            raise InputError("video-to-video needs an input video (a file or a folder of frames)")
         for frame, text in self.prompt_travel.items():
             if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame < self.frames:
                 raise InputError(
@@ -411,6 +570,23 @@ class GenerationRequest:
             raise InputError(f"generation settings are malformed: {exc}") from None
         request.validate()
         return request
+
+
+def _declared(cls: type, prefix: str = "") -> dict[str, Setting]:
+    result = {}
+    for f in dataclasses.fields(cls):
+        if "setting" in f.metadata:
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+            result[f.name] = dataclasses.replace(
+                f.metadata["setting"], name=f.name, path=prefix + f.name, default=default,
+                term=f.metadata["setting"].term or f.name.replace("_", " "))
+    return result
+
+
+# Every declared setting by field name (the two classes share no field name), in field order.
+REQUEST_SETTINGS = _declared(GenerationRequest)
+MODEL_SETTINGS = _declared(ModelSpec, "model.")
+SETTINGS: dict[str, Setting] = {**REQUEST_SETTINGS, **MODEL_SETTINGS}
 
 
 # schema_version N -> N+1. Version 1 is the first; nothing to upgrade yet.

@@ -16,8 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from backend.request import SETTINGS
 from gui.i18n import translate
 from gui.panels import hrow
+from gui.setting_widgets import translated
 
 # The Advanced sections, in order: (key, title). The key names the section in the settings
 # and in objectNames (`<key>Section`, `<key>SectionToggle`).
@@ -103,12 +105,12 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     top_layout.addLayout(buttons)
 
     essentials = form()
-    essentials.addRow(translate("InputForm", "Mode"), params.mode)
-    essentials.addRow(translate("InputForm", "Input video"), params.input_row)
-    essentials.addRow(translate("InputForm", "Strength"), params.strength)
-    essentials.addRow(translate("InputForm", "Base model"), models.base)
-    essentials.addRow(translate("InputForm", "Motion adapter"), models.adapter)
-    essentials.addRow(translate("InputForm", "Quality"), params.quality)
+    essentials.addRow(label("mode"), params.mode)
+    essentials.addRow(label("input_video"), params.input_row)
+    essentials.addRow(label("strength"), params.strength)
+    essentials.addRow(label("base_model"), models.base)
+    essentials.addRow(label("motion_adapter"), models.adapter)
+    essentials.addRow(label("preset"), params.quality)
     essentials.addRow(translate("InputForm", "Duration"), hrow(params.frames, params.seconds, params.fps))
     essentials.addRow(translate("InputForm", "Size"), hrow(params.aspect, params.width_spin, params.height_spin,
                                    stretch=params.aspect))
@@ -123,17 +125,17 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     show_video_rows()
 
     sampling = form()
-    sampling.addRow(translate("InputForm", "Steps"), params.steps)
-    sampling.addRow(translate("InputForm", "Guidance"), params.guidance)
-    sampling.addRow(translate("InputForm", "Scheduler"), params.scheduler)
-    sampling.addRow(translate("InputForm", "Clip skip"), params.clip_skip)
+    sampling.addRow(label("steps"), params.steps)
+    sampling.addRow(label("guidance"), params.guidance)
+    sampling.addRow(label("scheduler"), params.scheduler)
+    sampling.addRow(label("clip_skip"), params.clip_skip)
 
     loras = form()
-    loras.addRow(wide_label(translate("InputForm", "Motion LoRAs")))
+    loras.addRow(wide_label(label("motion_loras")))
     loras.addRow(models.loras)
-    loras.addRow(wide_label(translate("InputForm", "LoRAs")))
+    loras.addRow(wide_label(label("loras")))
     loras.addRow(models.image_loras)
-    loras.addRow(wide_label(translate("InputForm", "Embeddings")))
+    loras.addRow(wide_label(label("embeddings")))
     loras.addRow(models.embeddings)
 
     motion = form()
@@ -141,13 +143,13 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
                                    stretch=params.free_init_method))
     motion.addRow(params.freeu, hrow(*params.freeu_values, end_stretch=True))
     motion.addRow(params.free_noise, hrow(params.context_length, params.context_stride))
-    motion.addRow(wide_label(translate("InputForm", "Prompt travel")))
+    motion.addRow(wide_label(label("prompt_travel")))
     motion.addRow(prompt.travel_box)
 
     memory = form()
-    memory.addRow(translate("InputForm", "Device"), models.device)
-    memory.addRow(translate("InputForm", "Precision"), models.dtype)
-    memory.addRow(translate("InputForm", "CPU offload"), models.offload)
+    memory.addRow(label("device"), models.device)
+    memory.addRow(label("dtype"), models.dtype)
+    memory.addRow(label("offload"), models.offload)
     memory.addRow("", hrow(models.vae_slicing, models.vae_tiling, end_stretch=True))
     memory.addRow(translate("InputForm", "Speed"), hrow(models.channels_last, models.compile_unet, end_stretch=True))
     memory.addRow("", hrow(models.unload_button, end_stretch=True))
@@ -184,6 +186,11 @@ def align_labels(forms: list[QFormLayout]) -> None:
     width = max(label.sizeHint().width() for label in labels)
     for label in labels:
         label.setMinimumWidth(width)
+
+
+def label(setting: str) -> str:
+    """A row's label: the setting's declared label, translated."""
+    return translated(SETTINGS[setting].label)
 
 
 def wide_label(text: str) -> QLabel:

@@ -30,7 +30,14 @@ from backend.request import GenerationRequest, random_seed
 from backend.settings import Settings, data_dir
 from gui.input_form import build_input_column
 from gui.notify import BackgroundNotifier
-from gui.panels import ModelsPanel, ParametersPanel, PromptPanel, named
+from gui.panels import (
+    ModelsPanel,
+    ParametersPanel,
+    PromptPanel,
+    fill_panels,
+    named,
+    request_from_panels,
+)
 from gui.player import TimelinePlayer
 from gui.project_controller import ProjectController
 from gui.queue_panel import QueuePanel
@@ -338,67 +345,10 @@ class MainWindow(QMainWindow):
     # -- request <-> panels ----------------------------------------------------------------
 
     def request_from_form(self) -> GenerationRequest:
-        p = self.parameters
-        seed = random_seed() if p.random_seed.isChecked() else p.seed.seed()
-        request = GenerationRequest(
-            prompt=self.prompt.prompt.toPlainText().strip(),
-            negative_prompt=self.prompt.negative.toPlainText().strip(),
-            mode=p.mode.currentData(),
-            prompt_travel=self.prompt.travel_prompts(),
-            frames=p.frames.value(),
-            width=p.width_spin.value(),
-            height=p.height_spin.value(),
-            steps=p.steps.value(),
-            guidance=p.guidance.value(),
-            seed=seed,
-            scheduler=p.scheduler.currentData(),
-            fps=p.fps.value(),
-            clip_skip=p.clip_skip.value() or None,
-            input_video=p.input_video.text().strip() or None,
-            strength=p.strength.value(),
-            free_init_iters=p.free_init.value(),
-            free_init_method=p.free_init_method.currentText(),
-            free_init_fast=p.free_init_fast.isChecked(),
-            freeu=tuple(box.value() for box in p.freeu_values) if p.freeu.isChecked() else None,
-            context_length=p.context_length.value() if p.free_noise.isChecked() else None,
-            context_stride=p.context_stride.value(),
-            preset=p.quality.currentData(),
-            model=self.models.spec(),
-        ).with_absolute_paths()
-        request.validate()
-        return request
+        return request_from_panels(self.prompt, self.parameters, self.models)
 
     def apply_request(self, request: GenerationRequest) -> None:
-        p = self.parameters
-        self.prompt.prompt.setPlainText(request.prompt)
-        self.prompt.negative.setPlainText(request.negative_prompt)
-        self.prompt.set_travel(request.prompt_travel)
-        p.mode.setCurrentIndex(max(0, p.mode.findData(request.mode)))
-        p.frames.setValue(request.frames)
-        p.width_spin.setValue(request.width)
-        p.height_spin.setValue(request.height)
-        p.steps.setValue(request.steps)
-        p.guidance.setValue(request.guidance)
-        if request.seed is not None:
-            p.seed.setValue(request.seed)
-        p.scheduler.setCurrentIndex(max(0, p.scheduler.findData(request.scheduler)))
-        p.fps.setValue(request.fps)
-        p.clip_skip.setValue(request.clip_skip or 0)
-        p.input_video.setText(request.input_video or "")
-        p.strength.setValue(request.strength)
-        p.free_init.setValue(request.free_init_iters)
-        p.free_init_method.setCurrentText(request.free_init_method)
-        p.free_init_fast.setChecked(request.free_init_fast)
-        p.freeu.setChecked(request.freeu is not None)
-        if request.freeu is not None:
-            for box, value in zip(p.freeu_values, request.freeu, strict=True):
-                box.setValue(value)
-        p.free_noise.setChecked(request.context_length is not None)
-        if request.context_length is not None:
-            p.context_length.setValue(request.context_length)
-        p.context_stride.setValue(request.context_stride)
-        p.set_preset(request.preset)
-        self.models.set_spec(request.model)
+        fill_panels(request, self.prompt, self.parameters, self.models)
 
     # -- actions ---------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ GenerationRequest, so the window never keeps a second copy of the settings."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
@@ -14,11 +15,9 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
-    QLineEdit,
     QPlainTextEdit,
     QPushButton,
     QSlider,
-    QSpinBox,
     QStyle,
     QTableWidget,
     QTableWidgetItem,
@@ -29,21 +28,24 @@ from PySide6.QtWidgets import (
 
 from backend.presets import PRESET_LORA_SOURCES, PRESETS
 from backend.request import (
-    DEFAULT_BASE_MODEL,
-    DEFAULT_MOTION_ADAPTER,
-    DEVICES,
-    DTYPES,
     FRAMES_RANGE,
-    FREE_INIT_METHODS,
-    OFFLOADS,
-    SCHEDULER_NAMES,
-    SEED_RANGE,
+    SETTINGS,
     SIZE_RANGE,
     Embedding,
     GenerationRequest,
     ImageLora,
     ModelSpec,
     MotionLora,
+    random_seed,
+)
+from gui.setting_widgets import (
+    SettingFields,
+    declare,
+    part_widgets,
+    setting_widget,
+    show_value,
+    switch_widget,
+    widget_value,
 )
 
 DEMO_LABEL = "Tiny demo model (offline, noise only)"
@@ -56,7 +58,6 @@ ASPECTS = (
     ("Tall 9:16", (16 / 9, False)),
     ("Custom", None),
 )
-SEED_MAX = SEED_RANGE[1]
 
 
 def aspect_size(ratio: tuple[float, bool], short: int) -> tuple[int, int]:
@@ -83,45 +84,16 @@ def hrow(*widgets: QWidget, stretch: QWidget | None = None, end_stretch: bool = 
     return layout
 
 
-def spin(name: str, accessible: str, tip: str, low: int, high: int, value: int, step: int = 1) -> QSpinBox:
-    box = named(QSpinBox(), name, accessible, tip)
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    return box
-
-
-class SeedSpinBox(QDoubleSpinBox):
-    """A whole-number field for the full seed range 0..2^32-1, which a QSpinBox (int32)
-    cannot hold; a double holds every such integer exactly."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setDecimals(0)
-        self.setRange(0, SEED_MAX)
-        self.setSingleStep(1)
-
-    def seed(self) -> int:
-        return int(round(self.value()))
-
-
-def dspin(name: str, accessible: str, tip: str, low: float, high: float, value: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
-    box = named(QDoubleSpinBox(), name, accessible, tip)
-    box.setRange(low, high)
-    box.setDecimals(decimals)
-    box.setSingleStep(step)
-    box.setValue(value)
-    return box
-
-
 class ModelSourceField(QWidget):
     """An editable combo for a hub id, folder or file, with browse buttons and a recent list."""
 
     changed = Signal()
 
-    def __init__(self, name: str, accessible: str, tip: str, default: str, files: bool, demo: bool) -> None:
+    def __init__(self, setting: str, files: bool, demo: bool) -> None:
         super().__init__()
-        self.combo = named(QComboBox(), name, accessible, tip)
+        self.combo = declare(QComboBox(), setting)
+        accessible = self.combo.accessibleName()
+        default = SETTINGS[setting].default
         self.combo.setEditable(True)
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
         self.combo.setMinimumContentsLength(12)
@@ -186,13 +158,13 @@ class LoraList(QWidget):
     """Motion LoRAs (or, with the image arguments, image LoRAs), each with a weight slider;
     several combine."""
 
-    def __init__(self, name: str = "motionLoraTable", accessible: str = "Motion LoRAs",
-                 tip: str = "Motion LoRAs add a kind of camera motion (zoom, pan, tilt). Several combine, each with its weight (usually 0.5-1.0).",
-                 button_name: str = "addLoraButton", kind=MotionLora, files: bool = False) -> None:
+    def __init__(self, setting: str = "motion_loras", button_name: str = "addLoraButton",
+                 kind=MotionLora, files: bool = False) -> None:
         super().__init__()
         self.kind = kind
         self.files = files
-        self.table = named(QTableWidget(0, 3), name, accessible, tip)
+        self.table = declare(QTableWidget(0, 3), setting)
+        accessible = self.table.accessibleName()
         self.table.setHorizontalHeaderLabels(["LoRA", "Weight", ""])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
@@ -260,8 +232,7 @@ class EmbeddingList(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.table = named(QTableWidget(0, 2), "embeddingTable", "Embeddings",
-                           "Textual-inversion embeddings (e.g. negative embeddings): write the token in the prompt or negative prompt. An empty token means <file name>.")
+        self.table = declare(QTableWidget(0, 2), "embeddings")
         self.table.setHorizontalHeaderLabels(["Embedding file", "Token"])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
@@ -312,34 +283,19 @@ class ModelsPanel(QObject):
     def __init__(self, demo_path: Callable[[], str]) -> None:
         super().__init__()
         self.demo_path = demo_path
-        self.base = ModelSourceField(
-            "baseModelCombo", "Base model",
-            "A Stable Diffusion 1.5-based model: a Hugging Face Hub id, a local diffusers folder, or one .safetensors checkpoint.",
-            DEFAULT_BASE_MODEL, files=True, demo=True)
-        self.adapter = ModelSourceField(
-            "motionAdapterCombo", "Motion adapter",
-            "The AnimateDiff motion module that adds movement: a Hub id or a local folder.",
-            DEFAULT_MOTION_ADAPTER, files=True, demo=True)
+        self.fields = SettingFields()
+        self.base = ModelSourceField("base_model", files=True, demo=True)
+        self.adapter = ModelSourceField("motion_adapter", files=True, demo=True)
         self.loras = LoraList()
-        self.image_loras = LoraList(
-            "imageLoraTable", "LoRAs",
-            "Style and character LoRAs for Stable Diffusion 1.5 (diffusers, kohya or A1111 .safetensors), each with its weight; they combine with the motion LoRAs.",
-            "addImageLoraButton", kind=ImageLora, files=True)
+        self.image_loras = LoraList("loras", "addImageLoraButton", kind=ImageLora, files=True)
         self.embeddings = EmbeddingList()
-        self.device = named(QComboBox(), "deviceCombo", "Device", "Where to run: auto picks a CUDA GPU, then Apple MPS, then the CPU.")
-        self.device.addItems(DEVICES)
-        self.dtype = named(QComboBox(), "dtypeCombo", "Precision", "Number format: auto is float16 on a GPU and float32 on the CPU. bfloat16 suits recent GPUs.")
-        self.dtype.addItems(DTYPES)
-        self.offload = named(QComboBox(), "offloadCombo", "CPU offload",
-                             "Keep parts of the model in CPU memory: 'model' saves a lot of GPU memory at a small cost; 'sequential' saves the most and is slowest.")
-        self.offload.addItems(OFFLOADS)
-        self.vae_slicing = named(QCheckBox("VAE slicing"), "vaeSlicingCheck", "VAE slicing", "Decode frames in slices to save memory (changes a few pixels by one level).")
-        self.vae_slicing.setChecked(True)
-        self.vae_tiling = named(QCheckBox("VAE tiling"), "vaeTilingCheck", "VAE tiling", "Decode in tiles: needed for large sizes on small GPUs.")
-        self.channels_last = named(QCheckBox("Channels last"), "channelsLastCheck", "Channels last",
-                                   "Store the UNet's weights in channels-last order: often faster on NVIDIA GPUs (see the README's benchmark); may change a few pixels by one level.")
-        self.compile_unet = named(QCheckBox("Compile UNet"), "compileUnetCheck", "Compile UNet",
-                                  "torch.compile the UNet: the first job takes minutes longer, later jobs with the same models run faster.")
+        self.device = self.fields.add("device")
+        self.dtype = self.fields.add("dtype")
+        self.offload = self.fields.add("offload")
+        self.vae_slicing = self.fields.add("vae_slicing")
+        self.vae_tiling = self.fields.add("vae_tiling")
+        self.channels_last = self.fields.add("channels_last")
+        self.compile_unet = self.fields.add("compile_unet")
         self.unload_button = named(QPushButton("Unload models"), "unloadButton", "Unload models", "Free the memory the loaded models use; the next job loads them again.")
         # The demo base model only works with the demo adapter: choosing it for one field
         # chooses it for both.
@@ -382,13 +338,7 @@ class ModelsPanel(QObject):
             motion_loras=self.loras.loras(),
             loras=self.image_loras.loras(),
             embeddings=self.embeddings.embeddings(),
-            channels_last=self.channels_last.isChecked(),
-            compile_unet=self.compile_unet.isChecked(),
-            device=self.device.currentText(),
-            dtype=self.dtype.currentText(),
-            offload=self.offload.currentText(),
-            vae_slicing=self.vae_slicing.isChecked(),
-            vae_tiling=self.vae_tiling.isChecked(),
+            **self.fields.read(),
         )
 
     def set_spec(self, spec: ModelSpec) -> None:
@@ -400,13 +350,7 @@ class ModelsPanel(QObject):
         self.loras.set_loras(spec.motion_loras)
         self.image_loras.set_loras(spec.loras)
         self.embeddings.set_embeddings(spec.embeddings)
-        self.channels_last.setChecked(spec.channels_last)
-        self.compile_unet.setChecked(spec.compile_unet)
-        self.device.setCurrentText(spec.device)
-        self.dtype.setCurrentText(spec.dtype)
-        self.offload.setCurrentText(spec.offload)
-        self.vae_slicing.setChecked(spec.vae_slicing)
-        self.vae_tiling.setChecked(spec.vae_tiling)
+        self.fields.fill(spec)
 
 
 class PromptPanel(QWidget):
@@ -415,20 +359,17 @@ class PromptPanel(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.prompt = named(QPlainTextEdit(), "promptEdit", "Prompt",
-                            "What to animate. Comma-separated phrases work well, e.g. 'a sunset over the sea, fishing boats, golden hour'.")
+        self.prompt = setting_widget("prompt", QPlainTextEdit())
         self.prompt.setPlaceholderText("a sunset over the sea, fishing boats, golden hour")
         self.prompt.setTabChangesFocus(True)
-        self.negative = named(QPlainTextEdit(), "negativePromptEdit", "Negative prompt",
-                              "What to avoid, e.g. 'bad quality, worse quality, blurry'.")
+        self.negative = setting_widget("negative_prompt", QPlainTextEdit())
         self.negative.setPlaceholderText("bad quality, worse quality")
         self.negative.setTabChangesFocus(True)
         self.prompt.setMinimumHeight(60)
         self.prompt.setMaximumHeight(120)
         self.negative.setMinimumHeight(40)
         self.negative.setMaximumHeight(60)
-        self.travel = named(QTableWidget(0, 2), "promptTravelTable", "Prompt travel",
-                            "Prompt travel: from this frame on, the prompt changes smoothly to this text (uses FreeNoise).")
+        self.travel = setting_widget("prompt_travel", QTableWidget(0, 2))
         self.travel.setHorizontalHeaderLabels(["Frame", "Prompt from this frame"])
         self.travel.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.travel.verticalHeader().setVisible(False)
@@ -480,6 +421,19 @@ class PromptPanel(QWidget):
         for frame, text in sorted(prompts.items()):
             self.add_travel(frame, text)
 
+    def read(self) -> dict[str, Any]:
+        """The request fields this panel holds."""
+        return {
+            "prompt": widget_value(self.prompt),
+            "negative_prompt": widget_value(self.negative),
+            "prompt_travel": self.travel_prompts(),
+        }
+
+    def fill(self, request: GenerationRequest) -> None:
+        show_value(self.prompt, request.prompt)
+        show_value(self.negative, request.negative_prompt)
+        self.set_travel(request.prompt_travel)
+
 
 class ParametersPanel(QObject):
     """The sampling widgets and their mapping to a request; the window lays them out
@@ -490,11 +444,10 @@ class ParametersPanel(QObject):
 
     def __init__(self) -> None:
         super().__init__()
-        d = GenerationRequest()
-        self.mode = named(QComboBox(), "modeCombo", "Mode", "Text to video makes a clip from the prompt; video to video restyles an input clip.")
-        self.mode.addItem("Text to video", "text2video")
-        self.mode.addItem("Video to video", "video2video")
-        self.input_video = named(QLineEdit(), "inputVideoEdit", "Input video", "The clip to restyle: a video file, an animated GIF/WebP or a folder of frames. You can also drop a file on the window.")
+        self.fields = SettingFields()
+        self.mode = self.fields.add("mode")
+        self.input_video = self.fields.add("input_video")
+        self.input_video.setPlaceholderText("A file or folder; or drop a file on the window")
         browse = QToolButton()
         browse.setText("…")
         browse.setToolTip("Choose the input video")
@@ -505,48 +458,43 @@ class ParametersPanel(QObject):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.input_video, 1)
         row.addWidget(browse)
-        self.strength = dspin("strengthSpin", "Strength", "How far to move away from the input video: 0.3 keeps it close, 0.8 (default) restyles strongly, 1.0 ignores it.", 0.01, 1.0, d.strength, 0.05)
-        self.frames = spin("framesSpin", "Frames", "Number of frames. 16 is what the motion modules were trained on; longer clips use FreeNoise. Video to video takes at most this many input frames.", 1, 1024, d.frames)
-        self.width_spin = spin("widthSpin", "Width", "Width in pixels, a multiple of 8. SD1.5 models work best at 512.", 64, 2048, d.width, 8)
-        self.height_spin = spin("heightSpin", "Height", "Height in pixels, a multiple of 8. SD1.5 models work best at 512.", 64, 2048, d.height, 8)
-        self.steps = spin("stepsSpin", "Steps", "Denoising steps: more is slower and usually cleaner. 20-30 is typical (4-8 for LCM).", 1, 500, d.steps)
-        self.guidance = dspin("guidanceSpin", "Guidance", "How strictly to follow the prompt (CFG scale). 7-8 is typical; LCM uses 1-2.", 0.0, 50.0, d.guidance, 0.5)
-        self.seed = named(SeedSpinBox(), "seedSpin", "Seed", "The random seed, 0 to 4294967295: the same seed and settings give the same clip.")
-        self.seed.setValue(42)
+        self.strength = self.fields.add("strength")
+        self.frames = self.fields.add("frames")
+        self.width_spin = self.fields.add("width")
+        self.height_spin = self.fields.add("height")
+        self.steps = self.fields.add("steps")
+        self.guidance = self.fields.add("guidance")
+        self.seed = self.fields.add("seed")
         self.random_seed = named(QCheckBox("Random"), "randomSeedCheck", "Random seed", "Pick a new seed for every job (the one used is shown and kept with the take). Untick to lock the seed.")
         self.random_seed.setChecked(True)
         self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))
         self.seed.setEnabled(False)
-        self.scheduler = named(QComboBox(), "schedulerCombo", "Scheduler", "The sampler. DDIM is the AnimateDiff documentation's choice; DPM++ 2M Karras is sharp at few steps; LCM is for AnimateLCM.")
-        for name in SCHEDULER_NAMES:
-            self.scheduler.addItem(name, name)
-        self.quality = named(QComboBox(), "qualityCombo", "Quality",
-                             "A documented recipe: Standard (DDIM, 25 steps); AnimateLCM and Lightning are distilled motion models that need 6 and 4 steps. Picking one sets the motion adapter, scheduler, steps, guidance and LoRA; change any of them afterwards as you like.")
-        for preset in PRESETS.values():
-            self.quality.addItem(preset.label, preset.name)
+        self.scheduler = self.fields.add("scheduler")
+        self.quality = self.fields.add("preset")
+        for index, preset in enumerate(PRESETS.values()):
+            self.quality.setItemText(index, preset.label)
         self.quality.activated.connect(lambda _: self._preset_picked())
-        self.fps = spin("fpsSpin", "Frames per second", "Playback and export rate. AnimateDiff clips are usually played at 8 fps.", 1, 60, d.fps)
-        self.clip_skip = spin("clipSkipSpin", "Clip skip", "Use an earlier text-encoder layer: 0 is off, 1-2 suits many anime models.", 0, 10, 0)
-        self.free_init = spin("freeInitSpin", "FreeInit iterations", "FreeInit: re-runs the denoising 2-3 times for steadier motion; 0 is off. Each iteration costs a full run.", 0, 10, 0)
-        self.free_init_method = named(QComboBox(), "freeInitMethodCombo", "FreeInit filter", "The frequency filter FreeInit uses; butterworth is the default.")
-        self.free_init_method.addItems(FREE_INIT_METHODS)
-        self.free_init_fast = named(QCheckBox("Fast"), "freeInitFastCheck", "FreeInit fast sampling", "Coarse-to-fine: fewer steps in early iterations, faster and a bit lower quality.")
-        self.freeu = named(QCheckBox("FreeU"), "freeuCheck", "FreeU", "FreeU re-weights the UNet's features for more detail at no cost. Typical SD1.5 values: 0.9, 0.2, 1.2, 1.4.")
-        self.freeu_values = [
-            dspin(f"freeu{name.upper()}Spin", f"FreeU {name}", f"FreeU {name} (usual {value})", 0.0, 10.0, value, 0.05)
-            for name, value in (("s1", 0.9), ("s2", 0.2), ("b1", 1.2), ("b2", 1.4))
-        ]
-        self.free_noise = named(QCheckBox("FreeNoise"), "freeNoiseCheck", "FreeNoise", "For clips longer than the motion module's window: denoise in overlapping windows.")
-        self.context_length = spin("contextLengthSpin", "Context length", "FreeNoise window in frames; 16 suits most motion modules.", 1, 1024, 16)
-        self.context_stride = spin("contextStrideSpin", "Context stride", "Frames between FreeNoise windows (4 is usual).", 1, 1024, 4)
+        self.fps = self.fields.add("fps")
+        self.clip_skip = self.fields.add("clip_skip")
+        self.free_init = self.fields.add("free_init_iters")
+        self.free_init_method = self.fields.add("free_init_method")
+        self.free_init_fast = self.fields.add("free_init_fast", text="Fast")
+        self.freeu = switch_widget("freeu")
+        self.freeu_values = part_widgets("freeu")
+        self.free_noise = switch_widget("context_length")
+        self.context_length = self.fields.add("context_length")
+        self.context_stride = self.fields.add("context_stride")
 
         for box in self.freeu_values:
             box.setMaximumWidth(78)
         self.context_length.setPrefix("window ")
         self.context_stride.setPrefix("stride ")
-        self.seconds = dspin("durationSecondsSpin", "Duration in seconds",
-                             "The clip's length in seconds at this frame rate; sets the number of frames.",
-                             0.1, FRAMES_RANGE[1], d.frames / d.fps, 0.5, 1)
+        self.seconds = named(QDoubleSpinBox(), "durationSecondsSpin", self.tr("Duration in seconds"),
+                             self.tr("The clip's length in seconds at this frame rate; sets the number of frames."))
+        self.seconds.setRange(0.1, FRAMES_RANGE[1])
+        self.seconds.setDecimals(1)
+        self.seconds.setSingleStep(0.5)
+        self.seconds.setValue(self.frames.value() / self.fps.value())
         self.seconds.setSuffix(" s")
         self.frames.setSuffix(" frames")
         self.fps.setSuffix(" fps")
@@ -592,6 +540,24 @@ class ParametersPanel(QObject):
                      self.aspect.count() - 1)
         self.aspect.setCurrentIndex(index)
 
+    def read(self) -> dict[str, Any]:
+        """The request fields this panel holds; the seed is a fresh one while Random is ticked."""
+        values = self.fields.read()
+        if self.random_seed.isChecked():
+            values["seed"] = random_seed()
+        values["freeu"] = tuple(box.value() for box in self.freeu_values) if self.freeu.isChecked() else None
+        if not self.free_noise.isChecked():
+            values["context_length"] = None
+        return values
+
+    def fill(self, request: GenerationRequest) -> None:
+        """Show `request`; an unset seed or FreeNoise window keeps the number shown."""
+        self.fields.fill(request)
+        self.freeu.setChecked(request.freeu is not None)
+        for box, value in zip(self.freeu_values, request.freeu or (), strict=False):
+            box.setValue(value)
+        self.free_noise.setChecked(request.context_length is not None)
+
     def _preset_picked(self) -> None:
         preset = PRESETS[self.quality.currentData()]
         self.steps.setValue(preset.steps)
@@ -618,3 +584,19 @@ class ParametersPanel(QObject):
         self.input_video.setText(path)
         self.mode.setCurrentIndex(self.mode.findData("video2video"))
         self.inputVideoChosen.emit(path)
+
+
+def request_from_panels(prompt: PromptPanel, parameters: ParametersPanel, models: ModelsPanel) -> GenerationRequest:
+    """The request the form describes, validated: InputError says what to fix."""
+    request = GenerationRequest(
+        **prompt.read(), **parameters.read(), model=models.spec()
+    ).with_absolute_paths()
+    request.validate()
+    return request
+
+
+def fill_panels(request: GenerationRequest, prompt: PromptPanel, parameters: ParametersPanel,
+                models: ModelsPanel) -> None:
+    prompt.fill(request)
+    parameters.fill(request)
+    models.set_spec(request.model)

@@ -246,8 +246,8 @@ def test_png_frames_carry_webui_parameters(tmp_path, clip):
     write_clip(clip, tmp_path / "frames", 8, metadata=build_metadata(request.to_dict()))
     with Image.open(tmp_path / "frames" / "frame_00000.png") as image:
         parameters = image.text["parameters"]
-    assert parameters.startswith("a fox\nNegative prompt: blurry\nSteps: 20, Sampler: ddim")
-    assert "Seed: 3" in parameters
+    assert parameters.startswith("a fox\nNegative prompt: blurry\nSteps: 20, ")
+    assert "Seed: 3" in parameters and "Sampler: ddim" in parameters and "Size: 512x512" in parameters
 
 
 def test_sidecar(tmp_path, clip):
