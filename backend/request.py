@@ -257,13 +257,16 @@ class ModelSpec:
         "with its weight (usually 0.5-1.0)."))
     device: str = field(default="auto", metadata=setting(
         label="Device", flag="--device", choices=DEVICES, widget="deviceCombo",
+        choice_labels=("Automatic", "CPU", "CUDA", "MPS"),
         help="Where to run: auto picks a CUDA GPU, then Apple MPS, then the CPU."))
     dtype: str = field(default="auto", metadata=setting(
         label="Precision", flag="--dtype", choices=DTYPES, widget="dtypeCombo",
+        choice_labels=("Automatic", "float16", "bfloat16", "float32"),
         help="Number format: auto is float16 on a GPU and float32 on the CPU. bfloat16 suits "
         "recent GPUs."))
     offload: str = field(default="none", metadata=setting(
         label="CPU offload", flag="--offload", choices=OFFLOADS, widget="offloadCombo",
+        choice_labels=("None", "Model", "Sequential"),
         help="Keep parts of the model in CPU memory: 'model' saves a lot of GPU memory at a small "
         "cost; 'sequential' saves the most and is slowest."))
     vae_slicing: bool = field(default=True, metadata=setting(
@@ -431,6 +434,7 @@ class GenerationRequest:
     free_init_method: str = field(default="butterworth", metadata=setting(
         label="FreeInit filter", term="FreeInit method", flag="--free-init-method",
         choices=FREE_INIT_METHODS, widget="freeInitMethodCombo",
+        choice_labels=("Butterworth", "Ideal", "Gaussian"),
         help="The frequency filter FreeInit uses; butterworth is the default."))
     free_init_fast: bool = field(default=False, metadata=setting(
         label="FreeInit fast sampling", term="FreeInit fast sampling", flag="--free-init-fast",

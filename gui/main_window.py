@@ -62,7 +62,7 @@ class MainWindow(QMainWindow):
                  controller: GenerationController | None = None) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
-        self.setAccessibleName("AnimateDiff Studio")
+        self.setAccessibleName("AnimateDiff Studio")  # the product's name: not translated
         self.setWindowTitle("AnimateDiff Studio")
         self.settings_path = settings_path
         self.settings = settings if settings is not None else Settings.load(settings_path)
@@ -100,14 +100,14 @@ class MainWindow(QMainWindow):
         self.takes.changed.connect(self._update_title)
         self.takes.compareRequested.connect(self.compare_takes)
 
-        self.generate_button = named(QPushButton("Generate"), "generateButton", "Generate",
-                                     "Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue.")
+        self.generate_button = named(QPushButton(self.tr("Generate")), "generateButton", self.tr("Generate"),
+                                     self.tr("Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue."))
         self.generate_button.setDefault(True)
         self.generate_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.generate_button.setMinimumHeight(34)
         self.generate_button.clicked.connect(self.generate)
-        self.cancel_button = named(QPushButton("Cancel"), "cancelButton", "Cancel",
-                                   "Stop the running job within one step (Esc)")
+        self.cancel_button = named(QPushButton(self.tr("Cancel")), "cancelButton", self.tr("Cancel"),
+                                   self.tr("Stop the running job within one step (Esc)"))
         self.cancel_button.setEnabled(False)
         self.cancel_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaStop))
         self.cancel_button.setMinimumHeight(34)
@@ -129,14 +129,14 @@ class MainWindow(QMainWindow):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.progress = QProgressBar()
         self.progress.setObjectName("progressBar")
-        self.progress.setAccessibleName("Progress")
+        self.progress.setAccessibleName(self.tr("Progress"))
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
-        self.progress.setFormat("idle")
+        self.progress.setFormat(self.tr("idle"))
         self.progress.setTextVisible(True)
         self.error_banner = QLabel()
         self.error_banner.setObjectName("errorBanner")
-        self.error_banner.setAccessibleName("Error")
+        self.error_banner.setAccessibleName(self.tr("Error"))
         self.error_banner.setWordWrap(True)
         self.error_banner.setStyleSheet("QLabel { background: #5c1f1f; color: #ffe9e9; padding: 6px; border-radius: 4px; }")
         self.error_banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -166,7 +166,7 @@ class MainWindow(QMainWindow):
         splitter.setSizes([460, 820])
         splitter.setChildrenCollapsible(False)
         self.setCentralWidget(splitter)
-        self.status_label = QLabel("Starting…")
+        self.status_label = QLabel(self.tr("Starting…"))
         self.status_label.setObjectName("statusLabel")
         self.statusBar().addWidget(self.status_label, 1)
 
@@ -181,14 +181,14 @@ class MainWindow(QMainWindow):
         self.models.unload_button.clicked.connect(self.controller.unload_models)
         c = self.controller
         c.ready.connect(lambda: self.set_status(
-            self.settings.read_only_reason or "Ready. Models load when you generate, and stay loaded."))
+            self.settings.read_only_reason or self.tr("Ready. Models load when you generate, and stay loaded.")))
         c.queue_changed.connect(self._update_actions)
         c.job_started.connect(self._on_job_started)
         c.job_progress.connect(self._on_job_progress)
         c.job_preview.connect(self._on_job_preview)
         c.job_finished.connect(self._on_job_finished)
         c.job_failed.connect(self._on_job_failed)
-        c.unloaded.connect(lambda freed: self.set_status(f"Unloaded the models: freed {human_bytes(freed)}." if freed else "Nothing to unload: no models are in memory."))
+        c.unloaded.connect(self._on_unloaded)
         c.demo_model_ready.connect(self._on_demo_ready)
         c.demo_model_failed.connect(self.show_error)
 
@@ -202,13 +202,13 @@ class MainWindow(QMainWindow):
     # -- building --------------------------------------------------------------------------
 
     def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
+        file_menu = self.menuBar().addMenu(self.tr("&File"))
         Icon = QStyle.StandardPixmap
         for text, shortcut, slot, icon in (
-            ("&New project", QKeySequence.StandardKey.New, self.new_project, Icon.SP_FileIcon),
-            ("&Open project…", QKeySequence.StandardKey.Open, self.open_project_dialog, Icon.SP_DialogOpenButton),
-            ("&Save project", QKeySequence.StandardKey.Save, self.save_project, Icon.SP_DialogSaveButton),
-            ("Save project &as…", QKeySequence("Ctrl+Shift+S"), self.save_project_as, None),
+            (self.tr("&New project"), QKeySequence.StandardKey.New, self.new_project, Icon.SP_FileIcon),
+            (self.tr("&Open project…"), QKeySequence.StandardKey.Open, self.open_project_dialog, Icon.SP_DialogOpenButton),
+            (self.tr("&Save project"), QKeySequence.StandardKey.Save, self.save_project, Icon.SP_DialogSaveButton),
+            (self.tr("Save project &as…"), QKeySequence("Ctrl+Shift+S"), self.save_project_as, None),
         ):
             action = QAction(text, self)
             if icon is not None:
@@ -216,37 +216,37 @@ class MainWindow(QMainWindow):
             action.setShortcut(QKeySequence(shortcut))
             action.triggered.connect(slot)
             file_menu.addAction(action)
-        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu = file_menu.addMenu(self.tr("Open &recent"))
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
-        export = QAction(self.style().standardIcon(Icon.SP_DialogSaveButton), "&Export…", self)
+        export = QAction(self.style().standardIcon(Icon.SP_DialogSaveButton), self.tr("&Export…"), self)
         export.setShortcut(QKeySequence("Ctrl+E"))
         export.triggered.connect(self.export_clip)
         file_menu.addAction(export)
-        unload = QAction("&Unload models", self)
+        unload = QAction(self.tr("&Unload models"), self)
         unload.triggered.connect(self.controller.unload_models)
         file_menu.addAction(unload)
         file_menu.addSeparator()
-        quit_action = QAction(self.style().standardIcon(Icon.SP_DialogCloseButton), "&Quit", self)
+        quit_action = QAction(self.style().standardIcon(Icon.SP_DialogCloseButton), self.tr("&Quit"), self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         file_menu.addAction(quit_action)
-        models_menu = self.menuBar().addMenu("&Models")
-        manage = QAction("&Manage…", self)
+        models_menu = self.menuBar().addMenu(self.tr("&Models"))
+        manage = QAction(self.tr("&Manage…"), self)
         manage.triggered.connect(self.show_models_window)
         models_menu.addAction(manage)
-        generate_menu = self.menuBar().addMenu("&Generate")
-        for text, shortcut, slot, icon in (("&Generate", "Ctrl+Return", self.generate, Icon.SP_MediaPlay),
-                                           ("&Cancel", "Esc", self.cancel, Icon.SP_MediaStop)):
+        generate_menu = self.menuBar().addMenu(self.tr("&Generate"))
+        for text, shortcut, slot, icon in ((self.tr("&Generate"), "Ctrl+Return", self.generate, Icon.SP_MediaPlay),
+                                           (self.tr("&Cancel"), "Esc", self.cancel, Icon.SP_MediaStop)):
             action = QAction(self.style().standardIcon(icon), text, self)
             action.setShortcut(QKeySequence(shortcut))
             action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)  # the window shortcuts handle keys
             action.triggered.connect(slot)
             generate_menu.addAction(action)
-        view_menu = self.menuBar().addMenu("&View")
-        theme_menu = view_menu.addMenu("&Theme")
+        view_menu = self.menuBar().addMenu(self.tr("&View"))
+        theme_menu = view_menu.addMenu(self.tr("&Theme"))
         self.theme_actions = {}
-        for name, label in (("dark", "&Dark"), ("system", "&System colours")):
+        for name, label in (("dark", self.tr("&Dark")), ("system", self.tr("&System colours"))):
             action = QAction(label, self, checkable=True)
             action.setObjectName(f"theme{name.capitalize()}Action")
             action.triggered.connect(lambda _=False, n=name: self.set_theme(n))
@@ -255,12 +255,12 @@ class MainWindow(QMainWindow):
         from gui.i18n import add_language_menu
 
         self.language_actions = add_language_menu(self, view_menu)
-        help_menu = self.menuBar().addMenu("&Help")
+        help_menu = self.menuBar().addMenu(self.tr("&Help"))
         for name, text, shortcut, slot, icon in (
-            ("gettingStartedAction", "&Getting started", "F1", self.show_getting_started, Icon.SP_DialogHelpButton),
-            ("shortcutsAction", "&Keyboard shortcuts", "", self.show_shortcuts, None),
-            ("readmeAction", "&Read me", "", self.show_readme, Icon.SP_FileDialogDetailedView),
-            ("aboutAction", "&About AnimateDiff Studio", "", self.show_about, Icon.SP_MessageBoxInformation),
+            ("gettingStartedAction", self.tr("&Getting started"), "F1", self.show_getting_started, Icon.SP_DialogHelpButton),
+            ("shortcutsAction", self.tr("&Keyboard shortcuts"), "", self.show_shortcuts, None),
+            ("readmeAction", self.tr("&Read me"), "", self.show_readme, Icon.SP_FileDialogDetailedView),
+            ("aboutAction", self.tr("&About AnimateDiff Studio"), "", self.show_about, Icon.SP_MessageBoxInformation),
         ):
             action = QAction(text, self)
             if icon is not None:
@@ -359,7 +359,7 @@ class MainWindow(QMainWindow):
         message = sentence(message)
         self.error_banner.setText(message)
         self.error_banner.show()
-        self.set_status("Error: " + message.splitlines()[0])
+        self.set_status(self.tr("Error: {0}").format(message.splitlines()[0]))
 
     def clear_error(self) -> None:
         self.error_banner.hide()
@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
         try:
             request = self.request_from_form()
         except InputError as exc:
-            self.show_error(f"{sentence(str(exc))} Fix it and press Generate again.")
+            self.show_error(self.tr("{0} Fix it and press Generate again.").format(sentence(str(exc))))
             return
         self.clear_error()
         self._follow_job = True
@@ -388,7 +388,7 @@ class MainWindow(QMainWindow):
             if not is_demo_model_complete(self.demo_model_root()):
                 self._waiting_for_demo.append(request)
                 if len(self._waiting_for_demo) == 1:
-                    self.set_status("Building the tiny demo model (once, a few seconds)…")
+                    self.set_status(self.tr("Building the tiny demo model (once, a few seconds)…"))
                     self.controller.build_demo_model(self.demo_model_root())
                 return
         self.controller.enqueue(request)
@@ -401,49 +401,52 @@ class MainWindow(QMainWindow):
     def cancel(self) -> None:
         if self.controller.busy:
             self.controller.cancel_current()
-            self.set_status("Cancelling…")
+            self.set_status(self.tr("Cancelling…"))
 
     def _update_actions(self) -> None:
         """Cancel and Generate follow the queue: Generate adds to it while a job runs."""
         running = self.controller.queue.running
         self.cancel_button.setEnabled(running is not None)
         waiting = len(self.controller.queue.pending)
-        self.generate_button.setText("Add to queue" if running is not None else "Generate")
+        self.generate_button.setText(self.tr("Add to queue") if running is not None else self.tr("Generate"))
         if waiting:
-            self.generate_button.setToolTip(f"{waiting} job(s) waiting. Ctrl+Enter adds another.")
+            self.generate_button.setToolTip(self.tr("{0} job(s) waiting. Ctrl+Enter adds another.").format(waiting))
 
     def _on_job_started(self, job) -> None:
         self._job_started_at = time.monotonic()
         self.clear_error()  # an old problem's message does not outlive the next try
         self.progress.setRange(0, 0)  # busy until the first step reports
-        self.progress.setFormat("starting…")
-        self.set_status(f"Job {job.id}: starting…")
+        self.progress.setFormat(self.tr("starting…"))
+        self.set_status(self.tr("Job {0}: starting…").format(job.id))
 
     def _on_job_progress(self, job, info: dict) -> None:
         phase = info["phase"]
         if phase == "loading":
             self.progress.setRange(0, 0)
-            self.progress.setFormat("loading models…")
-            self.set_status("Loading models… (the first job after start or a model change)")
+            self.progress.setFormat(self.tr("loading models…"))
+            self.set_status(self.tr("Loading models… (the first job after start or a model change)"))
         elif phase in ("downloading", "downloaded"):
             from gui.models_window import progress_text
 
             self.progress.setRange(0, 1000)
             self.progress.setValue(round(1000 * info["step"] / info["total"]) if info["total"] else 1000)
-            self.progress.setFormat(f"downloading {progress_text(info)}")
+            self.progress.setFormat(self.tr("downloading {0}").format(progress_text(info)))
             number = min(info["files_done"] + 1, info["files_total"])
-            self.set_status(f"Job {job.id}: downloading {info['model']} · {info['file']} "
-                            f"(file {number} of {info['files_total']})")
+            self.set_status(self.tr("Job {0}: downloading {1} · {2} (file {3} of {4})").format(
+                job.id, info["model"], info["file"], number, info["files_total"]))
         elif phase == "denoising":
             self.progress.setRange(0, max(1, info["total"]))
             self.progress.setValue(info["step"])
             eta = info.get("eta")
-            eta_text = f", about {eta:.0f} s left" if eta is not None and eta >= 1 else ""
-            self.progress.setFormat(f"step {info['step']}/{info['total']}{eta_text}")
-            self.set_status(f"Job {job.id}: step {info['step']}/{info['total']}{eta_text}")
+            if eta is not None and eta >= 1:
+                step = self.tr("step {0}/{1}, about {2} s left").format(info["step"], info["total"], f"{eta:.0f}")
+            else:
+                step = self.tr("step {0}/{1}").format(info["step"], info["total"])
+            self.progress.setFormat(step)
+            self.set_status(self.tr("Job {0}: {1}").format(job.id, step))
         elif phase == "decoding":
-            self.progress.setFormat("decoding…")
-            self.set_status(f"Job {job.id}: decoding frames…")
+            self.progress.setFormat(self.tr("decoding…"))
+            self.set_status(self.tr("Job {0}: decoding frames…").format(job.id))
 
     def _on_job_preview(self, job, frames: np.ndarray) -> None:
         if not self._follow_job:
@@ -464,7 +467,9 @@ class MainWindow(QMainWindow):
 
     def _on_job_finished(self, job, result) -> None:
         self.last_result = result
-        take = self.project.add_take(result.frames, result.request, result.duration, result.device)
+        # Named here, in the user's language; the name is the take's own from then on.
+        name = self.tr("Take {0}").format(len(self.project.takes) + 1)
+        take = self.project.add_take(result.frames, result.request, result.duration, result.device, name)
         self._update_title()
         if self._follow_job:
             self.current_request = result.request
@@ -476,8 +481,10 @@ class MainWindow(QMainWindow):
             self.takes.refresh(select=self.takes.selected_takes()[0] if len(self.takes.selected_takes()) == 1 else None)
         self._idle_progress("done")
         self.clear_error()
-        self.notifier.job_ended(f"{take.name} is done: {elided(result.request.prompt, self.status_label, 300)}")
-        self.set_status(f"Job {job.id}: {take.name} done in {result.duration:.1f} s · seed {result.request.seed} · {result.device}")
+        self.notifier.job_ended(self.tr("{0} is done: {1}").format(
+            take.name, elided(result.request.prompt, self.status_label, 300)))
+        self.set_status(self.tr("Job {0}: {1} done in {2} s · seed {3} · {4}").format(
+            job.id, take.name, f"{result.duration:.1f}", result.request.seed, result.device))
         spec = result.request.model
         if spec.base_model:
             self.settings.remember("base_models", self.models.base.text())
@@ -489,21 +496,29 @@ class MainWindow(QMainWindow):
         self._end_preview()
         if kind == "cancelled":
             self._idle_progress("cancelled")
-            self.set_status(f"Job {job.id}: cancelled.")
+            self.set_status(self.tr("Job {0}: cancelled.").format(job.id))
             return
         self._idle_progress("failed")
         message = sentence(message)
         if kind == "memory":
-            message += " The models were unloaded to free memory."
+            message = self.tr("{0} The models were unloaded to free memory.").format(message)
         elif kind == "input":
-            message += " Fix it and press Generate again."
-        self.show_error(f"Job {job.id} failed: {message}")
-        self.notifier.job_ended(f"Job {job.id} failed.")
+            message = self.tr("{0} Fix it and press Generate again.").format(message)
+        self.show_error(self.tr("Job {0} failed: {1}").format(job.id, message))
+        self.notifier.job_ended(self.tr("Job {0} failed.").format(job.id))
 
-    def _idle_progress(self, text: str) -> None:
+    def _on_unloaded(self, freed: int) -> None:
+        if freed:
+            self.set_status(self.tr("Unloaded the models: freed {0}.").format(human_bytes(freed)))
+        else:
+            self.set_status(self.tr("Nothing to unload: no models are in memory."))
+
+    def _idle_progress(self, state: str) -> None:
+        """The progress bar at rest: `state` is "done", "cancelled" or "failed"."""
+        texts = {"done": self.tr("done"), "cancelled": self.tr("cancelled"), "failed": self.tr("failed")}
         self.progress.setRange(0, 1)
-        self.progress.setValue(1 if text == "done" else 0)
-        self.progress.setFormat(text)
+        self.progress.setValue(1 if state == "done" else 0)
+        self.progress.setFormat(texts[state])
 
     def export_clip(self):
         """Open the export dialog on the clip the player shows, with the request that made it."""
@@ -511,7 +526,7 @@ class MainWindow(QMainWindow):
 
         frames = self.player.range_frames()
         if frames is None or self.player.is_preview:
-            self.set_status("Nothing to export yet: generate a clip first.")
+            self.set_status(self.tr("Nothing to export yet: generate a clip first."))
             return None
         dialog = ExportDialog(self, self.player, self.player.clip_request, self.settings)
         dialog.open()
@@ -533,7 +548,8 @@ class MainWindow(QMainWindow):
         self.apply_request(take.request)
         self.parameters.random_seed.setChecked(False)  # the take's seed is the one shown and used
         self.project.ui_state["selected_take"] = take.id
-        self.set_status(f"{take.name}: seed {take.request.seed}, {take.frame_count} frames, made on {take.device or '?'} in {take.duration:.1f} s")
+        self.set_status(self.tr("{0}: seed {1}, {2} frames, made on {3} in {4} s").format(
+            take.name, take.request.seed, take.frame_count, take.device or "?", f"{take.duration:.1f}"))
 
     def compare_takes(self, left: Take, right: Take) -> None:
         dialog = CompareDialog(self, self.project, left, right)
@@ -542,7 +558,7 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         mark = "*" if self.project.dirty else ""
-        self.setWindowTitle(f"{self.project.name}{mark} — AnimateDiff Studio")
+        self.setWindowTitle(f"{self.projects.shown_name()}{mark} — AnimateDiff Studio")
 
     def _show_project(self, project: Project) -> None:
         """Show a project the project controller just made current."""
@@ -601,7 +617,7 @@ class MainWindow(QMainWindow):
             action = self.recent_menu.addAction(path)
             action.triggered.connect(lambda _=False, p=path: self.open_project(p))
         if not self.settings.recent_projects:
-            self.recent_menu.addAction("(none yet)").setEnabled(False)
+            self.recent_menu.addAction(self.tr("(none yet)")).setEnabled(False)
 
     # -- drag and drop ---------------------------------------------------------------------
 
@@ -615,7 +631,7 @@ class MainWindow(QMainWindow):
             path = url.toLocalFile()
             if Path(path).suffix.lower() in VIDEO_SUFFIXES or Path(path).is_dir():
                 self.parameters.set_input_video(path)
-                self.set_status(f"Video to video with {Path(path).name}")
+                self.set_status(self.tr("Video to video with {0}").format(Path(path).name))
                 event.acceptProposedAction()
                 return
 
@@ -658,7 +674,7 @@ class MainWindow(QMainWindow):
         if not self._closing:
             self._closing = True
             self.projects.autosave_timer.stop()  # no new autosave while the worker stops
-            self.set_status("Stopping…")
+            self.set_status(self.tr("Stopping…"))
             self.controller.shutdown()  # first, so the worker stops whatever fails below
             self.player.pause()
             self.projects.shutdown()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -38,6 +38,7 @@ from backend.request import (
     MotionLora,
     random_seed,
 )
+from gui.i18n import translate
 from gui.setting_widgets import (
     SettingFields,
     declare,
@@ -48,16 +49,29 @@ from gui.setting_widgets import (
     widget_value,
 )
 
-DEMO_LABEL = "Tiny demo model (offline, noise only)"
-# Aspect presets as (long side / short side, landscape?); None is "Custom".
+# The model fields' entry for the demo model, in English; the fields show demo_label().
+DEMO_LABEL = QT_TRANSLATE_NOOP("ModelsPanel", "Tiny demo model (offline, noise only)")
+# Aspect presets as (long side / short side, landscape?); None is "Custom". Shown translated.
 ASPECTS = (
-    ("Square 1:1", (1.0, True)),
-    ("Landscape 3:2", (1.5, True)),
-    ("Portrait 2:3", (1.5, False)),
-    ("Wide 16:9", (16 / 9, True)),
-    ("Tall 9:16", (16 / 9, False)),
-    ("Custom", None),
+    (QT_TRANSLATE_NOOP("ParametersPanel", "Square 1:1"), (1.0, True)),
+    (QT_TRANSLATE_NOOP("ParametersPanel", "Landscape 3:2"), (1.5, True)),
+    (QT_TRANSLATE_NOOP("ParametersPanel", "Portrait 2:3"), (1.5, False)),
+    (QT_TRANSLATE_NOOP("ParametersPanel", "Wide 16:9"), (16 / 9, True)),
+    (QT_TRANSLATE_NOOP("ParametersPanel", "Tall 9:16"), (16 / 9, False)),
+    (QT_TRANSLATE_NOOP("ParametersPanel", "Custom"), None),
 )
+SAFETENSORS_FILTER = QT_TRANSLATE_NOOP("ModelsPanel", "Safetensors (*.safetensors);;All files (*)")
+
+
+def demo_label() -> str:
+    """The demo model's entry as the model fields show it, in the user's language."""
+    return translate("ModelsPanel", DEMO_LABEL)
+
+
+def is_demo(text: str) -> bool:
+    """Whether a model field's text means the demo model (in English or the user's language:
+    a recent list may hold either)."""
+    return text in (DEMO_LABEL, demo_label())
 
 
 def aspect_size(ratio: tuple[float, bool], short: int) -> tuple[int, int]:
@@ -104,8 +118,8 @@ class ModelSourceField(QWidget):
         self.combo.currentTextChanged.connect(lambda _: self.changed.emit())
         folder = QToolButton()
         folder.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
-        folder.setToolTip("Choose a local diffusers model folder")
-        folder.setAccessibleName(f"Browse folder for {accessible}")
+        folder.setToolTip(self.tr("Choose a local diffusers model folder"))
+        folder.setAccessibleName(self.tr("Browse folder for {0}").format(accessible))
         folder.clicked.connect(self._browse_folder)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -115,8 +129,8 @@ class ModelSourceField(QWidget):
         if files:
             file_button = QToolButton()
             file_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_FileIcon))
-            file_button.setToolTip("Choose a single .safetensors checkpoint")
-            file_button.setAccessibleName(f"Browse file for {accessible}")
+            file_button.setToolTip(self.tr("Choose a single .safetensors checkpoint"))
+            file_button.setAccessibleName(self.tr("Browse file for {0}").format(accessible))
             file_button.clicked.connect(self._browse_file)
             layout.addWidget(file_button)
         self.set_recent([])
@@ -125,15 +139,15 @@ class ModelSourceField(QWidget):
         text = self.combo.currentText()
         self.combo.blockSignals(True)
         self.combo.clear()
-        items = [self.default] + ([DEMO_LABEL] if self.demo else [])
-        items += [item for item in recent + self.local if item not in items]
+        items = [self.default] + ([demo_label()] if self.demo else [])
+        items += [item for item in recent + self.local if item not in items and not is_demo(item)]
         self.combo.addItems(items)
         self.combo.setCurrentText(text or self.default)
         self.combo.blockSignals(False)
 
     def set_local(self, paths: list[str]) -> None:
         recent = [self.combo.itemText(i) for i in range(self.combo.count())]
-        recent = [r for r in recent if r not in self.local and r not in (self.default, DEMO_LABEL)]
+        recent = [r for r in recent if r not in self.local and r != self.default and not is_demo(r)]
         self.local = list(paths)
         self.set_recent(recent)
 
@@ -144,12 +158,13 @@ class ModelSourceField(QWidget):
         self.combo.setCurrentText(text)
 
     def _browse_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+        folder = QFileDialog.getExistingDirectory(self, self.tr("Choose a model folder"))
         if folder:
             self.combo.setCurrentText(folder)
 
     def _browse_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a checkpoint", "", "Safetensors (*.safetensors);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a checkpoint"), "",
+                                              translate("ModelsPanel", SAFETENSORS_FILTER))
         if path:
             self.combo.setCurrentText(path)
 
@@ -165,16 +180,20 @@ class LoraList(QWidget):
         self.files = files
         self.table = declare(QTableWidget(0, 3), setting)
         accessible = self.table.accessibleName()
-        self.table.setHorizontalHeaderLabels(["LoRA", "Weight", ""])
+        self.table.setHorizontalHeaderLabels(["LoRA", self.tr("Weight"), ""])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setMinimumHeight(70)
         self.table.setMaximumHeight(120)
-        add = QPushButton("Add LoRA…")
+        add = QPushButton(self.tr("Add LoRA…"))
         add.setObjectName(button_name)
-        add.setAccessibleName(f"Add to {accessible}")
-        add.setToolTip(f"Add to {accessible.lower()} from a {'.safetensors file' if files else 'folder or .safetensors file'} (type a hub id in the row to use one from the Hub)")
+        add.setAccessibleName(self.tr("Add to {0}").format(accessible))
+        if files:
+            tip = self.tr("Add to {0} from a .safetensors file (type a hub id in the row to use one from the Hub)")
+        else:
+            tip = self.tr("Add to {0} from a folder or .safetensors file (type a hub id in the row to use one from the Hub)")
+        add.setToolTip(tip.format(accessible))
         add.clicked.connect(self._browse)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -188,15 +207,18 @@ class LoraList(QWidget):
         slider = QSlider(Qt.Orientation.Horizontal)
         slider.setRange(-200, 200)
         slider.setValue(round(weight * 100))
-        slider.setToolTip(f"Weight {weight:.2f} (1.0 is full strength)")
-        slider.setAccessibleName("LoRA weight")
-        slider.valueChanged.connect(lambda v, s=slider: s.setToolTip(f"Weight {v / 100:.2f} (1.0 is full strength)"))
+        slider.setToolTip(self._weight_tip(weight))
+        slider.setAccessibleName(self.tr("LoRA weight"))
+        slider.valueChanged.connect(lambda v, s=slider: s.setToolTip(self._weight_tip(v / 100)))
         self.table.setCellWidget(row, 1, slider)
         remove = QToolButton()
         remove.setText("✕")
-        remove.setToolTip("Remove this LoRA")
+        remove.setToolTip(self.tr("Remove this LoRA"))
         remove.clicked.connect(lambda: self._remove(remove))
         self.table.setCellWidget(row, 2, remove)
+
+    def _weight_tip(self, weight: float) -> str:
+        return self.tr("Weight {0} (1.0 is full strength)").format(f"{weight:.2f}")
 
     def _remove(self, button: QToolButton) -> None:
         for row in range(self.table.rowCount()):
@@ -206,9 +228,10 @@ class LoraList(QWidget):
 
     def _browse(self) -> None:
         if self.files:
-            path, _ = QFileDialog.getOpenFileName(self, "Choose a LoRA", "", "Safetensors (*.safetensors);;All files (*)")
+            path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a LoRA"), "",
+                                                  translate("ModelsPanel", SAFETENSORS_FILTER))
         else:
-            path = QFileDialog.getExistingDirectory(self, "Choose a motion LoRA folder")
+            path = QFileDialog.getExistingDirectory(self, self.tr("Choose a motion LoRA folder"))
         if path:
             self.add(path)
 
@@ -233,15 +256,15 @@ class EmbeddingList(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.table = declare(QTableWidget(0, 2), "embeddings")
-        self.table.setHorizontalHeaderLabels(["Embedding file", "Token"])
+        self.table.setHorizontalHeaderLabels([self.tr("Embedding file"), self.tr("Token")])
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setVisible(False)
         self.table.setMaximumHeight(90)
-        add = named(QPushButton("Add embedding…"), "addEmbeddingButton", "Add embedding",
-                    "Add a textual-inversion embedding (.safetensors)")
+        add = named(QPushButton(self.tr("Add embedding…")), "addEmbeddingButton", self.tr("Add embedding"),
+                    self.tr("Add a textual-inversion embedding (.safetensors)"))
         add.clicked.connect(self._browse)
-        remove = named(QPushButton("Remove"), "removeEmbeddingButton", "Remove embedding",
-                       "Remove the selected embedding")
+        remove = named(QPushButton(self.tr("Remove")), "removeEmbeddingButton", self.tr("Remove embedding"),
+                       self.tr("Remove the selected embedding"))
         remove.clicked.connect(lambda: self.table.removeRow(self.table.currentRow()) if self.table.currentRow() >= 0 else None)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -255,7 +278,8 @@ class EmbeddingList(QWidget):
         self.table.setItem(row, 1, QTableWidgetItem(token or Embedding(source).prompt_token))
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose an embedding", "", "Safetensors (*.safetensors);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose an embedding"), "",
+                                              translate("ModelsPanel", SAFETENSORS_FILTER))
         if path:
             self.add(path)
 
@@ -296,7 +320,8 @@ class ModelsPanel(QObject):
         self.vae_tiling = self.fields.add("vae_tiling")
         self.channels_last = self.fields.add("channels_last")
         self.compile_unet = self.fields.add("compile_unet")
-        self.unload_button = named(QPushButton("Unload models"), "unloadButton", "Unload models", "Free the memory the loaded models use; the next job loads them again.")
+        self.unload_button = named(QPushButton(self.tr("Unload models")), "unloadButton", self.tr("Unload models"),
+                                   self.tr("Free the memory the loaded models use; the next job loads them again."))
         # The demo base model only works with the demo adapter: choosing it for one field
         # chooses it for both.
         self.base.combo.currentTextChanged.connect(lambda text: self._pair_demo(text, self.adapter))
@@ -306,8 +331,8 @@ class ModelsPanel(QObject):
         self.offer_local(local_models())
 
     def _pair_demo(self, text: str, other: ModelSourceField) -> None:
-        if text == DEMO_LABEL and other.text() != DEMO_LABEL:
-            other.set_text(DEMO_LABEL)
+        if is_demo(text) and not is_demo(other.text()):
+            other.set_text(demo_label())
 
     def offer_local(self, models) -> None:
         """Offer the user's local model files in the fields they fit (from model_scan)."""
@@ -323,13 +348,13 @@ class ModelsPanel(QObject):
         self.image_loras.set_loras((*preset.loras, *kept))
 
     def _resolve(self, text: str, role: str) -> str:
-        if text == DEMO_LABEL:
+        if is_demo(text):
             root = self.demo_path()
             return f"{root}/base" if role == "base" else f"{root}/motion-adapter"
         return text
 
     def uses_demo_model(self) -> bool:
-        return DEMO_LABEL in (self.base.text(), self.adapter.text())
+        return is_demo(self.base.text()) or is_demo(self.adapter.text())
 
     def spec(self) -> ModelSpec:
         return ModelSpec(
@@ -343,8 +368,8 @@ class ModelsPanel(QObject):
 
     def set_spec(self, spec: ModelSpec) -> None:
         root = self.demo_path()
-        base = DEMO_LABEL if spec.base_model == f"{root}/base" else spec.base_model
-        adapter = DEMO_LABEL if spec.motion_adapter == f"{root}/motion-adapter" else spec.motion_adapter
+        base = demo_label() if spec.base_model == f"{root}/base" else spec.base_model
+        adapter = demo_label() if spec.motion_adapter == f"{root}/motion-adapter" else spec.motion_adapter
         self.base.set_text(base)
         self.adapter.set_text(adapter)
         self.loras.set_loras(spec.motion_loras)
@@ -360,6 +385,7 @@ class PromptPanel(QWidget):
     def __init__(self) -> None:
         super().__init__()
         self.prompt = setting_widget("prompt", QPlainTextEdit())
+        # Example prompts stay English in every language: the SD1.5 text encoder reads English.
         self.prompt.setPlaceholderText("a sunset over the sea, fishing boats, golden hour")
         self.prompt.setTabChangesFocus(True)
         self.negative = setting_widget("negative_prompt", QPlainTextEdit())
@@ -370,16 +396,16 @@ class PromptPanel(QWidget):
         self.negative.setMinimumHeight(40)
         self.negative.setMaximumHeight(60)
         self.travel = setting_widget("prompt_travel", QTableWidget(0, 2))
-        self.travel.setHorizontalHeaderLabels(["Frame", "Prompt from this frame"])
+        self.travel.setHorizontalHeaderLabels([self.tr("Frame"), self.tr("Prompt from this frame")])
         self.travel.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.travel.verticalHeader().setVisible(False)
         self.travel.setMaximumHeight(100)
-        add = QPushButton("Add frame prompt")
+        add = QPushButton(self.tr("Add frame prompt"))
         add.setObjectName("addTravelButton")
-        add.setToolTip("Add a prompt that takes over at a later frame")
+        add.setToolTip(self.tr("Add a prompt that takes over at a later frame"))
         add.clicked.connect(lambda: self.add_travel(8, ""))
-        remove = QPushButton("Remove")
-        remove.setToolTip("Remove the selected frame prompt")
+        remove = QPushButton(self.tr("Remove"))
+        remove.setToolTip(self.tr("Remove the selected frame prompt"))
         remove.clicked.connect(lambda: self.travel.removeRow(self.travel.currentRow()) if self.travel.currentRow() >= 0 else None)
         buttons = QHBoxLayout()
         buttons.addWidget(add)
@@ -412,7 +438,8 @@ class PromptPanel(QWidget):
             if not frame_text and not text:
                 continue
             if not frame_text.isdigit():
-                raise InputError(f"prompt travel row {row + 1}: the frame must be a number, got {frame_text!r}")
+                raise InputError(self.tr("Prompt travel row {0}: the frame must be a number, got {1}").format(
+                    row + 1, repr(frame_text)))
             result[int(frame_text)] = text
         return result
 
@@ -447,11 +474,11 @@ class ParametersPanel(QObject):
         self.fields = SettingFields()
         self.mode = self.fields.add("mode")
         self.input_video = self.fields.add("input_video")
-        self.input_video.setPlaceholderText("A file or folder; or drop a file on the window")
+        self.input_video.setPlaceholderText(self.tr("A file or folder; or drop a file on the window"))
         browse = QToolButton()
         browse.setText("…")
-        browse.setToolTip("Choose the input video")
-        browse.setAccessibleName("Browse input video")
+        browse.setToolTip(self.tr("Choose the input video"))
+        browse.setAccessibleName(self.tr("Browse input video"))
         browse.clicked.connect(self._browse_input)
         self.input_row = QWidget()
         row = QHBoxLayout(self.input_row)
@@ -465,20 +492,22 @@ class ParametersPanel(QObject):
         self.steps = self.fields.add("steps")
         self.guidance = self.fields.add("guidance")
         self.seed = self.fields.add("seed")
-        self.random_seed = named(QCheckBox("Random"), "randomSeedCheck", "Random seed", "Pick a new seed for every job (the one used is shown and kept with the take). Untick to lock the seed.")
+        self.random_seed = named(QCheckBox(self.tr("Random")), "randomSeedCheck", self.tr("Random seed"),
+                                 self.tr("Pick a new seed for every job (the one used is shown and kept with the take). "
+                                         "Untick to lock the seed."))
         self.random_seed.setChecked(True)
         self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))
         self.seed.setEnabled(False)
         self.scheduler = self.fields.add("scheduler")
         self.quality = self.fields.add("preset")
         for index, preset in enumerate(PRESETS.values()):
-            self.quality.setItemText(index, preset.label)
+            self.quality.setItemText(index, translate("Preset", preset.label))
         self.quality.activated.connect(lambda _: self._preset_picked())
         self.fps = self.fields.add("fps")
         self.clip_skip = self.fields.add("clip_skip")
         self.free_init = self.fields.add("free_init_iters")
         self.free_init_method = self.fields.add("free_init_method")
-        self.free_init_fast = self.fields.add("free_init_fast", text="Fast")
+        self.free_init_fast = self.fields.add("free_init_fast", text=self.tr("Fast"))
         self.freeu = switch_widget("freeu")
         self.freeu_values = part_widgets("freeu")
         self.free_noise = switch_widget("context_length")
@@ -487,8 +516,8 @@ class ParametersPanel(QObject):
 
         for box in self.freeu_values:
             box.setMaximumWidth(78)
-        self.context_length.setPrefix("window ")
-        self.context_stride.setPrefix("stride ")
+        self.context_length.setPrefix(self.tr("window "))
+        self.context_stride.setPrefix(self.tr("stride "))
         self.seconds = named(QDoubleSpinBox(), "durationSecondsSpin", self.tr("Duration in seconds"),
                              self.tr("The clip's length in seconds at this frame rate; sets the number of frames."))
         self.seconds.setRange(0.1, FRAMES_RANGE[1])
@@ -496,12 +525,13 @@ class ParametersPanel(QObject):
         self.seconds.setSingleStep(0.5)
         self.seconds.setValue(self.frames.value() / self.fps.value())
         self.seconds.setSuffix(" s")
-        self.frames.setSuffix(" frames")
+        self.frames.setSuffix(self.tr(" frames"))
         self.fps.setSuffix(" fps")
-        self.aspect = named(QComboBox(), "aspectCombo", "Aspect ratio",
-                            "Shape of the clip. A preset keeps the shorter side and sets the longer one; SD1.5 models work best with the shorter side at 512.")
+        self.aspect = named(QComboBox(), "aspectCombo", self.tr("Aspect ratio"),
+                            self.tr("Shape of the clip. A preset keeps the shorter side and sets the longer one; "
+                                    "SD1.5 models work best with the shorter side at 512."))
         for label, ratio in ASPECTS:
-            self.aspect.addItem(label, ratio)
+            self.aspect.addItem(translate("ParametersPanel", label), ratio)
         self.frames.valueChanged.connect(self._frames_changed)
         self.fps.valueChanged.connect(self._frames_changed)
         self.seconds.valueChanged.connect(self._seconds_changed)
@@ -576,7 +606,9 @@ class ParametersPanel(QObject):
         self.context_stride.setEnabled(self.free_noise.isChecked())
 
     def _browse_input(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.input_video, "Choose the input video", "", "Videos and animations (*.mp4 *.mov *.webm *.mkv *.avi *.gif *.webp);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self.input_video, self.tr("Choose the input video"), "",
+            self.tr("Videos and animations (*.mp4 *.mov *.webm *.mkv *.avi *.gif *.webp);;All files (*)"))
         if path:
             self.set_input_video(path)
 

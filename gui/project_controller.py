@@ -60,20 +60,26 @@ class ProjectController(QObject):
         self.autosave_timer.timeout.connect(self.autosave)
         self.autosave_timer.start()
 
+    def shown_name(self) -> str:
+        """The project's name as the window shows it: a new project's "Untitled" translated."""
+        name = self.project.name
+        return self.tr("Untitled") if name in ("", "Untitled") and self.project.path is None else name
+
     # -- questions (tests replace these) ----------------------------------------------------
 
     def ask_unsaved(self) -> str:
         """'save', 'discard' or 'cancel' for a project with unsaved takes."""
         answer = QMessageBox.question(
-            self.window, "Unsaved takes", f"“{self.project.name or 'Untitled'}” has unsaved takes. Save them first?",
+            self.window, self.tr("Unsaved takes"),
+            self.tr("“{0}” has unsaved takes. Save them first?").format(self.shown_name()),
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save)
         return {QMessageBox.StandardButton.Save: "save", QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
 
     def ask_restore(self, path: Path) -> bool:
         answer = QMessageBox.question(
-            self.window, "Restore unsaved work?",
-            "AnimateDiff Studio did not close normally last time. Restore the takes it had not saved?",
+            self.window, self.tr("Restore unsaved work?"),
+            self.tr("AnimateDiff Studio did not close normally last time. Restore the takes it had not saved?"),
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
         return answer == QMessageBox.StandardButton.Yes
 
@@ -111,7 +117,7 @@ class ProjectController(QObject):
         self._drop_recovery()
         self.set_project(project)
         self.settings.remember("projects", str(project.path))
-        self.status.emit(f"Opened {project.path} ({len(project.takes)} takes)")
+        self.status.emit(self.tr("Opened {0} ({1} takes)").format(project.path, len(project.takes)))
         return True
 
     def _start_folder(self) -> Path:
@@ -121,10 +127,13 @@ class ProjectController(QObject):
         return Path(self.settings.export.get("folder") or Path.home())
 
     def open_project_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open project", str(self._start_folder()),
-                                              f"AnimateDiff Studio projects (*{SUFFIX})")
+        path, _ = QFileDialog.getOpenFileName(self.window, self.tr("Open project"), str(self._start_folder()),
+                                              self.projects_filter())
         if path:
             self.open_project(path)
+
+    def projects_filter(self) -> str:
+        return self.tr("AnimateDiff Studio projects (*{0})").format(SUFFIX)
 
     def save_project(self) -> bool:
         if self.project.path is None:
@@ -132,9 +141,9 @@ class ProjectController(QObject):
         return self.save_to(self.project.path)
 
     def save_project_as(self) -> bool:
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save project",
-                                              str(self._start_folder() / f"{self.project.name}{SUFFIX}"),
-                                              f"AnimateDiff Studio projects (*{SUFFIX})")
+        path, _ = QFileDialog.getSaveFileName(self.window, self.tr("Save project"),
+                                              str(self._start_folder() / f"{self.shown_name()}{SUFFIX}"),
+                                              self.projects_filter())
         return self.save_to(Path(path)) if path else False
 
     def save_to(self, path: Path) -> bool:
@@ -142,12 +151,12 @@ class ProjectController(QObject):
         try:
             saved = self.project.save(path)
         except (InputError, OSError) as exc:
-            self.error.emit(f"Could not save the project: {exc}")
+            self.error.emit(self.tr("Could not save the project: {0}").format(exc))
             return False
         self._drop_recovery()
         self.settings.remember("projects", str(saved))
         self.saved.emit()
-        self.status.emit(f"Saved {saved}")
+        self.status.emit(self.tr("Saved {0}").format(saved))
         return True
 
     def shutdown(self) -> None:
@@ -202,7 +211,7 @@ class ProjectController(QObject):
         project, snapshot, path, error = self._autosave_result
         self._autosave_result = None
         if error is not None:
-            self.status.emit(f"Autosave failed: {error}")
+            self.status.emit(self.tr("Autosave failed: {0}").format(error))
             return
         if project is self.project:
             project.stored_in(snapshot, path)
@@ -260,15 +269,18 @@ class ProjectController(QObject):
         except InputError as exc:
             damaged = self.recovery_path.with_name(f"damaged-{self.recovery_path.name}")
             os.replace(self.recovery_path, damaged)
-            self.error.emit(f"The recovery file could not be read: {exc}. It was kept as {damaged}.")
+            self.error.emit(self.tr("The recovery file could not be read: {0}. It was kept as {1}.").format(exc, damaged))
             return False
         original = project.ui_state.get("original_path") or ""
         project.path = Path(original) if original else None
-        project.name = Path(original).stem if original else "Recovered"
+        project.name = Path(original).stem if original else self.tr("Recovered")
         # The frames' store is now our recovery file, so this is also the first autosave.
         project.touch()
         self.set_project(project)
         self.autosave()
         count = len(project.takes)
-        self.status.emit(f"Restored {count} unsaved take{'' if count == 1 else 's'}.")
+        if count == 1:
+            self.status.emit(self.tr("Restored 1 unsaved take."))
+        else:
+            self.status.emit(self.tr("Restored {0} unsaved takes.").format(count))
         return True

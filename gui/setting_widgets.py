@@ -109,7 +109,7 @@ def part_widgets(name: str) -> list[QDoubleSpinBox]:
         box = QDoubleSpinBox()
         box.setObjectName(object_name)
         box.setAccessibleName(f"{label} {part}")
-        box.setToolTip(f"{label} {part} (usual {value})")
+        box.setToolTip(QCoreApplication.translate("Setting", "{0} {1} (usual {2})").format(label, part, value))
         box.setDecimals(setting.decimals)
         box.setRange(*setting.range)
         box.setSingleStep(setting.step)

@@ -110,7 +110,7 @@ class GenerationWorker(QObject):
             if not is_demo_model_complete(folder):
                 write_demo_model(folder)
         except Exception as exc:  # noqa: BLE001 - reported to the user, the app goes on
-            self.demo_model_failed.emit(f"could not build the demo model in {folder}: {exc}")
+            self.demo_model_failed.emit(self.tr("Could not build the demo model in {0}: {1}").format(folder, exc))
         else:
             self.demo_model_ready.emit(folder)
 

@@ -5,7 +5,11 @@
 
 pyside6-lupdate reads every self.tr(...), translate("Context", ...) and QT_TRANSLATE_NOOP(...) in
 gui/*.py and main.py into resources/translations/animatediff_studio_zh_CN.ts, keeping the
-translations already there (texts no longer in the code are dropped). Translate the entries it
+translations already there (texts no longer in the code are dropped). The texts declared as data
+in the backend, which lupdate cannot see (each setting's label, help, choice labels and "off"
+text in backend/request.py, the quality presets' labels in backend/presets.py), are handed to it
+as QT_TRANSLATE_NOOP lines in a temporary file (contexts "Setting" and "Preset", as the window
+translates them). Translate the entries it
 lists as unfinished (Qt Linguist, or by hand: fill <translation> and remove type="unfinished"),
 then run this again: pyside6-lrelease compiles the .ts into the .qm the app loads.
 """
@@ -13,9 +17,11 @@ then run this again: pyside6-lrelease compiles the .ts into the .qm the app load
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -26,6 +32,31 @@ QM = TS.with_suffix(".qm")
 
 def sources() -> list[Path]:
     return sorted((ROOT / "gui").glob("*.py")) + [ROOT / "main.py"]
+
+
+def declared_texts() -> list[tuple[str, str]]:
+    """(context, text) for every text the window shows from the backend's declarations."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from backend.presets import PRESETS
+    from backend.request import SETTINGS
+
+    texts = []
+    for setting in SETTINGS.values():
+        for text in (setting.label, setting.help, *setting.choice_labels, setting.off_text,
+                     setting.switch_label):
+            texts.append(("Setting", text))
+    texts += [("Preset", preset.label) for preset in PRESETS.values()]
+    return list(dict.fromkeys((context, text) for context, text in texts if text))
+
+
+def declared_source(folder: Path) -> Path:
+    """A Python file in `folder` marking the declared texts for lupdate."""
+    path = folder / "declared_texts.py"
+    lines = [f"QT_TRANSLATE_NOOP({json.dumps(context)}, {json.dumps(text)})\n"
+             for context, text in declared_texts()]
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
 
 
 def find_tool(name: str) -> str | None:
@@ -48,10 +79,13 @@ def tool(name: str) -> str:
 
 def update(ts: Path = TS) -> None:
     ts.parent.mkdir(parents=True, exist_ok=True)
-    # No source locations: the catalogue then changes only when a text does, not when code moves.
-    subprocess.run([tool("lupdate"), "-silent", "-no-obsolete", "-locations", "none",
-                    *[str(p.relative_to(ROOT)) for p in sources()], "-ts", str(ts)],
-                   cwd=ROOT, check=True)
+    # No source locations: the catalogue then changes only when a text does, not when code moves
+    # (nor with the temporary file's name).
+    with tempfile.TemporaryDirectory() as folder:
+        declared = declared_source(Path(folder))
+        subprocess.run([tool("lupdate"), "-silent", "-no-obsolete", "-locations", "none",
+                        *[str(p.relative_to(ROOT)) for p in sources()], str(declared), "-ts", str(ts)],
+                       cwd=ROOT, check=True)
 
 
 def release(ts: Path = TS, qm: Path = QM) -> None:

@@ -13,6 +13,45 @@
     </message>
 </context>
 <context>
+    <name>EmbeddingList</name>
+    <message>
+        <source>Embedding file</source>
+        <translation>嵌入文件</translation>
+    </message>
+    <message>
+        <source>Token</source>
+        <translation>触发词</translation>
+    </message>
+    <message>
+        <source>Add embedding…</source>
+        <translation>添加嵌入…</translation>
+    </message>
+    <message>
+        <source>Add embedding</source>
+        <translation>添加嵌入</translation>
+    </message>
+    <message>
+        <source>Add a textual-inversion embedding (.safetensors)</source>
+        <translation>添加一个文本反演嵌入（.safetensors）</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Remove embedding</source>
+        <translation>移除嵌入</translation>
+    </message>
+    <message>
+        <source>Remove the selected embedding</source>
+        <translation>移除选中的嵌入</translation>
+    </message>
+    <message>
+        <source>Choose an embedding</source>
+        <translation>选择嵌入文件</translation>
+    </message>
+</context>
+<context>
     <name>ExportDialog</name>
     <message>
         <source>PNG frames</source>
@@ -155,6 +194,13 @@
     </message>
 </context>
 <context>
+    <name>GenerationWorker</name>
+    <message>
+        <source>Could not build the demo model in {0}: {1}</source>
+        <translation>无法在 {0} 中生成演示模型：{1}</translation>
+    </message>
+</context>
+<context>
     <name>HelpDialogs</name>
     <message>
         <source>Generate (while a job runs: add to the queue)</source>
@@ -241,7 +287,7 @@ memory options are under the parameters and models sections.&lt;/p&gt;
 &lt;ol&gt;
 &lt;li&gt;在顶部&lt;b&gt;输入提示词&lt;/b&gt;：描述什么在动、画面是什么样子。反向提示词列出你不想出现的内容。&lt;/li&gt;
 &lt;li&gt;&lt;b&gt;选择模型。&lt;/b&gt;默认模型与 diffusers 官方文档中使用的相同，只需下载一次（几 GB）。
-&lt;i&gt;Tiny demo model&lt;/i&gt;（微型演示模型）无需联网即可使用，但只会生成噪点：用它来试用本软件。&lt;/li&gt;
+&lt;i&gt;微型演示模型&lt;/i&gt;无需联网即可使用，但只会生成噪点：用它来试用本软件。&lt;/li&gt;
 &lt;li&gt;&lt;b&gt;点击“生成”&lt;/b&gt;（Ctrl+Enter）。进度条会显示当前步数和剩余时间；画面成形时播放器会显示预览，完成后播放最终片段。&lt;/li&gt;
 &lt;li&gt;每个片段都会成为播放器下方缩略图条中的一个&lt;b&gt;镜头&lt;/b&gt;，并记录生成它的全部参数。选中一个镜头即可播放并载入其参数；
 &lt;i&gt;换种子&lt;/i&gt;可生成一个变体。&lt;/li&gt;
@@ -302,6 +348,49 @@ memory options are under the parameters and models sections.&lt;/p&gt;
     </message>
 </context>
 <context>
+    <name>InputForm</name>
+    <message>
+        <source>Sampling</source>
+        <translation>采样</translation>
+    </message>
+    <message>
+        <source>LoRAs and embeddings</source>
+        <translation>LoRA 与嵌入</translation>
+    </message>
+    <message>
+        <source>Motion and prompt travel</source>
+        <translation>运动与提示词切换</translation>
+    </message>
+    <message>
+        <source>Memory and device</source>
+        <translation>内存与设备</translation>
+    </message>
+    <message>
+        <source>Render on other machines</source>
+        <translation>在其他机器上渲染</translation>
+    </message>
+    <message>
+        <source>Duration</source>
+        <translation>时长</translation>
+    </message>
+    <message>
+        <source>Size</source>
+        <translation>尺寸</translation>
+    </message>
+    <message>
+        <source>Seed</source>
+        <translation>种子</translation>
+    </message>
+    <message>
+        <source>FreeInit</source>
+        <translation>FreeInit</translation>
+    </message>
+    <message>
+        <source>Speed</source>
+        <translation>速度</translation>
+    </message>
+</context>
+<context>
     <name>LanguageMenu</name>
     <message>
         <source>&amp;Language</source>
@@ -318,6 +407,358 @@ memory options are under the parameters and models sections.&lt;/p&gt;
     <message>
         <source>The window will be in {0} the next time you start AnimateDiff Studio.</source>
         <translation>下次启动 AnimateDiff Studio 时，界面语言将切换为{0}。</translation>
+    </message>
+</context>
+<context>
+    <name>LoraList</name>
+    <message>
+        <source>Weight</source>
+        <translation>权重</translation>
+    </message>
+    <message>
+        <source>Add LoRA…</source>
+        <translation>添加 LoRA…</translation>
+    </message>
+    <message>
+        <source>Add to {0}</source>
+        <translation>添加到{0}</translation>
+    </message>
+    <message>
+        <source>Add to {0} from a .safetensors file (type a hub id in the row to use one from the Hub)</source>
+        <translation>从 .safetensors 文件添加到{0}（也可在行中输入 Hub 模型 ID，直接使用 Hub 上的模型）</translation>
+    </message>
+    <message>
+        <source>Add to {0} from a folder or .safetensors file (type a hub id in the row to use one from the Hub)</source>
+        <translation>从文件夹或 .safetensors 文件添加到{0}（也可在行中输入 Hub 模型 ID，直接使用 Hub 上的模型）</translation>
+    </message>
+    <message>
+        <source>LoRA weight</source>
+        <translation>LoRA 权重</translation>
+    </message>
+    <message>
+        <source>Remove this LoRA</source>
+        <translation>移除此 LoRA</translation>
+    </message>
+    <message>
+        <source>Weight {0} (1.0 is full strength)</source>
+        <translation>权重 {0}（1.0 为完全强度）</translation>
+    </message>
+    <message>
+        <source>Choose a LoRA</source>
+        <translation>选择 LoRA</translation>
+    </message>
+    <message>
+        <source>Choose a motion LoRA folder</source>
+        <translation>选择运动 LoRA 文件夹</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <source>Generate</source>
+        <translation>生成</translation>
+    </message>
+    <message>
+        <source>Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue.</source>
+        <translation>用当前参数生成（Ctrl+Enter）。有任务运行时，会加入队列。</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Stop the running job within one step (Esc)</source>
+        <translation>在一步之内停止正在运行的任务（Esc）</translation>
+    </message>
+    <message>
+        <source>Progress</source>
+        <translation>进度</translation>
+    </message>
+    <message>
+        <source>idle</source>
+        <translation>空闲</translation>
+    </message>
+    <message>
+        <source>Error</source>
+        <translation>错误</translation>
+    </message>
+    <message>
+        <source>Starting…</source>
+        <translation>正在启动…</translation>
+    </message>
+    <message>
+        <source>Ready. Models load when you generate, and stay loaded.</source>
+        <translation>就绪。模型会在生成时加载，并保留在内存中。</translation>
+    </message>
+    <message>
+        <source>&amp;File</source>
+        <translation>文件(&amp;F)</translation>
+    </message>
+    <message>
+        <source>&amp;New project</source>
+        <translation>新建项目(&amp;N)</translation>
+    </message>
+    <message>
+        <source>&amp;Open project…</source>
+        <translation>打开项目(&amp;O)…</translation>
+    </message>
+    <message>
+        <source>&amp;Save project</source>
+        <translation>保存项目(&amp;S)</translation>
+    </message>
+    <message>
+        <source>Save project &amp;as…</source>
+        <translation>项目另存为(&amp;A)…</translation>
+    </message>
+    <message>
+        <source>Open &amp;recent</source>
+        <translation>最近打开(&amp;R)</translation>
+    </message>
+    <message>
+        <source>&amp;Export…</source>
+        <translation>导出(&amp;E)…</translation>
+    </message>
+    <message>
+        <source>&amp;Unload models</source>
+        <translation>卸载模型(&amp;U)</translation>
+    </message>
+    <message>
+        <source>&amp;Quit</source>
+        <translation>退出(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>&amp;Models</source>
+        <translation>模型(&amp;M)</translation>
+    </message>
+    <message>
+        <source>&amp;Manage…</source>
+        <translation>管理(&amp;M)…</translation>
+    </message>
+    <message>
+        <source>&amp;Generate</source>
+        <translation>生成(&amp;G)</translation>
+    </message>
+    <message>
+        <source>&amp;Cancel</source>
+        <translation>取消(&amp;C)</translation>
+    </message>
+    <message>
+        <source>&amp;View</source>
+        <translation>视图(&amp;V)</translation>
+    </message>
+    <message>
+        <source>&amp;Theme</source>
+        <translation>主题(&amp;T)</translation>
+    </message>
+    <message>
+        <source>&amp;Dark</source>
+        <translation>深色(&amp;D)</translation>
+    </message>
+    <message>
+        <source>&amp;System colours</source>
+        <translation>跟随系统配色(&amp;S)</translation>
+    </message>
+    <message>
+        <source>&amp;Help</source>
+        <translation>帮助(&amp;H)</translation>
+    </message>
+    <message>
+        <source>&amp;Getting started</source>
+        <translation>快速入门(&amp;G)</translation>
+    </message>
+    <message>
+        <source>&amp;Keyboard shortcuts</source>
+        <translation>键盘快捷键(&amp;K)</translation>
+    </message>
+    <message>
+        <source>&amp;Read me</source>
+        <translation>自述文件(&amp;R)</translation>
+    </message>
+    <message>
+        <source>&amp;About AnimateDiff Studio</source>
+        <translation>关于 AnimateDiff Studio(&amp;A)</translation>
+    </message>
+    <message>
+        <source>Error: {0}</source>
+        <translation>错误：{0}</translation>
+    </message>
+    <message>
+        <source>{0} Fix it and press Generate again.</source>
+        <translation>{0}请修改后再次点击“生成”。</translation>
+    </message>
+    <message>
+        <source>Building the tiny demo model (once, a few seconds)…</source>
+        <translation>正在生成微型演示模型（仅需一次，几秒钟）…</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>Add to queue</source>
+        <translation>加入队列</translation>
+    </message>
+    <message>
+        <source>{0} job(s) waiting. Ctrl+Enter adds another.</source>
+        <translation>{0} 个任务正在等待。按 Ctrl+Enter 可再添加一个。</translation>
+    </message>
+    <message>
+        <source>starting…</source>
+        <translation>正在启动…</translation>
+    </message>
+    <message>
+        <source>Job {0}: starting…</source>
+        <translation>任务 {0}：正在启动…</translation>
+    </message>
+    <message>
+        <source>loading models…</source>
+        <translation>正在加载模型…</translation>
+    </message>
+    <message>
+        <source>Loading models… (the first job after start or a model change)</source>
+        <translation>正在加载模型…（启动后或更换模型后的第一个任务）</translation>
+    </message>
+    <message>
+        <source>downloading {0}</source>
+        <translation>正在下载 {0}</translation>
+    </message>
+    <message>
+        <source>Job {0}: downloading {1} · {2} (file {3} of {4})</source>
+        <translation>任务 {0}：正在下载 {1} · {2}（第 {3} 个文件，共 {4} 个）</translation>
+    </message>
+    <message>
+        <source>step {0}/{1}, about {2} s left</source>
+        <translation>第 {0}/{1} 步，约剩 {2} 秒</translation>
+    </message>
+    <message>
+        <source>step {0}/{1}</source>
+        <translation>第 {0}/{1} 步</translation>
+    </message>
+    <message>
+        <source>Job {0}: {1}</source>
+        <translation>任务 {0}：{1}</translation>
+    </message>
+    <message>
+        <source>decoding…</source>
+        <translation>正在解码…</translation>
+    </message>
+    <message>
+        <source>Job {0}: decoding frames…</source>
+        <translation>任务 {0}：正在解码帧…</translation>
+    </message>
+    <message>
+        <source>Take {0}</source>
+        <translation>镜头 {0}</translation>
+    </message>
+    <message>
+        <source>{0} is done: {1}</source>
+        <translation>{0} 已完成：{1}</translation>
+    </message>
+    <message>
+        <source>Job {0}: {1} done in {2} s · seed {3} · {4}</source>
+        <translation>任务 {0}：{1} 已完成，用时 {2} 秒 · 种子 {3} · {4}</translation>
+    </message>
+    <message>
+        <source>Job {0}: cancelled.</source>
+        <translation>任务 {0}：已取消。</translation>
+    </message>
+    <message>
+        <source>{0} The models were unloaded to free memory.</source>
+        <translation>{0}已卸载模型以释放内存。</translation>
+    </message>
+    <message>
+        <source>Job {0} failed: {1}</source>
+        <translation>任务 {0} 失败：{1}</translation>
+    </message>
+    <message>
+        <source>Job {0} failed.</source>
+        <translation>任务 {0} 失败。</translation>
+    </message>
+    <message>
+        <source>Unloaded the models: freed {0}.</source>
+        <translation>已卸载模型：释放了 {0}。</translation>
+    </message>
+    <message>
+        <source>Nothing to unload: no models are in memory.</source>
+        <translation>无需卸载：内存中没有模型。</translation>
+    </message>
+    <message>
+        <source>done</source>
+        <translation>完成</translation>
+    </message>
+    <message>
+        <source>cancelled</source>
+        <translation>已取消</translation>
+    </message>
+    <message>
+        <source>failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Nothing to export yet: generate a clip first.</source>
+        <translation>还没有可导出的内容：请先生成一个片段。</translation>
+    </message>
+    <message>
+        <source>{0}: seed {1}, {2} frames, made on {3} in {4} s</source>
+        <translation>{0}：种子 {1}，{2} 帧，在 {3} 上生成，用时 {4} 秒</translation>
+    </message>
+    <message>
+        <source>(none yet)</source>
+        <translation>（暂无）</translation>
+    </message>
+    <message>
+        <source>Video to video with {0}</source>
+        <translation>视频转视频：{0}</translation>
+    </message>
+    <message>
+        <source>Stopping…</source>
+        <translation>正在停止…</translation>
+    </message>
+</context>
+<context>
+    <name>ModelSourceField</name>
+    <message>
+        <source>Choose a local diffusers model folder</source>
+        <translation>选择本地 diffusers 模型文件夹</translation>
+    </message>
+    <message>
+        <source>Browse folder for {0}</source>
+        <translation>为{0}选择文件夹</translation>
+    </message>
+    <message>
+        <source>Choose a single .safetensors checkpoint</source>
+        <translation>选择单个 .safetensors 模型文件</translation>
+    </message>
+    <message>
+        <source>Browse file for {0}</source>
+        <translation>为{0}选择文件</translation>
+    </message>
+    <message>
+        <source>Choose a model folder</source>
+        <translation>选择模型文件夹</translation>
+    </message>
+    <message>
+        <source>Choose a checkpoint</source>
+        <translation>选择模型文件</translation>
+    </message>
+</context>
+<context>
+    <name>ModelsPanel</name>
+    <message>
+        <source>Tiny demo model (offline, noise only)</source>
+        <translation>微型演示模型（离线，仅生成噪点）</translation>
+    </message>
+    <message>
+        <source>Safetensors (*.safetensors);;All files (*)</source>
+        <translation>Safetensors 文件 (*.safetensors);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>Unload models</source>
+        <translation>卸载模型</translation>
+    </message>
+    <message>
+        <source>Free the memory the loaded models use; the next job loads them again.</source>
+        <translation>释放已加载模型占用的内存；下一个任务会重新加载。</translation>
     </message>
 </context>
 <context>
@@ -606,6 +1047,253 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     </message>
 </context>
 <context>
+    <name>ParametersPanel</name>
+    <message>
+        <source>Square 1:1</source>
+        <translation>方形 1:1</translation>
+    </message>
+    <message>
+        <source>Landscape 3:2</source>
+        <translation>横向 3:2</translation>
+    </message>
+    <message>
+        <source>Portrait 2:3</source>
+        <translation>竖向 2:3</translation>
+    </message>
+    <message>
+        <source>Wide 16:9</source>
+        <translation>宽屏 16:9</translation>
+    </message>
+    <message>
+        <source>Tall 9:16</source>
+        <translation>竖屏 9:16</translation>
+    </message>
+    <message>
+        <source>Custom</source>
+        <translation>自定义</translation>
+    </message>
+    <message>
+        <source>A file or folder; or drop a file on the window</source>
+        <translation>文件或文件夹；也可以把文件拖到窗口上</translation>
+    </message>
+    <message>
+        <source>Choose the input video</source>
+        <translation>选择输入视频</translation>
+    </message>
+    <message>
+        <source>Browse input video</source>
+        <translation>浏览输入视频</translation>
+    </message>
+    <message>
+        <source>Random</source>
+        <translation>随机</translation>
+    </message>
+    <message>
+        <source>Random seed</source>
+        <translation>随机种子</translation>
+    </message>
+    <message>
+        <source>Pick a new seed for every job (the one used is shown and kept with the take). Untick to lock the seed.</source>
+        <translation>每个任务使用新的种子（实际使用的种子会显示出来并随镜头保存）。取消勾选即可固定种子。</translation>
+    </message>
+    <message>
+        <source>Fast</source>
+        <translation>快速</translation>
+    </message>
+    <message>
+        <source>window </source>
+        <translation>窗口 </translation>
+    </message>
+    <message>
+        <source>stride </source>
+        <translation>步长 </translation>
+    </message>
+    <message>
+        <source>Duration in seconds</source>
+        <translation>时长（秒）</translation>
+    </message>
+    <message>
+        <source>The clip&apos;s length in seconds at this frame rate; sets the number of frames.</source>
+        <translation>按当前帧率计算的片段时长（秒）；修改它会设置帧数。</translation>
+    </message>
+    <message>
+        <source> frames</source>
+        <translation> 帧</translation>
+    </message>
+    <message>
+        <source>Aspect ratio</source>
+        <translation>宽高比</translation>
+    </message>
+    <message>
+        <source>Shape of the clip. A preset keeps the shorter side and sets the longer one; SD1.5 models work best with the shorter side at 512.</source>
+        <translation>片段的画面比例。选择预设会保留短边并据此设置长边；SD1.5 模型在短边为 512 时效果最好。</translation>
+    </message>
+    <message>
+        <source>Videos and animations (*.mp4 *.mov *.webm *.mkv *.avi *.gif *.webp);;All files (*)</source>
+        <translation>视频和动图 (*.mp4 *.mov *.webm *.mkv *.avi *.gif *.webp);;所有文件 (*)</translation>
+    </message>
+</context>
+<context>
+    <name>Preset</name>
+    <message>
+        <source>Standard (25 steps)</source>
+        <translation>标准（25 步）</translation>
+    </message>
+    <message>
+        <source>AnimateLCM (6 steps)</source>
+        <translation>AnimateLCM（6 步）</translation>
+    </message>
+    <message>
+        <source>Lightning (4 steps)</source>
+        <translation>Lightning（4 步）</translation>
+    </message>
+</context>
+<context>
+    <name>ProjectController</name>
+    <message>
+        <source>Untitled</source>
+        <translation>未命名</translation>
+    </message>
+    <message>
+        <source>Unsaved takes</source>
+        <translation>未保存的镜头</translation>
+    </message>
+    <message>
+        <source>“{0}” has unsaved takes. Save them first?</source>
+        <translation>“{0}”中有未保存的镜头。要先保存吗？</translation>
+    </message>
+    <message>
+        <source>Restore unsaved work?</source>
+        <translation>恢复未保存的工作？</translation>
+    </message>
+    <message>
+        <source>AnimateDiff Studio did not close normally last time. Restore the takes it had not saved?</source>
+        <translation>AnimateDiff Studio 上次未正常关闭。要恢复当时未保存的镜头吗？</translation>
+    </message>
+    <message>
+        <source>Opened {0} ({1} takes)</source>
+        <translation>已打开 {0}（{1} 个镜头）</translation>
+    </message>
+    <message>
+        <source>Open project</source>
+        <translation>打开项目</translation>
+    </message>
+    <message>
+        <source>AnimateDiff Studio projects (*{0})</source>
+        <translation>AnimateDiff Studio 项目 (*{0})</translation>
+    </message>
+    <message>
+        <source>Save project</source>
+        <translation>保存项目</translation>
+    </message>
+    <message>
+        <source>Could not save the project: {0}</source>
+        <translation>无法保存项目：{0}</translation>
+    </message>
+    <message>
+        <source>Saved {0}</source>
+        <translation>已保存 {0}</translation>
+    </message>
+    <message>
+        <source>Autosave failed: {0}</source>
+        <translation>自动保存失败：{0}</translation>
+    </message>
+    <message>
+        <source>The recovery file could not be read: {0}. It was kept as {1}.</source>
+        <translation>无法读取恢复文件：{0}。该文件已保留为 {1}。</translation>
+    </message>
+    <message>
+        <source>Recovered</source>
+        <translation>已恢复</translation>
+    </message>
+    <message>
+        <source>Restored 1 unsaved take.</source>
+        <translation>已恢复 1 个未保存的镜头。</translation>
+    </message>
+    <message>
+        <source>Restored {0} unsaved takes.</source>
+        <translation>已恢复 {0} 个未保存的镜头。</translation>
+    </message>
+</context>
+<context>
+    <name>PromptPanel</name>
+    <message>
+        <source>Frame</source>
+        <translation>帧</translation>
+    </message>
+    <message>
+        <source>Prompt from this frame</source>
+        <translation>从此帧开始的提示词</translation>
+    </message>
+    <message>
+        <source>Add frame prompt</source>
+        <translation>添加帧提示词</translation>
+    </message>
+    <message>
+        <source>Add a prompt that takes over at a later frame</source>
+        <translation>添加一个在之后某一帧接替的提示词</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Remove the selected frame prompt</source>
+        <translation>移除选中的帧提示词</translation>
+    </message>
+    <message>
+        <source>Prompt travel row {0}: the frame must be a number, got {1}</source>
+        <translation>提示词切换第 {0} 行：帧必须是数字，当前为 {1}</translation>
+    </message>
+</context>
+<context>
+    <name>QueuePanel</name>
+    <message>
+        <source>Job queue</source>
+        <translation>任务队列</translation>
+    </message>
+    <message>
+        <source>Jobs waiting to run. Move them up or down, or remove them.</source>
+        <translation>等待运行的任务。可以上移、下移或移除。</translation>
+    </message>
+    <message>
+        <source>Run the selected job earlier</source>
+        <translation>提前运行选中的任务</translation>
+    </message>
+    <message>
+        <source>Run the selected job later</source>
+        <translation>推后运行选中的任务</translation>
+    </message>
+    <message>
+        <source>Remove the selected job from the queue</source>
+        <translation>从队列中移除选中的任务</translation>
+    </message>
+    <message>
+        <source>Queue</source>
+        <translation>队列</translation>
+    </message>
+    <message>
+        <source>(no prompt)</source>
+        <translation>（无提示词）</translation>
+    </message>
+    <message>
+        <source>random</source>
+        <translation>随机</translation>
+    </message>
+    <message>
+        <source>{0} · seed {1}</source>
+        <translation>{0} · 种子 {1}</translation>
+    </message>
+    <message>
+        <source>▶ running · {0}: {1}</source>
+        <translation>▶ 运行中 · {0}：{1}</translation>
+    </message>
+    <message>
+        <source>▶ running: {0}</source>
+        <translation>▶ 运行中：{0}</translation>
+    </message>
+</context>
+<context>
     <name>RenderOnPanel</name>
     <message>
         <source>This computer</source>
@@ -694,6 +1382,368 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     <message>
         <source>requeued: its worker was lost; now on {0}</source>
         <translation>已重新排队：原渲染节点失联；现在在 {0} 上运行</translation>
+    </message>
+</context>
+<context>
+    <name>Section</name>
+    <message>
+        <source>Show or hide {0}.</source>
+        <translation>显示或隐藏“{0}”。</translation>
+    </message>
+</context>
+<context>
+    <name>Setting</name>
+    <message>
+        <source>{0} {1} (usual {2})</source>
+        <translation>{0} {1}（常用值 {2}）</translation>
+    </message>
+    <message>
+        <source>Prompt</source>
+        <translation>提示词</translation>
+    </message>
+    <message>
+        <source>What to animate. Comma-separated phrases work well, e.g. &apos;a sunset over the sea, fishing boats, golden hour&apos;.</source>
+        <translation>要生成的动画内容（请用英文书写）。用逗号分隔的短语效果较好，例如“a sunset over the sea, fishing boats, golden hour”。</translation>
+    </message>
+    <message>
+        <source>Negative prompt</source>
+        <translation>反向提示词</translation>
+    </message>
+    <message>
+        <source>What to avoid, e.g. &apos;bad quality, worse quality, blurry&apos;.</source>
+        <translation>不希望出现的内容，例如“bad quality, worse quality, blurry”。</translation>
+    </message>
+    <message>
+        <source>Mode</source>
+        <translation>模式</translation>
+    </message>
+    <message>
+        <source>Text to video makes a clip from the prompt; video to video restyles an input clip.</source>
+        <translation>文本转视频根据提示词生成片段；视频转视频为输入的片段更换风格。</translation>
+    </message>
+    <message>
+        <source>Text to video</source>
+        <translation>文本转视频</translation>
+    </message>
+    <message>
+        <source>Video to video</source>
+        <translation>视频转视频</translation>
+    </message>
+    <message>
+        <source>Prompt travel</source>
+        <translation>提示词切换</translation>
+    </message>
+    <message>
+        <source>Prompt travel: from this frame on, the prompt changes smoothly to this text (uses FreeNoise).</source>
+        <translation>提示词切换：从该帧起，提示词平滑过渡为这段文字（使用 FreeNoise）。</translation>
+    </message>
+    <message>
+        <source>Frames</source>
+        <translation>帧数</translation>
+    </message>
+    <message>
+        <source>Number of frames. 16 is what the motion modules were trained on; longer clips use FreeNoise. Video to video takes at most this many input frames.</source>
+        <translation>帧数。运动模块以 16 帧训练；更长的片段会使用 FreeNoise。视频转视频最多读取这么多输入帧。</translation>
+    </message>
+    <message>
+        <source>Width</source>
+        <translation>宽度</translation>
+    </message>
+    <message>
+        <source>Width in pixels, a multiple of 8. SD1.5 models work best at 512.</source>
+        <translation>宽度（像素），须为 8 的倍数。SD1.5 模型在 512 时效果最好。</translation>
+    </message>
+    <message>
+        <source>Height</source>
+        <translation>高度</translation>
+    </message>
+    <message>
+        <source>Height in pixels, a multiple of 8. SD1.5 models work best at 512.</source>
+        <translation>高度（像素），须为 8 的倍数。SD1.5 模型在 512 时效果最好。</translation>
+    </message>
+    <message>
+        <source>Steps</source>
+        <translation>步数</translation>
+    </message>
+    <message>
+        <source>Denoising steps: more is slower and usually cleaner. 20-30 is typical (4-8 for LCM).</source>
+        <translation>去噪步数：越多越慢，画面通常越干净。一般为 20–30（LCM 为 4–8）。</translation>
+    </message>
+    <message>
+        <source>Guidance</source>
+        <translation>引导强度</translation>
+    </message>
+    <message>
+        <source>How strictly to follow the prompt (CFG scale). 7-8 is typical; LCM uses 1-2.</source>
+        <translation>遵循提示词的严格程度（CFG 系数）。一般为 7–8；LCM 用 1–2。</translation>
+    </message>
+    <message>
+        <source>Seed</source>
+        <translation>种子</translation>
+    </message>
+    <message>
+        <source>The random seed: the same seed and settings give the same clip. Without one, each job picks a new seed, which is kept with the result.</source>
+        <translation>随机种子：相同的种子和参数会生成相同的片段。不指定时，每个任务会选用新的种子，并随结果保存。</translation>
+    </message>
+    <message>
+        <source>Scheduler</source>
+        <translation>调度器</translation>
+    </message>
+    <message>
+        <source>The sampler. DDIM is the AnimateDiff documentation&apos;s choice; DPM++ 2M Karras is sharp at few steps; LCM is for AnimateLCM.</source>
+        <translation>采样器。DDIM 是 AnimateDiff 文档推荐的选择；DPM++ 2M Karras 在步数少时也很清晰；LCM 用于 AnimateLCM。</translation>
+    </message>
+    <message>
+        <source>Frames per second</source>
+        <translation>帧率</translation>
+    </message>
+    <message>
+        <source>Playback and export rate. AnimateDiff clips are usually played at 8 fps.</source>
+        <translation>播放和导出的帧率。AnimateDiff 片段通常以 8 fps 播放。</translation>
+    </message>
+    <message>
+        <source>Clip skip</source>
+        <translation>CLIP 跳过层数</translation>
+    </message>
+    <message>
+        <source>Use an earlier text-encoder layer: 1-2 suits many anime models; off by default.</source>
+        <translation>使用文本编码器中更靠前的层：1–2 适合许多动漫模型；默认关闭。</translation>
+    </message>
+    <message>
+        <source>off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Input video</source>
+        <translation>输入视频</translation>
+    </message>
+    <message>
+        <source>The clip to restyle: a video file, an animated GIF/WebP or a folder of frames.</source>
+        <translation>要更换风格的片段：视频文件、GIF/WebP 动图，或存放帧图像的文件夹。</translation>
+    </message>
+    <message>
+        <source>Strength</source>
+        <translation>重绘强度</translation>
+    </message>
+    <message>
+        <source>How far to move away from the input video: 0.3 keeps it close, 0.8 (default) restyles strongly, 1.0 ignores it.</source>
+        <translation>偏离输入视频的程度：0.3 贴近原片，0.8（默认）风格变化明显，1.0 完全忽略原片。</translation>
+    </message>
+    <message>
+        <source>FreeInit iterations</source>
+        <translation>FreeInit 迭代次数</translation>
+    </message>
+    <message>
+        <source>FreeInit: re-runs the denoising 2-3 times for steadier motion; 0 is off. Each iteration costs a full run.</source>
+        <translation>FreeInit：将去噪重复 2–3 次，使运动更稳定；0 为关闭。每次迭代都要完整运行一遍。</translation>
+    </message>
+    <message>
+        <source>FreeInit filter</source>
+        <translation>FreeInit 滤波器</translation>
+    </message>
+    <message>
+        <source>The frequency filter FreeInit uses; butterworth is the default.</source>
+        <translation>FreeInit 使用的频率滤波器；默认为巴特沃斯。</translation>
+    </message>
+    <message>
+        <source>Butterworth</source>
+        <translation>巴特沃斯</translation>
+    </message>
+    <message>
+        <source>Ideal</source>
+        <translation>理想</translation>
+    </message>
+    <message>
+        <source>Gaussian</source>
+        <translation>高斯</translation>
+    </message>
+    <message>
+        <source>FreeInit fast sampling</source>
+        <translation>FreeInit 快速采样</translation>
+    </message>
+    <message>
+        <source>FreeInit coarse-to-fine: fewer steps in early iterations, faster and a bit lower quality.</source>
+        <translation>FreeInit 由粗到细：前几次迭代步数较少，速度更快，质量略低。</translation>
+    </message>
+    <message>
+        <source>FreeU</source>
+        <translation>FreeU</translation>
+    </message>
+    <message>
+        <source>FreeU re-weights the UNet&apos;s features for more detail at no cost. Typical SD1.5 values: 0.9, 0.2, 1.2, 1.4.</source>
+        <translation>FreeU 重新调整 UNet 特征的权重，不增加耗时即可获得更多细节。SD1.5 的常用值：0.9、0.2、1.2、1.4。</translation>
+    </message>
+    <message>
+        <source>Context length</source>
+        <translation>上下文长度</translation>
+    </message>
+    <message>
+        <source>FreeNoise, for clips longer than the motion module&apos;s window: denoise in overlapping windows of this many frames; 16 suits most motion modules.</source>
+        <translation>FreeNoise，用于比运动模块窗口更长的片段：以这么多帧为一个窗口、窗口相互重叠地去噪；16 适合大多数运动模块。</translation>
+    </message>
+    <message>
+        <source>FreeNoise</source>
+        <translation>FreeNoise</translation>
+    </message>
+    <message>
+        <source>Context stride</source>
+        <translation>上下文步长</translation>
+    </message>
+    <message>
+        <source>Frames between the starts of FreeNoise windows (4 is usual).</source>
+        <translation>相邻 FreeNoise 窗口起点之间的帧数（通常为 4）。</translation>
+    </message>
+    <message>
+        <source>Quality</source>
+        <translation>质量</translation>
+    </message>
+    <message>
+        <source>A documented recipe: standard (DDIM, 25 steps); animatelcm and lightning are distilled motion models that need 6 and 4 steps. It sets the motion adapter, scheduler, steps, guidance and LoRA; values you set yourself win.</source>
+        <translation>经过文档验证的配方：标准（DDIM，25 步）；AnimateLCM 和 Lightning 是蒸馏运动模型，分别只需 6 步和 4 步。预设会设置运动适配器、调度器、步数、引导强度和 LoRA；你自己设置的值优先。</translation>
+    </message>
+    <message>
+        <source>Base model</source>
+        <translation>基础模型</translation>
+    </message>
+    <message>
+        <source>A Stable Diffusion 1.5-based model: a Hugging Face Hub id, a local diffusers folder, or one .safetensors checkpoint.</source>
+        <translation>基于 Stable Diffusion 1.5 的模型：Hugging Face Hub 模型 ID、本地 diffusers 文件夹，或单个 .safetensors 模型文件。</translation>
+    </message>
+    <message>
+        <source>Motion adapter</source>
+        <translation>运动适配器</translation>
+    </message>
+    <message>
+        <source>The AnimateDiff motion module that adds movement: a Hugging Face Hub id, a local folder or one motion-module file.</source>
+        <translation>为画面加入运动的 AnimateDiff 运动模块：Hugging Face Hub 模型 ID、本地文件夹，或单个运动模块文件。</translation>
+    </message>
+    <message>
+        <source>Motion LoRAs</source>
+        <translation>运动 LoRA</translation>
+    </message>
+    <message>
+        <source>Motion LoRAs add a kind of camera motion (zoom, pan, tilt). Several combine, each with its weight (usually 0.5-1.0).</source>
+        <translation>运动 LoRA 添加某种镜头运动（推拉、平移、俯仰）。可叠加多个，各自设置权重（通常为 0.5–1.0）。</translation>
+    </message>
+    <message>
+        <source>Device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <source>Where to run: auto picks a CUDA GPU, then Apple MPS, then the CPU.</source>
+        <translation>运行位置：“自动”会依次选择 CUDA GPU、Apple MPS、CPU。</translation>
+    </message>
+    <message>
+        <source>Automatic</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>CPU</source>
+        <translation>CPU</translation>
+    </message>
+    <message>
+        <source>CUDA</source>
+        <translation>CUDA</translation>
+    </message>
+    <message>
+        <source>MPS</source>
+        <translation>MPS</translation>
+    </message>
+    <message>
+        <source>Precision</source>
+        <translation>精度</translation>
+    </message>
+    <message>
+        <source>Number format: auto is float16 on a GPU and float32 on the CPU. bfloat16 suits recent GPUs.</source>
+        <translation>数值格式：“自动”在 GPU 上为 float16，在 CPU 上为 float32。bfloat16 适合较新的 GPU。</translation>
+    </message>
+    <message>
+        <source>float16</source>
+        <translation>float16</translation>
+    </message>
+    <message>
+        <source>bfloat16</source>
+        <translation>bfloat16</translation>
+    </message>
+    <message>
+        <source>float32</source>
+        <translation>float32</translation>
+    </message>
+    <message>
+        <source>CPU offload</source>
+        <translation>CPU 卸载</translation>
+    </message>
+    <message>
+        <source>Keep parts of the model in CPU memory: &apos;model&apos; saves a lot of GPU memory at a small cost; &apos;sequential&apos; saves the most and is slowest.</source>
+        <translation>把模型的部分内容放在 CPU 内存中：“整个模型”以很小的代价节省大量显存；“逐层”最省显存，但速度最慢。</translation>
+    </message>
+    <message>
+        <source>None</source>
+        <translation>不卸载</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>整个模型</translation>
+    </message>
+    <message>
+        <source>Sequential</source>
+        <translation>逐层</translation>
+    </message>
+    <message>
+        <source>VAE slicing</source>
+        <translation>VAE 切片</translation>
+    </message>
+    <message>
+        <source>Decode frames in slices to save memory (changes a few pixels by one level).</source>
+        <translation>分片解码各帧以节省内存（少数像素值会相差一级）。</translation>
+    </message>
+    <message>
+        <source>VAE tiling</source>
+        <translation>VAE 分块</translation>
+    </message>
+    <message>
+        <source>Decode in tiles: needed for large sizes on small GPUs.</source>
+        <translation>分块解码：在显存较小的 GPU 上生成大尺寸时需要开启。</translation>
+    </message>
+    <message>
+        <source>Allow pickle weights</source>
+        <translation>允许 pickle 权重</translation>
+    </message>
+    <message>
+        <source>Allow .ckpt/.bin/.pt weights, which can run code when they load.</source>
+        <translation>允许 .ckpt/.bin/.pt 权重文件，这类文件在加载时可能执行代码。</translation>
+    </message>
+    <message>
+        <source>LoRAs</source>
+        <translation>图像 LoRA</translation>
+    </message>
+    <message>
+        <source>Style and character LoRAs for Stable Diffusion 1.5 (diffusers, kohya or A1111 .safetensors), each with its weight; they combine with the motion LoRAs.</source>
+        <translation>适用于 Stable Diffusion 1.5 的风格和角色 LoRA（diffusers、kohya 或 A1111 格式的 .safetensors），各自设置权重；可与运动 LoRA 同时使用。</translation>
+    </message>
+    <message>
+        <source>Embeddings</source>
+        <translation>嵌入</translation>
+    </message>
+    <message>
+        <source>Textual-inversion embeddings (e.g. negative embeddings): write the token in the prompt or negative prompt. Without a token it is &lt;file name&gt;.</source>
+        <translation>文本反演嵌入（例如负面嵌入）：在提示词或反向提示词中写入它的触发词。未填写触发词时，触发词就是文件名（不含扩展名）。</translation>
+    </message>
+    <message>
+        <source>Channels last</source>
+        <translation>通道后置</translation>
+    </message>
+    <message>
+        <source>Store the UNet&apos;s weights in channels-last order: often faster on NVIDIA GPUs (see the README&apos;s benchmark); may change a few pixels by one level.</source>
+        <translation>以通道后置顺序存放 UNet 权重：在 NVIDIA GPU 上通常更快（见 README 中的基准测试）；少数像素值可能相差一级。</translation>
+    </message>
+    <message>
+        <source>Compile UNet</source>
+        <translation>编译 UNet</translation>
+    </message>
+    <message>
+        <source>torch.compile the UNet: the first job takes minutes longer, later jobs with the same models run faster.</source>
+        <translation>用 torch.compile 编译 UNet：第一个任务要多花几分钟，之后使用相同模型的任务会更快。</translation>
     </message>
 </context>
 <context>

@@ -41,10 +41,16 @@ GIF MP4 WebM WebP PNG H.264 VP9 CRF json .json safetensors .safetensors A1111 Co
 README Python PyTorch diffusers transformers huggingface_hub Qt PySide6 imageio FFmpeg Pillow
 Apache-2.0 BSD-3-Clause BSD-2-Clause LGPL-3.0 LGPL GPL MIT-CMU Tiny demo model
 Ctrl Shift Enter Esc Space Home End Left Right F1 I O L C E N S Z 1x 2x x s MB GB KB
+Stable Diffusion SD1.5 UNet VAE CLIP CFG DDIM DPM Karras LCM AnimateLCM Lightning MPS NVIDIA ID
+kohya torch.compile float16 bfloat16 float32 s1 s2 b1 b2
+ddim euler euler_ancestral dpmpp_2m dpmpp_2m_karras lcm pndm euler_trailing lcm_linear
 """.split())
-ALLOWED_PHRASES = ("Qt for Python",)
+# Example prompts stay in English in every language: the SD1.5 text encoder reads English.
+ALLOWED_PHRASES = ("Qt for Python", "a sunset over the sea, fishing boats, golden hour",
+                   "bad quality, worse quality, blurry")
 # Paths, URLs, environment variables and version strings are data, not words to translate.
 DATA = re.compile(r"\S*(?:/|\\|://)\S*|\$\w+|(?<![\w.-])\d[\w.+-]*")
+ACCELERATOR = re.compile(r"\(&[A-Za-z0-9]\)")
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]|[A-Za-z]")
 
 
@@ -57,7 +63,8 @@ def plain(text: str) -> str:
 
 
 def untranslated_words(text: str, allowed: set[str] = frozenset()) -> list[str]:
-    text = DATA.sub(" ", plain(text).replace("&", ""))
+    text = ACCELERATOR.sub(" ", plain(text))  # a translated menu's "文件(&F)" keeps its key
+    text = DATA.sub(" ", text.replace("&", ""))
     for phrase in ALLOWED_PHRASES:
         text = text.replace(phrase, " ")
     return [w for w in WORD.findall(text) if w not in ALLOWED_WORDS and w not in allowed]
@@ -140,6 +147,7 @@ def test_the_walker_finds_english_and_lets_names_and_data_through():
     assert untranslated_words("已取消") == []
     assert untranslated_words("<b>模型</b> — Hugging Face Hub · /home/a/models · 0.36.0 · $HF_HOME") == []
     assert untranslated_words("&Open") == ["Open"]
+    assert untranslated_words("文件(&F)") == []
     assert untranslated_words("运动 LoRA，8 fps，Ctrl+E") == []
 
 
@@ -195,9 +203,13 @@ def test_windows_of_the_covered_files_are_all_chinese(qtbot, chinese, main_windo
     assert slipped == [], "\n".join(slipped)
 
 
-@pytest.mark.xfail(strict=True, reason="main_window.py and panels.py are wrapped in the final pass")
 def test_the_whole_main_window_is_chinese(chinese, main_window):
-    assert untranslated(main_window) == []
+    """Every visible text of the main window, its Advanced sections open, and its menus; the
+    language menu names English in English."""
+    for section in main_window.sections.values():
+        section.set_open(True)
+    slipped = untranslated(main_window, {"English"})
+    assert slipped == [], "\n".join(slipped)
 
 
 def test_an_english_text_left_unwrapped_is_found(qtbot, chinese, main_window):
