@@ -34,15 +34,17 @@ def main() -> int:
     from PySide6.QtWidgets import QScrollArea
 
     from gui.app import get_app
+    from gui.i18n import install
     from gui.main_window import MainWindow
-    from gui.panels import DEMO_LABEL
+    from gui.panels import demo_label
 
     app = get_app()
+    install("system", app)  # as the app does: LANG=zh_CN.UTF-8 gives the Chinese window
     window = MainWindow()  # it fits itself to the screen
     window.show()
     screen = window.screen().geometry()
-    window.models.base.set_text(DEMO_LABEL)
-    window.models.adapter.set_text(DEMO_LABEL)
+    window.models.base.set_text(demo_label())
+    window.models.adapter.set_text(demo_label())
     window.models.device.setCurrentText("cpu")
     p = window.parameters
     p.width_spin.setValue(256)
