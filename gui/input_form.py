@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
     QLayout,
     QSizePolicy,
+    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -18,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from backend.request import SETTINGS
 from gui.i18n import translate
-from gui.panels import hrow
+from gui.panels import guard_wheel, hrow
 from gui.setting_widgets import translated
 
 # The Advanced sections, in order: (key, title). The key names the section in the settings
@@ -175,6 +178,8 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     for section in sections.values():
         layout.addWidget(section)
     layout.addStretch(1)
+    guard_wheel(*column.findChildren(QAbstractSpinBox), *column.findChildren(QComboBox),
+                *column.findChildren(QSlider))
     return column, sections
 
 

@@ -35,6 +35,7 @@ from gui.panels import (
     ParametersPanel,
     PromptPanel,
     fill_panels,
+    is_demo,
     named,
     request_from_panels,
 )
@@ -88,7 +89,7 @@ class MainWindow(QMainWindow):
         self.models = ModelsPanel(self.demo_model_root)
         self.prompt = PromptPanel()
         self.parameters = ParametersPanel()
-        self.parameters.presetChosen.connect(self.models.apply_preset)
+        self.parameters.presetChosen.connect(self._preset_chosen)
         self.player = TimelinePlayer()
         self.player.exportRequested.connect(self.export_clip)
         self.takes = TakesPanel()
@@ -270,6 +271,10 @@ class MainWindow(QMainWindow):
                 action.setShortcut(QKeySequence(shortcut))
             action.triggered.connect(slot)
             help_menu.addAction(action)
+
+    def _preset_chosen(self, name: str) -> None:
+        if not self.models.apply_preset(name):
+            self.set_status(self.tr("The tiny demo model keeps its own motion adapter: the preset set the steps, guidance and scheduler."))
 
     def _section_toggled(self, key: str, open_: bool) -> None:
         sections = [name for name in self.settings.open_sections if name != key]
@@ -487,8 +492,10 @@ class MainWindow(QMainWindow):
             job.id, take.name, f"{result.duration:.1f}", result.request.seed, result.device))
         spec = result.request.model
         if spec.base_model:
-            self.settings.remember("base_models", self.models.base.text())
-            self.settings.remember("motion_adapters", self.models.adapter.text())
+            # The demo entry is always offered (in the user's language): not a recent model.
+            for kind, field in (("base_models", self.models.base), ("motion_adapters", self.models.adapter)):
+                if not is_demo(field.text()):
+                    self.settings.remember(kind, field.text())
             self.models.base.set_recent(self.settings.recent_base_models)
             self.models.adapter.set_recent(self.settings.recent_motion_adapters)
 
@@ -656,7 +663,8 @@ class MainWindow(QMainWindow):
     def save_settings(self) -> None:
         s = self.settings
         try:
-            s.last_request = self.request_from_form().to_dict()
+            # The seed shown, not the fresh one a ticked Random draws for a job.
+            s.last_request = self.request_from_form().replace(seed=self.parameters.seed.seed()).to_dict()
         except InputError:
             pass  # keep the last valid settings
         s.random_seed = self.parameters.random_seed.isChecked()

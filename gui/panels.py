@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -72,6 +72,27 @@ def is_demo(text: str) -> bool:
     """Whether a model field's text means the demo model (in English or the user's language:
     a recent list may hold either)."""
     return text in (DEMO_LABEL, demo_label())
+
+
+class _WheelGuard(QObject):
+    """Lets the mouse wheel scroll the form instead of changing a field the pointer happens to
+    pass over: an unfocused field ignores the wheel (Qt then hands it to the scroll area)."""
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        if event.type() == QEvent.Type.Wheel and not watched.hasFocus():
+            event.ignore()
+            return True
+        return False
+
+
+_wheel_guard = _WheelGuard()
+
+
+def guard_wheel(*widgets: QWidget) -> None:
+    """Fields in a scrolling form change on the wheel only once clicked into (focused)."""
+    for widget in widgets:
+        widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        widget.installEventFilter(_wheel_guard)
 
 
 def aspect_size(ratio: tuple[float, bool], short: int) -> tuple[int, int]:
@@ -209,6 +230,7 @@ class LoraList(QWidget):
         slider.setValue(round(weight * 100))
         slider.setToolTip(self._weight_tip(weight))
         slider.setAccessibleName(self.tr("LoRA weight"))
+        guard_wheel(slider)
         slider.valueChanged.connect(lambda v, s=slider: s.setToolTip(self._weight_tip(v / 100)))
         self.table.setCellWidget(row, 1, slider)
         remove = QToolButton()
@@ -339,13 +361,17 @@ class ModelsPanel(QObject):
         self.base.set_local([m.load_path for m in models if m.kind == "sd15-checkpoint"])
         self.adapter.set_local([m.load_path for m in models if m.kind == "motion-module"])
 
-    def apply_preset(self, name: str) -> None:
+    def apply_preset(self, name: str) -> bool:
         """Put a quality preset's motion adapter and LoRA in the form, keeping the user's own
-        LoRAs (only other presets' LoRAs are taken out)."""
+        LoRAs (only other presets' LoRAs are taken out). The demo model keeps its own adapter
+        (a real one does not fit it): False then."""
+        if self.uses_demo_model():
+            return False
         preset = PRESETS[name]
         self.adapter.set_text(preset.motion_adapter)
         kept = [lora for lora in self.image_loras.loras() if lora.source not in PRESET_LORA_SOURCES]
         self.image_loras.set_loras((*preset.loras, *kept))
+        return True
 
     def _resolve(self, text: str, role: str) -> str:
         if is_demo(text):

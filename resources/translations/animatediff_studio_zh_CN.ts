@@ -579,6 +579,10 @@ memory options are under the parameters and models sections.&lt;/p&gt;
         <translation>关于 AnimateDiff Studio(&amp;A)</translation>
     </message>
     <message>
+        <source>The tiny demo model keeps its own motion adapter: the preset set the steps, guidance and scheduler.</source>
+        <translation>微型演示模型保留自己的运动适配器：预设只设置了步数、引导强度和调度器。</translation>
+    </message>
+    <message>
         <source>Error: {0}</source>
         <translation>错误：{0}</translation>
     </message>

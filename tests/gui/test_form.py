@@ -3,6 +3,8 @@ state; duration in frames or seconds; aspect presets."""
 
 from __future__ import annotations
 
+from PySide6.QtWidgets import QWidget
+
 from gui.input_form import SECTIONS
 
 
@@ -102,3 +104,45 @@ def test_a_job_ending_in_the_background_alerts_the_user(window, monkeypatch):
     monkeypatch.setattr(window, "isActiveWindow", lambda: True)
     assert not window.notifier.job_ended("Take 2 is done.")
     assert len(shown) == 1
+
+
+def test_the_wheel_scrolls_the_form_instead_of_changing_unfocused_fields(window, qtbot):
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication, QScrollArea, QSpinBox
+
+    def wheel(widget) -> None:
+        centre = QPointF(widget.width() / 2, widget.height() / 2)
+        event = QWheelEvent(centre, QPointF(widget.mapToGlobal(centre.toPoint())), QPoint(0, 0),
+                            QPoint(0, -120), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                            Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(widget, event)
+
+    plain = QSpinBox()  # the same event changes a field nothing guards
+    qtbot.addWidget(plain)
+    plain.setValue(5)
+    wheel(plain)
+    assert plain.value() == 4
+    window.sections["sampling"].set_open(True)
+    window.sections["remote"].set_open(True)
+    steps = window.parameters.steps
+    steps.setValue(25)
+    combo = window.findChild(QScrollArea, "inputPanels").findChild(QWidget, "renderOnCombo")
+    before = combo.currentIndex()
+    window.generate_button.setFocus()
+    wheel(steps)
+    wheel(combo)
+    assert steps.value() == 25 and combo.currentIndex() == before
+
+
+def test_the_shown_seed_is_what_the_settings_keep(qtbot, tmp_path):
+    from backend.settings import Settings
+    from gui.main_window import MainWindow
+
+    path = tmp_path / "settings.json"
+    window = MainWindow(settings_path=path)
+    qtbot.addWidget(window)
+    window.parameters.seed.setValue(1234)
+    assert window.parameters.random_seed.isChecked()
+    window.close()
+    assert Settings.load(path).last_request["seed"] == 1234

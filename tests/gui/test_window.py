@@ -237,6 +237,15 @@ def test_demo_model_entry_builds_and_runs(window, qtbot, isolated_dirs):
     with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT) as finished:
         window.generate()
     assert finished.args[1].request.model.base_model.startswith(str(isolated_dirs / "data"))
+    # The demo entry is always offered in the user's language: never stored as a recent model
+    # (a label stored in one language would be a bogus Hub id in another).
+    assert window.settings.recent_base_models == [] and window.settings.recent_motion_adapters == []
+    # A quality preset keeps the demo pair (a real motion adapter does not fit the demo base).
+    p = window.parameters
+    p.quality.setCurrentIndex(p.quality.findData("lightning"))
+    p.quality.activated.emit(p.quality.currentIndex())
+    assert window.models.adapter.text() == DEMO_LABEL and window.models.image_loras.loras() == ()
+    assert p.steps.value() == 4 and "demo model keeps" in window.status_label.text()
 
 
 IMPORT_PROBE = """
