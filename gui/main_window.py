@@ -102,7 +102,7 @@ class MainWindow(QMainWindow):
         self.takes.compareRequested.connect(self.compare_takes)
 
         self.generate_button = named(QPushButton(self.tr("Generate")), "generateButton", self.tr("Generate"),
-                                     self.tr("Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue."))
+                                     self._generate_tip())
         self.generate_button.setDefault(True)
         self.generate_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
         self.generate_button.setMinimumHeight(34)
@@ -408,6 +408,9 @@ class MainWindow(QMainWindow):
             self.controller.cancel_current()
             self.set_status(self.tr("Cancelling…"))
 
+    def _generate_tip(self) -> str:
+        return self.tr("Generate with these settings (Ctrl+Enter). While a job runs, this adds to the queue.")
+
     def _update_actions(self) -> None:
         """Cancel and Generate follow the queue: Generate adds to it while a job runs."""
         running = self.controller.queue.running
@@ -416,6 +419,8 @@ class MainWindow(QMainWindow):
         self.generate_button.setText(self.tr("Add to queue") if running is not None else self.tr("Generate"))
         if waiting:
             self.generate_button.setToolTip(self.tr("{0} job(s) waiting. Ctrl+Enter adds another.").format(waiting))
+        else:
+            self.generate_button.setToolTip(self._generate_tip())
 
     def _on_job_started(self, job) -> None:
         self._job_started_at = time.monotonic()

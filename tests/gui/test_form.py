@@ -146,3 +146,33 @@ def test_the_shown_seed_is_what_the_settings_keep(qtbot, tmp_path):
     assert window.parameters.random_seed.isChecked()
     window.close()
     assert Settings.load(path).last_request["seed"] == 1234
+
+
+def test_every_interactive_widget_has_an_object_name_and_an_accessible_name(window):
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QPlainTextEdit,
+        QSlider,
+        QTableWidget,
+    )
+
+    for section in window.sections.values():
+        section.set_open(True)
+    window.models.loras.add("/a/motion-lora", 0.5)
+    window.models.image_loras.add("/a/style.safetensors", 0.7)
+    window.prompt.add_travel(8, "night")
+    missing = []
+    kinds = (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QPlainTextEdit, QSlider, QTableWidget)
+    for widget in window.findChildren(QWidget):
+        if not isinstance(widget, kinds) or not widget.isVisible():
+            continue
+        if isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)) or widget.objectName().startswith("qt_"):
+            continue  # a part of a spin box or combo, named by Qt
+        if type(widget).__name__ == "QAbstractButton":
+            continue  # a table's corner button
+        if not widget.objectName() or not widget.accessibleName():
+            missing.append(f"{type(widget).__name__} {widget.objectName()!r} {widget.accessibleName()!r}")
+    assert missing == []
