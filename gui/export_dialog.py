@@ -333,6 +333,7 @@ class ExportDialog(QDialog):
         self.job.finished.connect(self._finished)
         self.job.failed.connect(self._failed)
         self.export_button.setEnabled(False)
+        self.cancel_button.setText(self.tr("Cancel"))  # "Close" after an earlier export
         self.message.setText(self.tr("Writing {0}…").format(target.name))
         self.job.start()
 

@@ -170,6 +170,10 @@
         <translation>导出为</translation>
     </message>
     <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
         <source>Writing {0}…</source>
         <translation>正在写入 {0}…</translation>
     </message>

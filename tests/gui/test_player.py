@@ -238,6 +238,13 @@ def test_export_dialog_scales_and_remembers(player, qtbot, tmp_path):
     dialog.wait()
     qtbot.waitUntil(lambda: hasattr(dialog, "written"), timeout=30000)
     assert read_frames(tmp_path / "animation.webp").shape == (10, 64, 96, 3)
+    # After an export the button reads Close; a second export makes it Cancel again.
+    assert dialog.cancel_button.text() == "Close"
+    dialog.path.setText(str(tmp_path / "second.webp"))
+    dialog.start()
+    assert dialog.cancel_button.text() == "Cancel"
+    dialog.wait()
+    qtbot.waitUntil(lambda: (tmp_path / "second.webp").exists(), timeout=30000)
 
 
 def test_export_failure_is_shown(player, qtbot, tmp_path):
