@@ -28,7 +28,7 @@ VAE_WORK_CHANNELS = 1024
 VAE_BASE_CHANNELS = 128
 DECODE_CHUNK = 16  # AnimateDiffPipeline.decode_latents' default decode_chunk_size
 CPU_RUNTIME_BYTES = 600 * 2**20  # Python, torch and libraries, resident before any model
-CPU_HEAP_SLACK = 0.15  # of the weights: freed while loading, still resident (measured 0.14)
+CPU_HEAP_SLACK = 0.34  # of the weights: freed while loading, still resident (0.23-0.27 measured)
 _COMPONENTS = ("unet", "text_encoder", "vae")
 
 

@@ -274,6 +274,8 @@ def run_ours(cfg: dict, record: dict) -> list[float]:
 
 
 def child(cfg: dict) -> None:
+    if cfg["who"] == "ours":
+        import backend  # noqa: F401 - before torch, as in the program (it sets torch's allocator)
     import torch
 
     torch.manual_seed(0)
@@ -288,6 +290,7 @@ def child(cfg: dict) -> None:
                       "cpu_steps": [b[1] - a[1] for a, b in pairs],
                       "faults": [b[2] - a[2] for a, b in pairs],
                       "threads": torch.get_num_threads(),
+                      "huge_pages": os.environ.get("THP_MEM_ALLOC_ENABLE", "0") == "1",
                       "peak": max(run_peak, record["load_peak"]),
                       "run_peak": run_peak, "load_peak": record["load_peak"],
                       "wall": time.perf_counter() - began}))
@@ -400,7 +403,9 @@ def main() -> int:
             first = statistics.median(r["steps"][0] for r in runs)
             print(f"  {label:22s} wall {step:7.2f} s/step  CPU {cpu:7.2f} s/step  (first step "
                   f"{first:6.1f} s)  peak {peak / gib:5.2f} GiB, while generating "
-                  f"{run_peak / gib:5.2f} GiB  ({runs[0]['threads']} threads)")
+                  f"{run_peak / gib:5.2f} GiB  ({runs[0]['threads']} threads"
+                  f"{', huge pages' if runs[0].get('huge_pages') else ''}; page faults/step "
+                  f"{statistics.median(steady(r, 'faults') for r in runs) / 1e6:.2f} M)")
             if label != "plain":
                 print(f"  {'':22s} ours/plain: wall {ratio_text(runs, plain, 'steps')}  "
                       f"CPU {ratio_text(runs, plain, 'cpu_steps')}  "
