@@ -28,7 +28,7 @@ from backend.loras import apply_loras
 from backend.models import PipelineCache, as_out_of_memory, remove_lora_layers
 from backend.request import GenerationRequest, random_seed
 from backend.schedulers import build_scheduler
-from backend.speed import apply_speed_options
+from backend.speed import apply_speed_options, compile_failure
 
 PHASES = ("loading", "denoising", "decoding", "done")
 
@@ -241,6 +241,9 @@ def generate(
         if oom is not None:
             cache.unload()
             raise oom from exc
+        failure = compile_failure(exc, request.model, cache.pipelines())
+        if failure is not None:
+            raise failure from exc
         if isinstance(exc, ValueError):
             raise InputError(str(exc).splitlines()[0]) from exc
         raise GenerationError(f"generation failed: {type(exc).__name__}: {exc}") from exc

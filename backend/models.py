@@ -252,6 +252,10 @@ def load_pipeline(spec: ModelSpec):
 
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
+    if device == "cpu":
+        from backend.speed import tune_cpu_allocator
+
+        tune_cpu_allocator()
     base = resolve_source(
         spec.base_model, "base model", marker="model_index.json", allow_pickle=spec.allow_pickle
     )

@@ -7,15 +7,23 @@ byte vocabulary), nothing downloaded. Then runs, each in its own process and alt
 machine load hits both alike: our engine (`backend.engine.generate`) and a plain diffusers script
 following the same recipe with the same settings, plus our engine with each speed option.
 
-Peak memory is the process's peak RSS on the CPU (loading included) and
-torch.cuda.max_memory_allocated on CUDA. The memory estimate (backend/memory_estimate.py) is
-printed next to the measured peak.
+Each step is timed twice: wall-clock seconds, and the process's own CPU seconds (all its
+threads), which other programs loading the machine change far less. Ours/plain ratios are given
+for both: of the fastest runs, of the medians, and per round (a round is one ours run next to
+one plain run; rounds alternate which goes first). On a shared machine trust the CPU ratio of
+the fastest runs, and give several rounds (--runs): load only ever adds time, and it adds CPU
+time too when the torch threads wait for each other.
+
+Peak memory is the process's peak RSS on the CPU (loading included; "while generating" counts
+from the pipeline call) and torch.cuda.max_memory_allocated on CUDA. The memory estimate
+(backend/memory_estimate.py) is printed against both.
 
     python benchmarks/full_size.py                      # CPU: 256x256, 8 frames, 2 steps
     python benchmarks/full_size.py --device cuda        # 512x512, 16 frames, 25 steps, fp16,
                                                         # plus the Lightning and AnimateLCM recipes
-    options: --models DIR (reuse built models) --runs N --options channels_last,compile,
-             sliced_attention --recipes standard,lightning,animatelcm --size --frames --steps
+    options: --models DIR (reuse built models) --runs N (rounds, default 2) --options
+             channels_last,compile,sliced_attention --recipes standard,lightning,animatelcm
+             --size --frames --steps
 """
 
 from __future__ import annotations
@@ -126,6 +134,14 @@ def build_models(root: Path) -> None:
 # -- one measured run (child process) --------------------------------------------------------
 
 
+def stamp() -> tuple[float, float, int]:
+    """(wall seconds, this process's CPU seconds over all its threads, minor page faults).
+    CPU time barely moves when other programs load the machine; wall time does."""
+    import resource
+
+    return time.perf_counter(), time.process_time(), resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def peak_memory(device: str) -> int:
     """Peak since the process started, or since the last reset_peak()."""
     if device == "cuda":
@@ -196,20 +212,20 @@ def run_plain(cfg: dict, record: dict) -> list[float]:
     pipe.set_progress_bar_config(disable=True)
     if device == "cuda":
         pipe.to(device)
-    times: list[float] = []
+    stamps: list[tuple[float, float, int]] = []
 
     def on_step(pipe, index, timestep, kwargs):
-        times.append(time.perf_counter())
+        stamps.append(stamp())
         return {}
 
     reset_peak(device, record)
-    start = time.perf_counter()
+    stamps.append(stamp())
     pipe(
         prompt=PROMPT, negative_prompt=NEGATIVE, num_frames=cfg["frames"], width=cfg["size"],
         height=cfg["size"], guidance_scale=guidance, num_inference_steps=cfg["steps"],
         generator=torch.Generator("cpu").manual_seed(SEED), callback_on_step_end=on_step,
     )
-    return [start, *times]
+    return stamps
 
 
 def ours_request(cfg: dict):
@@ -246,18 +262,20 @@ def run_ours(cfg: dict, record: dict) -> list[float]:
 
         pipe.unet.set_attn_processor(SlicedAttnProcessor(1))
     reset_peak(cfg["device"], record)
-    elapsed: list[float] = []
+    stamps = [stamp()]
 
     def on_progress(progress) -> None:
-        # `elapsed` counts from just before the pipeline call, as the plain script's clock.
+        # Called from our step callback, where the plain script's own callback takes its stamp.
         if progress.phase == "denoising":
-            elapsed.append(progress.elapsed)
+            stamps.append(stamp())
 
     generate(request, on_progress=on_progress, cache=cache)
-    return [0.0, *elapsed]
+    return stamps
 
 
 def child(cfg: dict) -> None:
+    if cfg["who"] == "ours":
+        import backend  # noqa: F401 - before torch, as in the program (it sets torch's allocator)
     import torch
 
     torch.manual_seed(0)
@@ -266,9 +284,14 @@ def child(cfg: dict) -> None:
     began = time.perf_counter()
     record: dict = {}
     stamps = run_plain(cfg, record) if cfg["who"] == "plain" else run_ours(cfg, record)
-    steps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    pairs = list(zip(stamps, stamps[1:], strict=False))
     run_peak = peak_memory(cfg["device"])
-    print(json.dumps({"steps": steps, "peak": max(run_peak, record["load_peak"]),
+    print(json.dumps({"steps": [b[0] - a[0] for a, b in pairs],
+                      "cpu_steps": [b[1] - a[1] for a, b in pairs],
+                      "faults": [b[2] - a[2] for a, b in pairs],
+                      "threads": torch.get_num_threads(),
+                      "huge_pages": os.environ.get("THP_MEM_ALLOC_ENABLE", "0") == "1",
+                      "peak": max(run_peak, record["load_peak"]),
                       "run_peak": run_peak, "load_peak": record["load_peak"],
                       "wall": time.perf_counter() - began}))
 
@@ -286,10 +309,20 @@ def measure(cfg: dict, env: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def steady(result: dict) -> float:
+def steady(result: dict, key: str = "steps") -> float:
     """Seconds per step: later steps only when there are several (the first also warms up)."""
-    steps = result["steps"]
+    steps = result[key]
     return statistics.median(steps[1:] if len(steps) > 1 else steps)
+
+
+def ratio_text(runs: list[dict], plain_runs: list[dict], key: str) -> str:
+    """ours/plain of the fastest runs (other programs only ever add time, so the fastest of
+    several is the least disturbed), of the medians, and per round (a run against the plain
+    run measured right next to it)."""
+    mine, theirs = [steady(r, key) for r in runs], [steady(r, key) for r in plain_runs]
+    paired = [a / b for a, b in zip(mine, theirs, strict=False)]
+    return (f"x{min(mine) / min(theirs):.3f} fastest, x{statistics.median(mine) / statistics.median(theirs):.3f}"
+            f" median (per round {', '.join(f'{x:.3f}' for x in paired)})")
 
 
 def main() -> int:
@@ -300,7 +333,8 @@ def main() -> int:
     parser.add_argument("--size", type=int)
     parser.add_argument("--frames", type=int)
     parser.add_argument("--steps", type=int, help="CPU default 2; CUDA default: each recipe's own")
-    parser.add_argument("--runs", type=int, default=1, help="ours/plain pairs per recipe")
+    parser.add_argument("--runs", type=int, default=2,
+                        help="rounds of ours and plain per recipe, alternating which goes first")
     parser.add_argument("--recipes", help="comma list; CPU default standard,lightning")
     parser.add_argument("--options", default="channels_last,sliced_attention",
                         help="speed options measured on the standard recipe (add compile)")
@@ -342,42 +376,54 @@ def main() -> int:
             variants += [("ours", (option,)) for option in options]
         results: dict[str, list[dict]] = {}
         for run in range(args.runs):
-            # Options once (they are compared with the pairs around them); pairs every run.
-            # Odd runs put ours first, so an order effect (page cache, load drift) cancels.
+            # Rounds alternate which of ours and plain goes first, so an order effect (page
+            # cache, load drift) cancels; options run once, in the first round.
             pair = variants[:2] if run % 2 == 0 else variants[1::-1]
             for who, opts in pair + (variants[2:] if run == 0 else []):
                 label = who + "".join(f"+{o}" for o in opts)
-                results.setdefault(label, []).append(measure({**base, "who": who, "options": opts}, env))
-        ours_cfg = {**base, "who": "ours"}
-        sys.path.insert(0, str(ROOT))
-        estimate = estimate_memory(ours_request(ours_cfg), args.device, 2 if cuda else 4)
-        plain_step = statistics.median(steady(r) for r in results["plain"])
-        plain_peak = statistics.median(r["peak"] for r in results["plain"])
-        plain_run_peak = statistics.median(r["run_peak"] for r in results["plain"])
-        per_step[recipe] = statistics.median(steady(r) for r in results["ours"])
-        print(f"\n{recipe}: {steps} steps, guidance {'on' if RECIPE_CFG[recipe] else 'off'}; "
-              f"{estimate.describe()}")
+                result = measure({**base, "who": who, "options": opts}, env)
+                results.setdefault(label, []).append(result)
+                print(f"  [{recipe} round {run + 1}] {label}: wall s/step "
+                      f"{', '.join(f'{x:.2f}' for x in result['steps'])}; CPU s/step "
+                      f"{', '.join(f'{x:.2f}' for x in result['cpu_steps'])}; load average "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
+        estimate = estimate_memory(ours_request({**base, "who": "ours"}), args.device,
+                                   2 if cuda else 4)
+        plain = results["plain"]
+        plain_peak = statistics.median(r["peak"] for r in plain)
+        plain_run_peak = statistics.median(r["run_peak"] for r in plain)
+        per_step[recipe] = statistics.median(steady(r, "cpu_steps") for r in results["ours"])
+        print(f"\n{recipe}: {steps} steps, guidance {'on' if RECIPE_CFG[recipe] else 'off'}, "
+              f"{args.runs} round(s); {estimate.describe()}")
         for label, runs in results.items():
             step = statistics.median(steady(r) for r in runs)
+            cpu = statistics.median(steady(r, "cpu_steps") for r in runs)
             peak = statistics.median(r["peak"] for r in runs)
             run_peak = statistics.median(r["run_peak"] for r in runs)
             first = statistics.median(r["steps"][0] for r in runs)
-            line = (f"  {label:24s} {step:8.2f} s/step  (first {first:7.2f} s)  "
-                    f"peak {peak / gib:6.2f} GiB (while generating {run_peak / gib:6.2f})")
+            print(f"  {label:22s} wall {step:7.2f} s/step  CPU {cpu:7.2f} s/step  (first step "
+                  f"{first:6.1f} s)  peak {peak / gib:5.2f} GiB, while generating "
+                  f"{run_peak / gib:5.2f} GiB  ({runs[0]['threads']} threads"
+                  f"{', huge pages' if runs[0].get('huge_pages') else ''}; page faults/step "
+                  f"{statistics.median(steady(r, 'faults') for r in runs) / 1e6:.2f} M)")
             if label != "plain":
-                line += (f"  time x{step / plain_step:.3f}  memory x{peak / plain_peak:.3f}"
-                         f" (generating x{run_peak / plain_run_peak:.3f})")
-            if label == "ours":
-                line += f"  estimate/measured {estimate.peak / peak:.2f}" if estimate.peak else ""
+                print(f"  {'':22s} ours/plain: wall {ratio_text(runs, plain, 'steps')}  "
+                      f"CPU {ratio_text(runs, plain, 'cpu_steps')}  "
+                      f"memory x{peak / plain_peak:.3f} (generating x{run_peak / plain_run_peak:.3f})")
+            if label == "ours" and estimate.peak:
+                print(f"  {'':22s} estimate/measured: while generating "
+                      f"{estimate.generating / run_peak:.2f}, whole run {estimate.peak / peak:.2f}")
             if "compile" in label:
-                line += f"  compile ~{first - step:.1f} s"
-            print(line)
-            rows.append({"recipe": recipe, "variant": label, "s_per_step": step, "peak": peak,
-                         "run_peak": run_peak, "first_step": first, "runs": runs})
+                ours_first = statistics.median(r["steps"][0] for r in results["ours"])
+                print(f"  {'':22s} compile time ~{first - ours_first:.0f} s (first step minus "
+                      "ours' first step)")
+            rows.append({"recipe": recipe, "variant": label, "s_per_step": step,
+                         "cpu_s_per_step": cpu, "peak": peak, "run_peak": run_peak,
+                         "first_step": first, "runs": runs})
     if "standard" in per_step and "lightning" in per_step:
         standard_unet = per_step["standard"] * RECIPE_STEPS["standard"]
         lightning_unet = per_step["lightning"] * RECIPE_STEPS["lightning"]
-        print(f"\nLightning 4 steps / standard 25 steps (UNet time, from per-step times): "
+        print(f"\nLightning 4 steps / standard 25 steps (UNet CPU time, from per-step times): "
               f"{lightning_unet / standard_unet:.3f} (goal <= 0.125)")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
     print("JSON " + json.dumps(rows))
