@@ -220,7 +220,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu(self.tr("Open &recent"))
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
-        export = QAction(self.style().standardIcon(Icon.SP_DialogSaveButton), self.tr("&Export…"), self)
+        export = QAction(self.tr("&Export…"), self)
         export.setShortcut(QKeySequence("Ctrl+E"))
         export.triggered.connect(self.export_clip)
         file_menu.addAction(export)

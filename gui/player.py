@@ -112,6 +112,17 @@ class FrameView(QWidget):
         painter.drawImage(self.target_rect(), to_qimage(self.frame))
 
 
+def fit_thumbnail(cell: QRect, width: int, height: int) -> tuple[QRect, QRect]:
+    """(target, source) to draw a `width` x `height` thumbnail in `cell` without distorting it:
+    centred with room to spare when the cell is wider, its middle part when narrower."""
+    scaled = round(width * cell.height() / height)
+    if scaled <= cell.width():
+        left = cell.left() + (cell.width() - scaled) // 2
+        return QRect(left, cell.top(), scaled, cell.height()), QRect(0, 0, width, height)
+    shown = max(1, round(cell.width() * height / cell.height()))
+    return QRect(cell), QRect((width - shown) // 2, 0, shown, height)
+
+
 class ThumbnailStrip(QWidget):
     """One small thumbnail per frame; the current frame is outlined, the in/out range shaded
     outside. Clicking a thumbnail selects its frame."""
@@ -152,7 +163,8 @@ class ThumbnailStrip(QWidget):
         for index, thumb in enumerate(self.thumbnails):
             rect = self.cell_rect(index)
             image = to_qimage(thumb)
-            painter.drawImage(rect, image, QRect(0, 0, min(image.width(), rect.width() * 4), image.height()))
+            target, source = fit_thumbnail(rect, image.width(), image.height())
+            painter.drawImage(target, image, source)
             if not self.in_point <= index <= self.out_point:
                 painter.fillRect(rect, QColor(0, 0, 0, 150))
         if self.thumbnails:

@@ -301,3 +301,16 @@ def test_export_runs_on_a_worker_thread(player, qtbot, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: "disk went away" in dialog.message.text(), timeout=30000)
     assert dialog.message.text() == "The export failed: RuntimeError: the disk went away."
     assert not (tmp_path / "broken.gif").exists()
+
+
+def test_thumbnails_keep_their_shape():
+    from PySide6.QtCore import QRect
+
+    from gui.player import fit_thumbnail
+
+    # A square thumbnail in a wide cell: drawn square and centred, not stretched.
+    target, source = fit_thumbnail(QRect(100, 4, 80, 40), 40, 40)
+    assert (target.width(), target.height(), target.left()) == (40, 40, 120) and source == QRect(0, 0, 40, 40)
+    # A wide thumbnail in a narrow cell: its middle part at the cell's shape.
+    target, source = fit_thumbnail(QRect(0, 4, 20, 40), 70, 40)
+    assert target == QRect(0, 4, 20, 40) and source == QRect(25, 0, 20, 40)
