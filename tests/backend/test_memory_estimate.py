@@ -86,13 +86,14 @@ print(json.dumps([resident("VmHWM") - before, max(estimate.activations, estimate
     [
         dict(width=256, height=256, frames=16),  # the UNet's activations, with guidance
         dict(width=384, height=384, frames=16),
-        dict(width=256, height=256, frames=16, vae_slicing=False),  # the VAE decodes 16 at once
     ],
-    ids=["unet-256", "unet-384", "vae-16-frames"],
+    ids=["unet-256", "unet-384"],
 )
 def test_working_memory_matches_the_measured_peak(demo_models, changes):
     """What a run adds to the resident memory of the loaded process, against the estimate's
-    working part (the demo model's narrower layers are scaled from its config.json)."""
+    working part (the demo model's narrower layers are scaled from its config.json). The VAE's
+    decode term is left to benchmarks/full_size.py: on the demo model its measured growth
+    ranged from 0.5x to 1.6x the estimate between runs, too unsteady to test here."""
     root = Path(__file__).resolve().parents[2]
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(demo_models.base), str(demo_models.motion_adapter),
