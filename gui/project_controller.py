@@ -163,9 +163,7 @@ class ProjectController(QObject):
         """On quit: stop autosaving and remove our recovery file (the work was saved or
         discarded by then), then let the next start know this window closed normally."""
         self.autosave_timer.stop()
-        self.wait_autosave()
-        if self.recovery_path.exists():
-            self.recovery_path.unlink()
+        self._drop_recovery()
         self.recovery_lock.release()
 
     # -- autosave ---------------------------------------------------------------------------
