@@ -95,9 +95,9 @@ class MainWindow(QMainWindow):
         self.takes = TakesPanel()
         self.takes.set_project(self.project)
         self.takes.takeSelected.connect(self.show_take)
-        self.takes.rerunRequested.connect(lambda take: self.controller.enqueue(take.request))
+        self.takes.rerunRequested.connect(lambda take: self._run_again(take.request))
         self.takes.varySeedRequested.connect(
-            lambda take: self.controller.enqueue(take.request.replace(seed=random_seed())))
+            lambda take: self._run_again(take.request.replace(seed=random_seed())))
         self.takes.changed.connect(self._update_title)
         self.takes.compareRequested.connect(self.compare_takes)
 
@@ -396,6 +396,11 @@ class MainWindow(QMainWindow):
                     self.set_status(self.tr("Building the tiny demo model (once, a few seconds)…"))
                     self.controller.build_demo_model(self.demo_model_root())
                 return
+        self.controller.enqueue(request)
+
+    def _run_again(self, request: GenerationRequest) -> None:
+        """Re-run or Vary seed: asked for like Generate, so the player shows the new take."""
+        self._follow_job = True
         self.controller.enqueue(request)
 
     def _on_demo_ready(self, _folder: str) -> None:

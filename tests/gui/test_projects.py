@@ -55,6 +55,18 @@ def test_rerun_and_vary_seed(window, qtbot):
     assert varied.request.replace(seed=take.request.seed) == take.request
 
 
+
+def test_vary_seed_on_a_reopened_project_shows_the_new_take(window, qtbot, tmp_path):
+    generate(window, qtbot, 3)
+    window.projects.save_to(tmp_path / "one.adsproj")
+    window.open_project(str(tmp_path / "one.adsproj"))  # a project with takes: nothing to follow
+    take = window.project.takes[0]
+    with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
+        window.takes.varySeedRequested.emit(take)
+    varied = window.project.takes[1]
+    assert np.array_equal(window.player.frames, window.project.frames(varied))
+
+
 def test_rename_favourite_delete_undo(window, qtbot):
     generate(window, qtbot, 4)
     generate(window, qtbot, 5)
