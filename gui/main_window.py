@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.errors import InputError, sentence
-from backend.project import Project, Take
-from backend.request import GenerationRequest, random_seed
-from backend.settings import Settings, data_dir
+from backend.core.errors import InputError, sentence
+from backend.core.request import GenerationRequest, random_seed
+from backend.project.project_file import Project, Take
+from backend.project.settings import Settings, data_dir
 from gui.input_form import build_input_column
 from gui.notify import BackgroundNotifier
 from gui.panels import (
@@ -388,7 +388,7 @@ class MainWindow(QMainWindow):
             self.parameters.seed.setValue(request.seed)
         self.settings.last_request = request.to_dict()
         if self.models.uses_demo_model():
-            from backend.demo_model import is_demo_model_complete
+            from backend.models.demo_model import is_demo_model_complete
 
             if not is_demo_model_complete(self.demo_model_root()):
                 self._waiting_for_demo.append(request)
