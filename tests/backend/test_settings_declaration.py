@@ -10,7 +10,7 @@ import re
 import pytest
 
 from backend.cli import commands as cli
-from backend.cli import options
+from backend.cli import options as cli_options
 from backend.core.errors import InputError
 from backend.core.request import (
     MODEL_SETTINGS,
@@ -80,12 +80,12 @@ def test_command_line_options_follow_the_declaration(command):
         dest = setting.flag[2:].replace("-", "_")
         assert action.dest == dest
         if setting.name != "preset":
-            assert options.REQUEST_OPTIONS[dest][0] == setting.path
+            assert cli_options.REQUEST_OPTIONS[dest][0] == setting.path
 
 
 def test_command_line_defaults_make_the_declared_defaults(tmp_path):
     args = cli.build_parser().parse_args(["generate", "--prompt", "x", "--output", str(tmp_path / "o.gif")])
-    request = options.request_from_args(args)
+    request = cli_options.request_from_args(args)
     assert request.replace(seed=None) == GenerationRequest(prompt="x").with_absolute_paths()
 
 
