@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from installer.desktop import icon_source
 from installer.install import Cancelled, InstallError, Progress, human_bytes
+from installer.plan import make_plan
 from installer.targets import BACKEND_LABELS, backends_for
 
 PHASE_RANGE = {"python": (0, 5), "packages": (5, 88), "app": (88, 92), "verify": (92, 99),
@@ -137,8 +138,6 @@ class SetupWindow(QDialog):
         self.install_button.setEnabled(plan.enough_disk)
 
     def backend_changed(self) -> None:
-        from installer.launcher import make_plan
-
         self.plan = make_plan(self.launcher.home, self.backend_combo.currentData(), self.plan.gpu)
         self.show_plan()
 

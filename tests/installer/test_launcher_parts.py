@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 
 from installer import launcher as launcher_module
+from installer import plan as plan_module
 from installer.detect import detect_gpu
 from installer.home import Home
 from installer.install import Progress, Sources
-from installer.launcher import main, make_plan
+from installer.launcher import main
+from installer.plan import make_plan
 
 
 def stub_tool(folder: Path, name: str, script: str) -> None:
@@ -62,7 +64,7 @@ def test_sources_merge_flags_and_both_environment_variables(monkeypatch, tmp_pat
 
 def test_a_small_disk_is_refused_before_anything_is_installed(tmp_path, monkeypatch,
                                                                capsys, no_gpu_path):
-    monkeypatch.setattr(launcher_module, "free_space", lambda path: 100 * 1024 * 1024)
+    monkeypatch.setattr(plan_module, "free_space", lambda path: 100 * 1024 * 1024)
     home = tmp_path / "home"
     code = main(["--unattended", "--backend", "cpu", "--home", str(home)])
     out = capsys.readouterr().out
@@ -85,7 +87,7 @@ def test_bad_flags_exit_2(tmp_path, capsys):
 
 
 def test_a_backend_the_platform_lacks_exits_2(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(launcher_module, "current_platform", lambda: "linux-x86_64")
+    monkeypatch.setattr(plan_module, "current_platform", lambda: "linux-x86_64")
     assert main(["--dry-run", "--backend", "mps", "--home", str(tmp_path)]) == 2
     assert "--backend mps is not available on linux-x86_64" in capsys.readouterr().err
 
@@ -123,7 +125,7 @@ def test_an_unverified_current_environment_is_never_started(tmp_path, capsys, mo
     assert Home(home).current() is None
     started = []
     monkeypatch.setattr(launcher_module.Launcher, "launch", lambda self, env: started.append(1))
-    monkeypatch.setattr(launcher_module, "free_space", lambda path: 0)
+    monkeypatch.setattr(plan_module, "free_space", lambda path: 0)
     assert main(["--unattended", "--backend", "cpu", "--home", str(home)]) == 1
     assert started == []
 
@@ -172,7 +174,7 @@ def test_setup_window_shows_the_plan_and_progress(qtbot, tmp_path, monkeypatch, 
     window.show_progress(Progress("packages", "Installed 27 of 55 packages", 27, 55))
     assert 40 <= window.progress_bar.value() <= 50
     assert window.status_label.text() == "Installed 27 of 55 packages"
-    monkeypatch.setattr(launcher_module, "free_space", lambda path: 0)
+    monkeypatch.setattr(plan_module, "free_space", lambda path: 0)
     window.backend_combo.setCurrentIndex(window.backend_combo.findData("cuda"))
     assert not window.install_button.isEnabled()
     assert "Not enough space" in window.disk_label.text()
