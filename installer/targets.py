@@ -95,29 +95,47 @@ class Lock:
     download_bytes: int
     installed_bytes: int
     sizes_measured: bool
+    hashed: bool = False  # every package carries its sha256: installed with --require-hashes
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
-def read_requirements(path: Path) -> list[str]:
-    lines = []
+def read_requirements(path: Path) -> list[tuple[str, list[str]]]:
+    """(pin, its --hash values) for each requirement; continuation lines are joined."""
+    logical, pending = [], ""
     for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
-            lines.append(line)
-    return lines
+        line = raw.split(" #", 1)[0] if not raw.lstrip().startswith("#") else ""
+        pending += " " + line.strip()
+        if pending.endswith("\\"):
+            pending = pending[:-1]
+            continue
+        if pending.strip():
+            logical.append(pending.strip())
+        pending = ""
+    if pending.strip():
+        logical.append(pending.strip())
+    requirements = []
+    for line in logical:
+        words = line.split()
+        if words[0].startswith("-"):
+            continue
+        hashes = [w.removeprefix("--hash=") for w in words[1:] if w.startswith("--hash=")]
+        requirements.append((words[0], hashes))
+    return requirements
 
 
 def load_lock(locks_dir: Path, target: Target) -> Lock:
     path = locks_dir / f"{target.name}.txt"
     sizes = json.loads((locks_dir / "sizes.json").read_text(encoding="utf-8"))
     size = sizes.get(target.name, {})
+    requirements = read_requirements(path)
     return Lock(
         target=target,
         path=path,
-        packages=read_requirements(path),
+        packages=[pin for pin, _ in requirements],
+        hashed=bool(requirements) and all(hashes for _, hashes in requirements),
         download_bytes=int(size.get("download_mb", 0) * 1024 * 1024),
         installed_bytes=int(size.get("installed_mb", 0) * 1024 * 1024),
         sizes_measured=bool(size.get("measured", False)),
