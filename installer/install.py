@@ -1,9 +1,12 @@
 """Building one environment: a Python, the lock installed with uv, the app wheel, a check that
 torch works on the chosen device. Progress goes to a callback; nothing here knows about windows.
 
-An environment is marked verified only after the check passed, and only a verified environment
-is ever started, so a kill at any point leaves nothing half-installed that could run. Running
-again resumes the same folder: uv skips what is already there.
+An environment is marked verified only after every package's files matched its RECORD and the
+check passed, and only a verified environment is ever started, so a kill at any point leaves
+nothing half-installed that could run. Running again resumes the same folder: the files already
+there are checked against their RECORDs (sizes and sha256), uv reinstalls the packages that
+fail from its cache and installs the rest. A resumed environment that still fails its check is
+discarded and built once more from scratch.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from installer.home import Env, Home
+from installer.records import Damaged, damaged_packages, file_digest, normal_name
 from installer.targets import PYTHON_VERSION, Lock
 
 VERIFY_SCRIPT = r"""
@@ -53,6 +57,10 @@ print(json.dumps({"torch": torch.__version__, "device": device,
 
 class InstallError(Exception):
     """A failure the user can act on; the message says what happened and what to do."""
+
+
+class CheckFailed(InstallError):
+    """The packages are installed, but the environment is not whole or does not work."""
 
 
 class Cancelled(Exception):
@@ -132,10 +140,12 @@ class Installer:
     def __init__(self, home: Home, lock: Lock, app_wheel: Path, uv: str, version: str,
                  sources: Sources, python: str | None = None,
                  on_progress: Callable[[Progress], None] | None = None,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, app_sha256: str | None = None) -> None:
         self.home = home
         self.lock = lock
         self.app_wheel = Path(app_wheel)
+        # The sha256 recorded when the launcher was built; from source, the wheel's own.
+        self.app_sha256 = app_sha256 or file_digest(self.app_wheel).hex()
         self.uv = uv
         self.version = version
         self.sources = sources
@@ -148,17 +158,63 @@ class Installer:
 
     def build(self, name: str) -> Env:
         """Creates (or resumes) envs/NAME and returns it verified; raises InstallError."""
-        env = self.prepare(name)
-        self.install_packages(env)
-        self.install_app(env)
-        self.verify(env)
+        env, resumed = self.prepare(name)
+        try:
+            self.fill(env, resumed)
+        except CheckFailed as exc:
+            if not resumed:
+                raise
+            self.report(Progress("python", f"The resumed environment failed its check ({exc}); "
+                                 "discarding it and building it again from scratch"))
+            env, _ = self.prepare(name, fresh=True)
+            self.fill(env, resumed=False)
         env.info["verified"] = True
         env.info["verified_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         env.save()
         self.report(Progress("done", "Ready", len(self.lock.packages), len(self.lock.packages)))
         return env
 
-    def prepare(self, name: str) -> Env:
+    def fill(self, env: Env, resumed: bool) -> None:
+        """Installs the lock and the app into env, then checks files and torch."""
+        reinstall = self.make_whole(env) if resumed else []
+        self.install_packages(env, reinstall)
+        self.install_app(env)
+        self.require_whole(env, "the new environment is incomplete")
+        self.verify(env)
+
+    def make_whole(self, env: Env) -> list[str]:
+        """A resumed environment's packages checked against their RECORDs (sizes and sha256).
+
+        Returns the names to reinstall (uv relinks them from its cache). A package without a
+        readable METADATA or RECORD is forgotten instead (its dist-info removed), since uv can
+        neither use nor uninstall it; uv then installs it over what is there.
+        """
+        self.report(Progress("packages", "Checking the files already installed against each "
+                             "package's RECORD"))
+        damaged = damaged_packages(env.path, hashes=True)
+        if not damaged:
+            return []
+        self.report(Progress("packages", f"Reinstalling {len(damaged)} incompletely installed "
+                             f"package(s): {', '.join(d.name for d in damaged)}"))
+        reinstall = []
+        for package in damaged:
+            dist_info = package.dist_info
+            if dist_info is not None and (dist_info / "METADATA").is_file() and (
+                    dist_info / "RECORD").is_file():
+                reinstall.append(normal_name(package.name))
+            elif dist_info is not None:
+                shutil.rmtree(dist_info, ignore_errors=True)
+        return reinstall
+
+    def require_whole(self, env: Env, what: str) -> None:
+        """Every installed package has all its files, of the sizes its RECORD says."""
+        self.report(Progress("verify", "Checking that every package's files are complete"))
+        damaged = damaged_packages(env.path, hashes=False)
+        if damaged:
+            raise CheckFailed(damage_text(what, damaged))
+
+    def prepare(self, name: str, fresh: bool = False) -> tuple[Env, bool]:
+        """The environment's folder and Python; True when an unfinished one is resumed."""
         path = self.home.envs / name
         info = {
             "version": self.version,
@@ -172,7 +228,9 @@ class Installer:
         env = Env(path, info)
         resumable = (path / "pyvenv.cfg").exists() and env.python.exists()
         old = self.home.env(name)
-        if old and resumable and old.info.get("lock_sha256") == info["lock_sha256"]:
+        resumed = bool(not fresh and old and resumable
+                       and old.info.get("lock_sha256") == info["lock_sha256"])
+        if resumed:
             self.report(Progress("python", f"Resuming the environment in {path}"))
         else:
             if path.exists():
@@ -187,7 +245,7 @@ class Installer:
                 command.append("--offline")
             self.run_uv(command, "create the Python environment")
         env.save()
-        return env
+        return env, resumed
 
     def source_args(self) -> list[str]:
         args = []
@@ -205,18 +263,29 @@ class Installer:
                      "--index-strategy", "unsafe-best-match"]
         return args
 
-    def install_packages(self, env: Env) -> None:
+    def install_packages(self, env: Env, reinstall: list[str] | None = None) -> None:
         total = len(self.lock.packages)
         self.report(Progress("packages", f"Installing {total} packages", 0, total, 0,
                              self.lock.download_bytes))
         command = [self.uv, "pip", "install", "--python", str(env.python), "-r",
                    str(self.lock.path), *self.source_args()]
+        if self.lock.hashed:
+            command.append("--require-hashes")
+        locked = {normal_name(pin.split("==")[0]) for pin in self.lock.packages}
+        for name in reinstall or []:
+            if name in locked:
+                command += ["--reinstall-package", name]
         self.run_uv(command, "install the packages", env=env, total=total)
 
     def install_app(self, env: Env) -> None:
+        """The app's wheel, bound to the sha256 the launcher was built with."""
         self.report(Progress("app", "Installing AnimateDiff Studio"))
+        requirement = env.path / "ads-app-requirement.txt"
+        requirement.write_text(f"animatediff-studio @ {self.app_wheel.resolve().as_uri()} "
+                               f"--hash=sha256:{self.app_sha256}\n", encoding="utf-8")
         command = [self.uv, "pip", "install", "--python", str(env.python), "--no-deps",
-                   "--reinstall-package", "animatediff-studio", str(self.app_wheel)]
+                   "--require-hashes", "--reinstall-package", "animatediff-studio", "-r",
+                   str(requirement)]
         if self.sources.offline:
             command.append("--offline")
         self.run_uv(command, "install the app")
@@ -231,7 +300,7 @@ class Installer:
         )
         if result.returncode != 0:
             detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise InstallError(f"the new environment failed its check: {detail}")
+            raise CheckFailed(f"the new environment failed its check: {detail}")
         try:
             env.info["check"] = json.loads(result.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -305,6 +374,12 @@ class Installer:
     def installed_progress(self, done: int, total: int) -> Progress:
         return Progress("packages", f"Installed {done} of {total} packages", done, total)
 
+def damage_text(what: str, damaged: list[Damaged]) -> str:
+    shown = "; ".join(package.line() for package in damaged[:3])
+    more = f"; and {len(damaged) - 3} more packages" if len(damaged) > 3 else ""
+    return f"{what}: {shown}{more}"
+
+
 def count_dist_info(env_path: Path) -> int:
     patterns = ("lib/python*/site-packages/*.dist-info", "Lib/site-packages/*.dist-info")
     return sum(1 for pattern in patterns for _ in env_path.glob(pattern))
@@ -314,8 +389,14 @@ def explain_uv_failure(what: str, lines: list[str]) -> str:
     errors = [line.strip() for line in lines if line.strip()]
     tail = " | ".join(errors[-4:]) if errors else "uv gave no output"
     text = " ".join(errors[-20:]).lower()
-    if any(word in text for word in ("dns error", "failed to fetch", "connect", "network",
-                                     "offline", "timed out", "not found in the cache")):
+    mismatch = next((i for i, line in enumerate(errors) if "hash mismatch" in line.lower()), None)
+    if mismatch is not None:
+        tail = " | ".join(errors[mismatch:mismatch + 6])
+        hint = ("a package is not the file its lock's sha256 names (the file or the lock was "
+                "changed), so it was refused and nothing was installed; download the launcher "
+                "again")
+    elif any(word in text for word in ("dns error", "failed to fetch", "connect", "network",
+                                       "offline", "timed out", "not found in the cache")):
         hint = ("no network? Connect and run the launcher again (it resumes), or use --offline "
                 "with --find-links DIR holding the wheels")
     elif "no space left" in text:

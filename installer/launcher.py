@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -23,9 +24,11 @@ from installer.install import (
     Progress,
     Sources,
     child_environment,
+    damage_text,
 )
 from installer.plan import ROOT, Plan, UsageError, bundle_dir, make_plan
 from installer.qt_runtime import window_problem
+from installer.records import damaged_packages, file_digest
 from installer.targets import BACKENDS, project_version
 
 APP_START = "import sys; from main import main; sys.exit(main())"
@@ -48,17 +51,26 @@ def app_wheel_path(info: dict) -> Path:
 
 
 def uv_path(home: Home, info: dict) -> str:
-    """The uv binary: unpacked once from the launcher into HOME, or uv from the uv wheel/PATH."""
+    """The uv binary: unpacked once from the launcher into HOME, or uv from the uv wheel/PATH.
+
+    The unpacked binary is checked against the sha256 recorded at build time before every use,
+    and unpacked again when it differs.
+    """
     packed = bundle_dir() / "uv" / info.get("uv", "")
     if info.get("uv") and packed.is_file():
         name = "uv.exe" if sys.platform == "win32" else "uv"
-        target = home.root / "launcher" / f"uv-{info['uv_sha256'][:16]}" / name
-        if not target.exists():
+        expected = info["uv_sha256"]
+        target = home.root / "launcher" / f"uv-{expected[:16]}" / name
+        if not target.exists() or file_digest(target).hex() != expected:
             import lzma
 
+            data = lzma.decompress(packed.read_bytes())
+            if hashlib.sha256(data).hexdigest() != expected:
+                raise UsageError("the bundled uv is damaged (its sha256 is not the one recorded "
+                                 "when the launcher was built); download the launcher again")
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(name + ".part")
-            tmp.write_bytes(lzma.decompress(packed.read_bytes()))
+            tmp.write_bytes(data)
             tmp.chmod(0o755)
             os.replace(tmp, target)
         return str(target)
@@ -204,7 +216,8 @@ class Launcher:
                                            self.args.offline)
         return Installer(self.home, plan.lock, app_wheel_path(self.info),
                          uv_path(self.home, self.info),
-                         self.version, sources, self.python_choice(), on_progress, cancel)
+                         self.version, sources, self.python_choice(), on_progress, cancel,
+                         self.info.get("app_wheel_sha256"))
 
     def env_name_for(self, plan: Plan) -> str:
         """A pending environment of the same version and lock is resumed; else a new name."""
@@ -289,6 +302,12 @@ class Launcher:
             current, previous = self.home.current(), self.home.previous()
             if previous is None:
                 say("Error: there is no previous environment to roll back to")
+                return 1
+            damaged = damaged_packages(previous.path, hashes=False)
+            if damaged:
+                say("Error: " + damage_text(f"the previous environment {previous.name} is "
+                                            "incomplete", damaged)
+                    + ". It was not switched to; the current environment still starts.")
                 return 1
             self.home.set_state(current=previous.name,
                                 previous=current.name if current else None, pinned=self.version)

@@ -2,17 +2,24 @@
 
 The built launcher carries PySide6 as qt.zip, unpacked into HOME/launcher/qt-<hash>/ the first
 time the window is needed (later starts, which go straight to the app, never pay for it).
-From source, the installed PySide6 is used as it is.
+The zip is checked against its sha256, and the unpacked folder against each file's sha256, both
+recorded when the launcher was built (build_info.json), every time the window is about to
+show: a changed or missing file is unpacked again. From source, the installed PySide6 is used
+as it is.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import shutil
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from installer.records import file_digest
 
 # What Qt's xcb platform plugin loads from the system, and the Debian/Ubuntu package of each.
 XCB_LIBRARIES = {
@@ -46,18 +53,38 @@ def missing_system_libraries() -> list[str]:
     return missing
 
 
+def qt_is_whole(target: Path, files: dict[str, str]) -> bool:
+    """Every file of the manifest is in target with its recorded sha256."""
+    if not files or not target.is_dir():
+        return False
+
+    def matches(item: tuple[str, str]) -> bool:
+        path = target / item[0]
+        return path.is_file() and file_digest(path).hex() == item[1]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return all(pool.map(matches, files.items()))
+
+
 def unpack_qt(bundle: Path, home_root: Path, info: dict) -> None:
-    """Puts the bundled PySide6 on sys.path, unpacking it once per launcher build."""
+    """Puts the bundled PySide6 on sys.path, unpacking it when it is not there whole."""
     packed = bundle / info.get("qt", "")
     if not info.get("qt") or not packed.is_file():
         return
+    files = info.get("qt_files", {})
     target = home_root / "launcher" / f"qt-{info['qt_sha256'][:16]}"
-    if not (target / ".complete").exists():
+    if not qt_is_whole(target, files):
+        if hashlib.sha256(packed.read_bytes()).hexdigest() != info["qt_sha256"]:
+            raise OSError("the bundled Qt is damaged (its sha256 is not the one recorded when "
+                          "the launcher was built); download the launcher again")
         partial = target.with_name(target.name + ".part")
         shutil.rmtree(partial, ignore_errors=True)
         with zipfile.ZipFile(packed) as archive:
             archive.extractall(partial)
-        (partial / ".complete").write_text("")
+        if not qt_is_whole(partial, files):
+            shutil.rmtree(partial, ignore_errors=True)
+            raise OSError("the unpacked Qt does not match the files recorded when the launcher "
+                          "was built")
         shutil.rmtree(target, ignore_errors=True)
         os.replace(partial, target)
     sys.path.insert(0, str(target))

@@ -170,9 +170,14 @@ def build(output: Path, keep_work: bool = False) -> Path:
         uv_packed.parent.mkdir()
         uv_packed.write_bytes(lzma.compress(uv.read_bytes(), preset=6))
         qt = qt_payload(work / "qt.zip")
+        with zipfile.ZipFile(qt) as archive:  # each unpacked file is checked against these
+            qt_files = {name: hashlib.sha256(archive.read(name)).hexdigest()
+                        for name in archive.namelist() if not name.endswith("/")}
         info = {"version": version, "app_wheel": wheel.name, "platform": current_platform(),
+                "app_wheel_sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
                 "uv": uv_packed.name, "uv_sha256": hashlib.sha256(uv.read_bytes()).hexdigest(),
                 "qt": qt.name, "qt_sha256": hashlib.sha256(qt.read_bytes()).hexdigest(),
+                "qt_files": qt_files,
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (work / "build_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
         datas = [

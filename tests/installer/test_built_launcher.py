@@ -1,21 +1,30 @@
-"""The built launcher end to end: build, plan, install, start, resume after a kill, repair,
-uninstall. One CPU environment is installed once and shared, in this order."""
+"""The built launcher end to end: build, plan, install, start, resume after a kill at four
+moments (chosen by what has appeared on disk), a lock with an altered hash, repair, upgrade
+and rollback, uninstall. One CPU environment is installed once and shared, in this order; the
+other installs reuse the session's uv cache."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import signal
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from tests.installer.conftest import ROOT, launcher_env, local_wheel_dirs, run_launcher
+from installer.home import Home
+from installer.install import Installer, InstallError, Sources
+from installer.records import damaged_packages
+from installer.targets import find_target, load_lock
+from tests.installer.conftest import ROOT, VERSION, launcher_env, local_wheel_dirs, run_launcher
+from tests.installer.kill import appeared, kill_when
+from tests.installer.kill import start as start_install
 
 GENERATE = ["generate", "--prompt", "a lighthouse", "--width", "64", "--height", "64",
             "--frames", "4", "--steps", "2", "--seed", "7"]
@@ -132,33 +141,132 @@ def test_the_app_exit_code_is_the_launchers(installed):
     assert result.returncode == 2, result.stderr[-2000:]
 
 
-def test_a_killed_install_is_never_started_and_a_rerun_finishes_it(installed, tmp_path):
-    home = tmp_path / "home"
+def install_command(launcher: Path, home: Path) -> list[str]:
     links = [arg for folder in local_wheel_dirs() for arg in ("--find-links", folder)]
-    command = [str(installed.launcher), "--unattended", "--backend", "cpu", "--home", str(home),
-               "--python", sys.executable, *links, "--no-launch"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, env=installed.env, start_new_session=True)
-    seen = []
-    deadline = time.monotonic() + 300
-    for line in process.stdout:
-        seen.append(line)
-        if re.match(r"Installing \d+ packages", line):
-            time.sleep(1.0)  # uv is linking packages into the environment now
-            break
-        assert time.monotonic() < deadline, "".join(seen)
-    os.killpg(process.pid, signal.SIGKILL)  # the launcher and uv with it
-    process.wait()
+    return [str(launcher), "--unattended", "--backend", "cpu", "--home", str(home),
+            "--python", sys.executable, *links, "--no-launch"]
+
+
+def pending_site(home: Path) -> Path:
+    [site] = (home / "envs" / state(home)["pending"]).glob("lib/python*/site-packages")
+    return site
+
+
+def kill_and_rerun(installed, home: Path, ready, what: str, env: dict | None = None,
+                   after_kill=None) -> str:
+    """Kills an install of HOME once ready() (what has appeared on disk), checks that nothing
+    was made current, runs the launcher again and starts the app from what it finished.
+    Returns the rerun's output."""
+    env = env or installed.env
+    command = install_command(installed.launcher, home)
+    log = home.parent / "killed.log"
+    home.mkdir(parents=True, exist_ok=True)
+    kill_when(start_install(command, env, log), ready, what, log)
     killed = state(home)
-    assert killed["current"] is None and killed["pending"]
+    assert killed["current"] is None and killed["pending"], log.read_text()
     info = json.loads((home / "envs" / killed["pending"] / "ads-env.json").read_text())
     assert not info["verified"]
+    if after_kill:
+        after_kill(home)
     # Nothing half-installed starts: without a verified environment the launcher installs.
-    rerun = run_launcher(installed.launcher, *command[1:], env=installed.env, check=True)
+    rerun = run_launcher(installed.launcher, *command[1:], env=env, check=True)
     assert "Resuming the environment" in rerun.stdout
+    assert "Installed and verified" in rerun.stdout
     assert state(home)["current"] == killed["pending"]
-    run_launcher(installed.launcher, "--home", str(home), "--", "--help", env=installed.env,
-                 check=True)
+    started = run_launcher(installed.launcher, "--home", str(home), "--", "--help", env=env,
+                           check=True)
+    assert "generate" in started.stdout  # the app's own --help
+    return rerun.stdout
+
+
+def test_a_kill_while_torch_is_being_linked_is_made_whole_on_the_rerun(installed, tmp_path):
+    home = tmp_path / "home"
+    torch_incomplete = []
+
+    def record_damage(home: Path) -> None:
+        damaged = damaged_packages(pending_site(home).parents[2], hashes=False)
+        torch_incomplete.extend(d.name for d in damaged if d.name == "torch")
+
+    # uv makes torch's folder, then links its 12,000 files into it: kill at the folder.
+    out = kill_and_rerun(installed, home, appeared(home, "torch"), "torch being linked",
+                         after_kill=record_damage)
+    assert torch_incomplete == ["torch"], "the kill did not land while torch was linked"
+    assert re.search(r"Reinstalling \d+ incompletely installed package\(s\): .*torch", out), out
+
+
+def test_a_kill_while_downloading_resumes_the_downloads(installed, tmp_path):
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    env = dict(installed.env, UV_CACHE_DIR=str(cache))  # empty: everything is downloaded
+
+    def downloading() -> bool:
+        return len(list(cache.glob("wheels-v*/pypi/*"))) >= 3
+
+    def nothing_linked(home: Path) -> None:
+        assert not (pending_site(home) / "torch").exists()
+
+    kill_and_rerun(installed, home, downloading, "downloads", env=env,
+                   after_kill=nothing_linked)
+
+
+def test_a_kill_while_the_app_is_installed_is_finished_on_the_rerun(installed, tmp_path):
+    home = tmp_path / "home"
+    app = appeared(home, "main.py", "gui", f"animatediff_studio-{VERSION}.dist-info")
+    kill_and_rerun(installed, home, app, "the app's wheel being installed")
+
+
+SABOTAGE = """import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            raise ImportError("torch blocked by a file no RECORD lists (test)")
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_a_kill_during_the_check_then_a_failing_check_rebuilds_once(installed, tmp_path):
+    home = tmp_path / "home"
+
+    def sabotage(home: Path) -> None:
+        # Damage no RECORD can see: the resumed environment passes the file check and fails
+        # torch's, so it must be discarded and built again from scratch, once.
+        (pending_site(home) / "sitecustomize.py").write_text(SABOTAGE)
+
+    # The check imports torch, which writes torch's byte code: that is the moment.
+    out = kill_and_rerun(installed, home, appeared(home, "torch/__pycache__"), "the check",
+                         after_kill=sabotage)
+    assert "The resumed environment failed its check (the new environment failed its check: " \
+           "ImportError: torch blocked by a file no RECORD lists (test)); discarding it and " \
+           "building it again from scratch" in out
+    [site] = current_env(home).glob("lib/python*/site-packages")
+    assert not (site / "sitecustomize.py").exists()
+
+
+def test_a_lock_whose_hash_was_altered_by_hand_is_refused(installed, uv_cache, tmp_path,
+                                                           monkeypatch):
+    from uv import find_uv_bin
+
+    target = find_target("linux-x86_64", "cpu")
+    locks = tmp_path / "locks"
+    locks.mkdir()
+    shutil.copy(ROOT / "installer" / "locks" / "sizes.json", locks)
+    text = (ROOT / "installer" / "locks" / f"{target.name}.txt").read_text(encoding="utf-8")
+    digest = re.search(r"^torch==\S+ \\\n\s+--hash=sha256:([0-9a-f]{64})", text, re.M)[1]
+    altered = ("0" if digest[0] != "0" else "1") + digest[1:]  # one digit changed by hand
+    (locks / f"{target.name}.txt").write_text(text.replace(digest, altered), encoding="utf-8")
+    lock = load_lock(locks, target)
+    assert lock.hashed
+    monkeypatch.setenv("UV_CACHE_DIR", str(uv_cache))  # torch is in it, and is refused
+    home = Home(tmp_path / "home")
+    installer = Installer(home, lock, tmp_path / "unused.whl", find_uv_bin(), VERSION,
+                          Sources(local_wheel_dirs()), sys.executable, app_sha256="0" * 64)
+    with pytest.raises(InstallError) as refused:
+        installer.build("altered")
+    print(f"Error: {refused.value}")  # quoted in the report
+    assert "Hash mismatch for `torch==2.13.0+cpu`" in str(refused.value)
+    assert f"sha256:{altered}" in str(refused.value) and "nothing was installed" in str(
+        refused.value)
+    assert not list((home.envs / "altered").glob("lib/python*/site-packages/torch*"))
+    assert not json.loads((home.envs / "altered" / "ads-env.json").read_text())["verified"]
 
 
 def test_a_failed_install_leaves_the_previous_environment_current(installed, tmp_path):
