@@ -257,6 +257,7 @@ def test_a_lock_whose_hash_was_altered_by_hand_is_refused(installed, uv_cache, t
     assert lock.hashed
     monkeypatch.setenv("UV_CACHE_DIR", str(uv_cache))  # torch is in it, and is refused
     home = Home(tmp_path / "home")
+    home.root.mkdir()
     installer = Installer(home, lock, tmp_path / "unused.whl", find_uv_bin(), VERSION,
                           Sources(local_wheel_dirs()), sys.executable, app_sha256="0" * 64)
     with pytest.raises(InstallError) as refused:
