@@ -63,6 +63,15 @@ class Plan:
                 f"{human_bytes(self.free_bytes)} is free. Free some space, or choose another "
                 "place with --home DIR")
 
+    def hash_note(self) -> str | None:
+        """None when every package is bound to its sha256; else why this install is not."""
+        if self.lock.hashed:
+            return None
+        return (f"The {BACKEND_LABELS[self.backend]} install is not hash-bound: its lock leaves "
+                "torch's own dependencies to the PyTorch index at install time (the index "
+                "could not be reached when the lock was made), so torch and its dependencies "
+                "are not checked against recorded hashes.")
+
     def lines(self) -> list[str]:
         estimate = "" if self.lock.sizes_measured else " (estimate)"
         return [
@@ -73,6 +82,8 @@ class Plan:
             f"Download: {human_bytes(self.lock.download_bytes)}{estimate}",
             f"Disk needed: {human_bytes(self.needed_bytes)}{estimate}",
             f"Free disk: {human_bytes(self.free_bytes)} in {self.home}",
+            "Hashes: every package is checked against its sha256 in the lock"
+            if self.lock.hashed else f"Hashes: {self.hash_note()}",
         ]
 
 

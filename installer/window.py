@@ -86,6 +86,9 @@ class SetupWindow(QDialog):
         self.download_label = named(QLabel(), "downloadLabel", "Download size")
         self.disk_label = named(QLabel(), "diskLabel", "Disk space")
         self.disk_label.setWordWrap(True)
+        self.hash_label = named(QLabel(), "hashLabel", "Package hashes")
+        self.hash_label.setWordWrap(True)
+        self.hash_label.setStyleSheet("color: #b26a00;")
         self.home_label = named(QLabel(display_path(plan.home)), "homeLabel", "Install location")
         self.home_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         form = QFormLayout()
@@ -94,6 +97,7 @@ class SetupWindow(QDialog):
         form.addRow("Download:", self.download_label)
         form.addRow("Disk:", self.disk_label)
         form.addRow("Location:", self.home_label)
+        form.addRow("", self.hash_label)
 
         self.progress_bar = named(QProgressBar(), "installProgress", "Installation progress")
         self.progress_bar.setRange(0, 100)
@@ -136,6 +140,9 @@ class SetupWindow(QDialog):
             self.disk_label.setText(f"Not enough space: {text}. Free some space, or start the "
                                     "launcher with --home DIR on another disk.")
         self.install_button.setEnabled(plan.enough_disk)
+        note = plan.hash_note()
+        self.hash_label.setText(note or "")
+        self.hash_label.setVisible(note is not None)
 
     def backend_changed(self) -> None:
         self.plan = make_plan(self.launcher.home, self.backend_combo.currentData(), self.plan.gpu)

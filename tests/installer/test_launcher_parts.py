@@ -96,6 +96,7 @@ def fake_env(home: Path, name: str, version: str = "0.1.0") -> None:
     """A verified environment whose python is this interpreter (enough for the state logic)."""
     env = home / "envs" / name
     (env / "bin").mkdir(parents=True)
+    (env / "lib" / "python3.11" / "site-packages").mkdir(parents=True)
     (env / "bin" / "python").symlink_to(sys.executable)
     (env / "ads-env.json").write_text(json.dumps(
         {"version": version, "backend": "cpu", "verified": True}))
@@ -174,10 +175,15 @@ def test_setup_window_shows_the_plan_and_progress(qtbot, tmp_path, monkeypatch, 
     window.show_progress(Progress("packages", "Installed 27 of 55 packages", 27, 55))
     assert 40 <= window.progress_bar.value() <= 50
     assert window.status_label.text() == "Installed 27 of 55 packages"
+    assert window.hash_label.isHidden()  # the CPU lock is bound to its hashes
     monkeypatch.setattr(plan_module, "free_space", lambda path: 0)
     window.backend_combo.setCurrentIndex(window.backend_combo.findData("cuda"))
     assert not window.install_button.isEnabled()
     assert "Not enough space" in window.disk_label.text()
+    assert window.hash_label.isHidden()
+    window.backend_combo.setCurrentIndex(window.backend_combo.findData("rocm"))
+    assert not window.hash_label.isHidden()
+    assert "AMD ROCm install is not hash-bound" in window.hash_label.text()
 
 
 class ScriptedLauncher:
