@@ -90,23 +90,18 @@ def dist_infos(site: Path) -> list[Path]:
     return sorted(site.glob("*.dist-info"))
 
 
-def damaged_packages(env_path: Path, hashes: bool = True, only: set[str] | None = None,
-                     workers: int | None = None) -> list[Damaged]:
+def damaged_packages(env_path: Path, hashes: bool = True) -> list[Damaged]:
     """Every package of the environment whose files differ from its RECORD (or that has none).
 
-    hashes=False checks presence and sizes only (stat, no reads). only: distribution names
-    (normalised) to check; all when None.
+    hashes=False checks presence and sizes only (stat, no reads).
     """
     site = site_packages(env_path)
     if site is None:
         return [Damaged("python", "", ["no site-packages folder"], 1)]
     jobs: list[tuple[Damaged, tuple[str, str, str]]] = []
-    damaged: dict[str, Damaged] = {}
     packages = []
     for dist_info in dist_infos(site):
         name, _, version = dist_info.name.removesuffix(".dist-info").partition("-")
-        if only is not None and normal_name(name) not in only:
-            continue
         package = Damaged(name, version, dist_info=dist_info)
         packages.append(package)
         rows = read_record(dist_info)
@@ -118,18 +113,15 @@ def damaged_packages(env_path: Path, hashes: bool = True, only: set[str] | None 
             if row[0].endswith(".pyc") or not row[1]:
                 continue  # RECORD itself and files written at install time carry no hash
             jobs.append((package, row))
-    # Large files first, so the pool does not end waiting on one big library.
-    with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 2) + 1)) as pool:
+    # hashlib releases the GIL on large reads: a few threads keep every core hashing.
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) + 1)) as pool:
         results = pool.map(lambda job: check_file(site, job[1], hashes), jobs, chunksize=64)
         for (package, _), problem in zip(jobs, results, strict=True):
             if problem:
                 package.count += 1
                 if len(package.problems) < 3:
                     package.problems.append(problem)
-    for package in packages:
-        if package.count:
-            damaged[package.name] = package
-    return list(damaged.values())
+    return [package for package in packages if package.count]
 
 
 def normal_name(name: str) -> str:
