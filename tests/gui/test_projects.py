@@ -166,7 +166,7 @@ def test_main_opens_a_project_from_the_command_line(qtbot, tmp_path):
     from gui.app import main
 
     project = Project("cli")
-    project.add_take(np.zeros((3, 16, 16, 3), np.uint8), __import__("backend.core.request").request.GenerationRequest(prompt="x", seed=1))
+    project.add_take(np.zeros((3, 16, 16, 3), np.uint8), __import__("backend.core.request").core.request.GenerationRequest(prompt="x", seed=1))
     path = project.save(tmp_path / "cli.adsproj")
     seen = {}
 
