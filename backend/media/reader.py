@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.core.errors import InputError
-from backend.media.ffmpeg import ffmpeg_exe
+from backend.media.ffmpeg import PROBE_TIMEOUT, ffmpeg_exe, file_arg
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 ANIMATED_SUFFIXES = (".gif", ".webp", ".apng")
@@ -202,8 +202,8 @@ def video_header(path: Path) -> VideoHeader:
     """Size, rate and duration from `ffmpeg -i` (no ffprobe ships with imageio-ffmpeg)."""
     try:
         result = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-            capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", file_arg(path)],
+            capture_output=True, timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InputError(f"input video {str(path)!r} cannot be read: {exc}") from None
@@ -236,7 +236,7 @@ def packet_times(path: Path, needed: int) -> list[float] | None:
     Stops reading once `needed` frames (plus the B-frame reordering window) are known. None
     when the packets carry no timestamps."""
     command = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(path),
         "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-",
     ]
     process = subprocess.Popen(
@@ -283,7 +283,7 @@ class _Decoder:
         # timestamps then start at 0 at the seek point, so a frame's time is seek + pts_time.
         command = [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-            *(["-ss", f"{seek:.6f}"] if seek else []), "-i", str(path),
+            *(["-ss", f"{seek:.6f}"] if seek else []), "-i", file_arg(path),
             "-map", "0:v:0", "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough",
             "-an", "-sn", "-dn", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
         ]

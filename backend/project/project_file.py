@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.core.atomic import atomic_path
+from backend.core.atomic import atomic_path, sweep_temporaries
 from backend.core.errors import InputError
 from backend.core.request import FRAMES_RANGE, GenerationRequest
 
@@ -395,6 +395,7 @@ def write_snapshot(snapshot: ProjectSnapshot, path: str | os.PathLike) -> Path:
         target = target.with_name(target.name + SUFFIX)
     if not target.parent.is_dir():
         raise InputError(f"project {str(target)!r}: the folder {str(target.parent)!r} does not exist")
+    sweep_temporaries(target.parent)  # a kill mid-save leaves our temporary file behind
     sources: dict[Path, zipfile.ZipFile] = {}
     try:
         with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
@@ -423,7 +424,7 @@ def _write_take(archive: zipfile.ZipFile, take: Take, source: zipfile.ZipFile | 
     names = _frame_names(take)
     if source is not None and all(name in source.NameToInfo for name in names):
         for name in names:
-            info = source.getinfo(name)
+            info = _checked_member(source, name, take)
             with source.open(info) as member:
                 archive.writestr(info, member.read())
         return
@@ -435,11 +436,34 @@ def _write_take(archive: zipfile.ZipFile, take: Take, source: zipfile.ZipFile | 
         archive.writestr(name, buffer.getvalue())
 
 
+def frame_bytes_limit(take: Take) -> int:
+    """The most bytes a PNG frame of the take's size can need: 16-bit RGBA stored without
+    compression (8 bytes a pixel and a filter byte a row), zlib's block overhead, and room for
+    the text chunks (the settings)."""
+    width, height = take.size
+    raw = height * (width * 8 + 1)
+    return raw + raw // 1000 + 1024 * 1024
+
+
+def _checked_member(archive: zipfile.ZipFile, name: str, take: Take) -> zipfile.ZipInfo:
+    """The member's entry, refused before it is read when it declares more bytes than a frame
+    of its take can hold (a small file that would inflate to gigabytes)."""
+    info = archive.getinfo(name)
+    if info.file_size > frame_bytes_limit(take):
+        raise InputError(
+            f"frame {name!r} declares {info.file_size} bytes; a {take.size[0]}x{take.size[1]} "
+            f"frame needs at most {frame_bytes_limit(take)}"
+        )
+    return info
+
+
 def _read_frame(archive: zipfile.ZipFile, name: str, take: Take) -> np.ndarray:
-    """One frame, its size checked against the manifest's before it is decoded."""
+    """One frame, its declared size checked against its take before it is read and its image
+    size against the manifest's before it is decoded."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(archive.read(name))) as image:
+    data = archive.read(_checked_member(archive, name, take))
+    with Image.open(io.BytesIO(data)) as image:
         if image.size != take.size:
             raise InputError(f"frame {name!r} is {image.size[0]}x{image.size[1]}, "
                              f"the take says {take.size[0]}x{take.size[1]}")
