@@ -41,7 +41,7 @@ def main() -> int:
         models = write_demo_model(tmp / "models")
         inputs = tmp / "in"
         inputs.mkdir()
-        table.build_inputs(inputs)
+        table.build_inputs(inputs, models)
         long_clip = None
         for index, case in enumerate(table.CASES):
             out = tmp / f"out{index}"

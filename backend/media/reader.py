@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import math
+import errno
 import os
 import queue
 import re
@@ -108,6 +109,10 @@ def parse_frame_range(text: str) -> tuple[int, int | None]:
     return start, end
 
 
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 120 else f"{text[:60]}…{text[-40:]}")
+
+
 def parse_size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
@@ -117,6 +122,12 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def _resolve(source: str | os.PathLike) -> Path:
     path = Path(os.path.expanduser(str(source)))
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise InputError(f"input {_shown(str(source))}: the name is longer than this file "
+                             "system allows, so no such file exists") from None
     if not path.exists():
         raise InputError(f"input {str(source)!r}: no such file or folder")
     return path

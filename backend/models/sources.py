@@ -41,8 +41,9 @@ def resolve_source(
                     f"{role} {text!r} is not a diffusers model folder (it has no {marker}); "
                     f"choose the folder that holds {marker}, or a single .safetensors file"
                 )
-            if not marker:
-                check_folder(path, allow_pickle=allow_pickle, role=role, label=text)
+            # A library reads the folder's weights on its own: the rule comes first.
+            check_folder(path, allow_pickle=allow_pickle, role=role, label=text,
+                         depth=1 if marker else 0)
             return ModelSource("folder", str(path), text)
         suffix = path.suffix.lower()
         if suffix in PICKLE_SUFFIXES:

@@ -21,9 +21,11 @@ def pickle_refused(role: str, label: str) -> InputError:
 
 
 def safetensors_flag(allow_pickle: bool) -> bool | None:
-    """diffusers' `use_safetensors`: True refuses .bin weights; None prefers safetensors and
-    falls back to them."""
-    return None if allow_pickle else True
+    """diffusers' `use_safetensors` for a folder or Hub id: None, prefer safetensors and fall
+    back to .bin weights, which diffusers and transformers read with `weights_only=True`, the
+    rule itself. A local folder's pickles went through `check_folder` first, so a refusal
+    carries our one message, not a library's."""
+    return None
 
 
 def who(role: str, label: str) -> str:
@@ -64,7 +66,9 @@ def load_weights(
 
     try:
         return _torch_load(path, mmap, weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise corrupt(role, label, exc) from None  # not a pickle at all, or cut short
         if not allow_pickle:
             raise pickle_refused(role, label) from None
     except OSError as exc:
@@ -133,9 +137,20 @@ def _flatten(tensors: dict, prefix: str = ""):
             yield f"{prefix}{key}", value
 
 
-def check_folder(folder: str | os.PathLike, *, allow_pickle: bool, role: str, label: str) -> None:
-    """The rule for every pickle weights file at the top of a folder (a LoRA's or an
-    embedding's), which a library would otherwise read on its own."""
-    for path in sorted(Path(folder).iterdir()):
-        if path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES:
+def check_folder(folder: str | os.PathLike, *, allow_pickle: bool, role: str, label: str,
+                 depth: int = 0) -> None:
+    """The rule for every pickle weights file in a folder (and `depth` levels of subfolders:
+    a diffusers model's unet/, vae/, text_encoder/), which a library would otherwise read on its
+    own. A pickle beside a .safetensors of the same stem is never read, so it is not checked."""
+    try:
+        entries = sorted(Path(folder).iterdir())
+    except OSError as exc:
+        raise InputError(f"{who(role, label)} cannot be read ({exc.strerror})") from None
+    safe_stems = {p.stem for p in entries if p.suffix.lower() in SAFE_SUFFIXES}
+    for path in entries:
+        if path.is_dir() and depth > 0:
+            check_folder(path, allow_pickle=allow_pickle, role=role,
+                         label=f"{label}/{path.name}", depth=depth - 1)
+        elif (path.is_file() and path.suffix.lower() in PICKLE_SUFFIXES
+              and path.stem not in safe_stems):
             check_weights(path, allow_pickle=allow_pickle, role=role, label=f"{label}/{path.name}")
