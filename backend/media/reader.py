@@ -10,8 +10,8 @@ stream's own timestamp, so variable-frame-rate video is resampled at the right m
 from __future__ import annotations
 
 import collections
-import math
 import errno
+import math
 import os
 import queue
 import re
