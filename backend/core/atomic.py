@@ -51,7 +51,7 @@ def fsync_dir(folder: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, durable: bool = True,
-                mode: int | None = None) -> Iterator[Path]:
+                mode: int | None = None, sweep: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `target`; when the block succeeds, it becomes `target`.
 
     The temporary name keeps the target's suffix (writers such as ffmpeg pick the format from
@@ -59,6 +59,8 @@ def atomic_path(target: str | os.PathLike, durable: bool = True,
     overrides the permissions (a secret: 0o600; the temporary file is 0o600 from the start).
     """
     target = Path(target)
+    if sweep:  # what a kill during an earlier save of ours left beside it
+        sweep_temporaries(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{owner_tag()}-",
                                suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)

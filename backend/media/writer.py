@@ -330,7 +330,7 @@ def write_png_folder(frames, folder: Path, metadata_text: str | None, parameters
         with contextlib.ExitStack() as staged:
             for index, (frame, target) in enumerate(zip(frames, targets, strict=True)):
                 _tick(progress, cancel, index, len(frames))
-                tmp = staged.enter_context(atomic_path(target, durable=False))
+                tmp = staged.enter_context(atomic_path(target, durable=False, sweep=False))
                 Image.fromarray(frame).save(tmp, format="PNG", pnginfo=info, compress_level=4)
     except BaseException:
         if created:
@@ -367,10 +367,8 @@ def write_clip(
     check_output_size(kind, frames.shape[2], frames.shape[1], str(output))
     frames = sequence_for_playback(frames, options.pingpong)
     text = to_text(metadata) if metadata else None
-    # What a kill during an earlier export left beside the target (ours, their process gone).
-    sweep_temporaries(path.parent)
     if kind == "folder" and path.is_dir():
-        sweep_temporaries(path)
+        sweep_temporaries(path)  # once here: its frames' writes skip the sweep
     if kind == "folder":
         parameters = webui_parameters(metadata["request"]) if metadata else None
         written = write_png_folder(frames, path, text, parameters, progress, cancel)

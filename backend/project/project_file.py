@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.core.atomic import atomic_path, sweep_temporaries
+from backend.core.atomic import atomic_path
 from backend.core.errors import InputError
 from backend.core.request import FRAMES_RANGE, GenerationRequest
 
@@ -395,7 +395,6 @@ def write_snapshot(snapshot: ProjectSnapshot, path: str | os.PathLike) -> Path:
         target = target.with_name(target.name + SUFFIX)
     if not target.parent.is_dir():
         raise InputError(f"project {str(target)!r}: the folder {str(target.parent)!r} does not exist")
-    sweep_temporaries(target.parent)  # a kill mid-save leaves our temporary file behind
     sources: dict[Path, zipfile.ZipFile] = {}
     try:
         with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
