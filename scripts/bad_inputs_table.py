@@ -27,6 +27,8 @@ def shown(argv, case) -> str:
             argv[1] = "[tiny model]"
     elif argv[: len(GEN)] == list(GEN):
         argv = ["generate", "[tiny model, --output out/o.gif]", *argv[len(GEN):]]
+    elif argv[: len(GEN) - 1] == [part for part in GEN if part != "--quiet"]:
+        argv = ["generate", "[tiny model, --output out/o.gif, no --quiet]", *argv[len(GEN) - 1:]]
     text = " ".join(argv).replace("{in}/", "in/").replace("{out}/", "out/")
     return text.replace("|", "\\|")
 
