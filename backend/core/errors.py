@@ -92,7 +92,7 @@ def os_failure(exc: OSError) -> GenerationError:
     import errno
 
     if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        where = f" writing {exc.filename!s}" if exc.filename else ""
-        return GenerationError(f"{DISK_FULL} and run it again (stopped{where})")
+        where = f" (while writing {exc.filename!s})" if exc.filename else ""
+        return GenerationError(f"{DISK_FULL} and run it again{where}")
     reason = exc.strerror or str(exc)
     return GenerationError(f"{reason}: {exc.filename}" if exc.filename else reason)
