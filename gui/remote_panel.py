@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from backend.core.errors import StudioError, failure_kind
+from backend.core.errors import StudioError, failure_kind, redact_urls
 from backend.project.remote_settings import RemoteSettings
 from gui.i18n import translate
 from gui.panels import named
@@ -101,11 +101,11 @@ class RemoteRunner(QObject):
                 with RemoteClient(self.url()) as client:
                     count = client.worker_count()
             except StudioError as exc:
-                self.checked.emit(str(exc))
+                self.checked.emit(redact_urls(str(exc)))
                 return
             except Exception as exc:  # noqa: BLE001 - said in the panel, never a dead thread
                 self.checked.emit(translate("RenderOnPanel", "Cannot check the broker: {0}: {1}").format(
-                    type(exc).__name__, exc))
+                    type(exc).__name__, redact_urls(str(exc))))
                 return
             if count is None:
                 self.checked.emit(translate("RenderOnPanel", "The broker did not say how many workers are connected."))
@@ -133,6 +133,13 @@ class RenderOnPanel(QGroupBox):
         self.url = named(QLineEdit(), "brokerUrlEdit", self.tr("Broker URL"),
                          self.tr("amqp://user:password@host:5672// or amqps://… (empty: $ADS_BROKER_URL)"))
         self.url.setPlaceholderText("amqp://user:password@host:5672//")
+        # The URL holds the broker's password: masked unless the user asks to see it.
+        self.url.setEchoMode(QLineEdit.EchoMode.Password)
+        self.show_url = named(QPushButton(self.tr("Show")), "brokerShowButton",
+                              self.tr("Show the broker URL"),
+                              self.tr("Show or hide the broker URL, which holds its password"))
+        self.show_url.setCheckable(True)
+        self.show_url.toggled.connect(self._show_url)
         self.check_button = named(QPushButton(self.tr("Check")), "brokerCheckButton", self.tr("Check the broker"),
                                   self.tr("Connect to the broker and count the workers"))
         self.status = QLabel("")
@@ -141,6 +148,7 @@ class RenderOnPanel(QGroupBox):
         self.status.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(self.url, 1)
+        row.addWidget(self.show_url)
         row.addWidget(self.check_button)
         layout = QVBoxLayout(self)
         layout.addWidget(self.choice)
@@ -156,9 +164,15 @@ class RenderOnPanel(QGroupBox):
         self.check_button.clicked.connect(self.check)
         runner.checked.connect(self.status.setText)
 
+    @Slot(bool)
+    def _show_url(self, shown: bool) -> None:
+        self.url.setEchoMode(QLineEdit.EchoMode.Normal if shown else QLineEdit.EchoMode.Password)
+        self.show_url.setText(self.tr("Hide") if shown else self.tr("Show"))
+
     def _sync(self) -> None:
         workers = self.choice.currentData() == "workers"
         self.url.setEnabled(workers)
+        self.show_url.setEnabled(workers)
         self.check_button.setEnabled(workers)
         if not workers:
             self.status.setText("")

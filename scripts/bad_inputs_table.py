@@ -27,6 +27,8 @@ def shown(argv, case) -> str:
             argv[1] = "[tiny model]"
     elif argv[: len(GEN)] == list(GEN):
         argv = ["generate", "[tiny model, --output out/o.gif]", *argv[len(GEN):]]
+    elif argv[: len(GEN) - 1] == [part for part in GEN if part != "--quiet"]:
+        argv = ["generate", "[tiny model, --output out/o.gif, no --quiet]", *argv[len(GEN) - 1:]]
     text = " ".join(argv).replace("{in}/", "in/").replace("{out}/", "out/")
     return text.replace("|", "\\|")
 
@@ -41,7 +43,7 @@ def main() -> int:
         models = write_demo_model(tmp / "models")
         inputs = tmp / "in"
         inputs.mkdir()
-        table.build_inputs(inputs)
+        table.build_inputs(inputs, models)
         long_clip = None
         for index, case in enumerate(table.CASES):
             out = tmp / f"out{index}"

@@ -32,7 +32,7 @@ from backend.cli.options import (
     request_from_args,
     write_options,
 )
-from backend.core.errors import Cancelled, InputError, StudioError
+from backend.core.errors import Cancelled, InputError, StudioError, os_failure, redact_urls
 from backend.core.logs import quiet_libraries
 
 PROG = "animatediff-studio"
@@ -265,16 +265,19 @@ def run_convert(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from backend.core.limits import check_fps
     from backend.media.metadata import build_metadata
     from backend.media.writer import check_output_writable, write_clip
     from backend.project.project_file import Project
 
     options = write_options(args)
     options.validate()
+    if args.fps is not None:
+        check_fps(args.fps, "--fps")
     check_output_writable(args.output)
     project = Project.open(args.project)
     take = project.take(args.take)
-    fps = args.fps or take.request.fps
+    fps = args.fps if args.fps is not None else take.request.fps
     metadata = build_metadata(take.request.to_dict(), take=take.name)
     outputs = write_clip(project.frames(take), args.output, fps, options, metadata)
     print(f"wrote {outputs[0]} ({take.name}, {take.frame_count} frames, {fps:g} fps)", file=sys.stderr)
@@ -330,10 +333,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StudioError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:
+        print(f"{PROG}: error: {os_failure(exc)}", file=sys.stderr)
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - last resort: one clear line, not a traceback
         if os.environ.get("ANIMATEDIFF_STUDIO_DEBUG"):
             raise
-        print(f"{PROG}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {redact_urls(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
         return EXIT_FAILED
     finally:
         if previous is not None:

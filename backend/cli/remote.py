@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from backend.core.errors import Cancelled, InputError, StudioError
+from backend.core.errors import Cancelled, InputError, StudioError, redact_urls
 from backend.core.request import DEVICES, DTYPES, GenerationRequest, random_seed
 
 BATCH_FORMATS = ("mp4", "gif", "webm", "webp", "png")
@@ -289,7 +289,7 @@ def _batch_local(jobs: list[BatchJob], args: argparse.Namespace) -> None:
         except Cancelled:
             raise KeyboardInterrupt from None
         except StudioError as exc:
-            job.state, job.message = "failed", str(exc)
+            job.state, job.message = "failed", redact_urls(str(exc))
         else:
             job.state = "done"
         job.seconds = time.monotonic() - began
@@ -325,7 +325,7 @@ def _batch_remote(url: str, jobs: list[BatchJob], args: argparse.Namespace) -> N
                 except Cancelled:
                     job.state, job.message = "cancelled", "cancelled"
                 except StudioError as exc:
-                    job.state, job.message = "failed", str(exc)
+                    job.state, job.message = "failed", redact_urls(str(exc))
                 else:
                     job.state = "done"
                 job.seconds = time.monotonic() - began

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 import threading
@@ -50,7 +51,7 @@ def fsync_dir(folder: Path) -> None:
 
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, durable: bool = True,
-                mode: int | None = None) -> Iterator[Path]:
+                mode: int | None = None, sweep: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside `target`; when the block succeeds, it becomes `target`.
 
     The temporary name keeps the target's suffix (writers such as ffmpeg pick the format from
@@ -58,8 +59,10 @@ def atomic_path(target: str | os.PathLike, durable: bool = True,
     overrides the permissions (a secret: 0o600; the temporary file is 0o600 from the start).
     """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}",
-                               dir=target.parent)
+    if sweep:  # what a kill during an earlier save of ours left beside it
+        sweep_temporaries(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.{owner_tag()}-",
+                               suffix=f".tmp{target.suffix}", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -87,3 +90,57 @@ def write_bytes(target: str | os.PathLike, data: bytes, durable: bool = True,
 def write_text(target: str | os.PathLike, text: str, durable: bool = True,
                mode: int | None = None) -> Path:
     return write_bytes(target, text.encode("utf-8"), durable, mode)
+
+
+# A temporary name says who made it: `.{stem}.{host}-{pid}-{random}.tmp{suffix}`, so a later
+# run can tell its own leftovers (from a kill mid-write) from files another process is writing.
+_TEMPORARY = re.compile(r"^\..*\.(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-[\w]+\.tmp(\.[\w]+)?$")
+
+
+def host_tag() -> str:
+    import hashlib
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode("utf-8", "replace")).hexdigest()[:6]
+
+
+def owner_tag() -> str:
+    return f"{host_tag()}-{os.getpid()}"
+
+
+def process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists (another user's) or cannot tell: leave it alone
+    return True
+
+
+def left_by_dead_process(name: str) -> bool:
+    """True for a name our own code made, on this machine, by a process that is gone."""
+    match = _TEMPORARY.match(name)
+    if match is None or match["host"] != host_tag():
+        return False
+    return not process_alive(int(match["pid"]))
+
+
+def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove our temporary files in `folder` that a killed process left (a SIGKILL mid-save
+    runs no cleanup). Only names of our pattern, made on this machine, whose process is dead;
+    anything else is never touched. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(".") and left_by_dead_process(entry.name):
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed

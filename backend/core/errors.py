@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 
@@ -69,5 +70,29 @@ def failure_kind(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, InputError):
         return "input", str(exc)
     if isinstance(exc, StudioError):
-        return "error", str(exc)
-    return "error", f"{type(exc).__name__}: {exc}"
+        return "error", redact_urls(str(exc))
+    return "error", redact_urls(f"{type(exc).__name__}: {exc}")
+
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):[^@\s]*@")
+
+
+def redact_urls(text: str) -> str:
+    """`text` with the password of any URL in it masked: a library's exception text can hold
+    the broker URL, and a message must never show the password."""
+    return _CREDENTIALS.sub(r"\g<scheme>\g<user>:**@", text)
+
+
+DISK_FULL = "the disk is full (or the file is larger than this system allows); free some space"
+
+
+def os_failure(exc: OSError) -> GenerationError:
+    """One line for an OSError while running: the disk filling up says what to do; anything
+    else names the file and the system's reason."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        where = f" (while writing {exc.filename!s})" if exc.filename else ""
+        return GenerationError(f"{DISK_FULL} and run it again{where}")
+    reason = exc.strerror or str(exc)
+    return GenerationError(f"{reason}: {exc.filename}" if exc.filename else reason)

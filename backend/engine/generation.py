@@ -19,7 +19,6 @@ from backend.core.errors import (
     CancelCheck,
     Cancelled,
     GenerationError,
-    InputError,
     StudioError,
     cancel_check,
 )
@@ -247,8 +246,8 @@ def generate(
         failure = compile_failure(exc, request.model, cache.pipelines())
         if failure is not None:
             raise failure from exc
-        if isinstance(exc, ValueError):
-            raise InputError(str(exc).splitlines()[0]) from exc
+        # A library's ValueError is the library's failure, not the user's input: our own
+        # checks (request.validate, the loaders) raise InputError for what the user gave.
         raise GenerationError(f"generation failed: {type(exc).__name__}: {exc}") from exc
     duration = time.perf_counter() - started
     timings["total"] = duration

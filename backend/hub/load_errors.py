@@ -59,6 +59,11 @@ def explain_load_error(exc: BaseException, role: str, source: ModelSource) -> Ex
                 f"{role} {label!r}: a weights file is truncated or corrupt ({text.strip()[:80]}); "
                 "download it again"
             )
+        if "is not a valid JSON file" in text:
+            return InputError(
+                f"{role} {label!r}: a configuration file (.json) in it is damaged or not JSON; "
+                "download the model again"
+            )
         if "size mismatch" in text:
             return InputError(
                 f"{role} {label!r} does not fit the other model: its layer sizes differ (an SD1.5 "

@@ -86,10 +86,15 @@ def _from_xmp(data: bytes | str) -> str | None:
 
 
 def _ffmpeg_comment(path: Path) -> str | None:
-    from backend.media.ffmpeg import ffmpeg_exe
+    from backend.media.ffmpeg import PROBE_TIMEOUT, ffmpeg_exe, file_arg
 
-    command = [ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"]
-    result = subprocess.run(command, capture_output=True, timeout=60)
+    command = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", file_arg(path),
+               "-f", "ffmetadata", "-"]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT,
+                                stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None  # no comment to read: the caller says the file holds no settings
     if result.returncode != 0:
         return None
     text = result.stdout.decode("utf-8", "replace")

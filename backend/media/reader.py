@@ -10,6 +10,7 @@ stream's own timestamp, so variable-frame-rate video is resampled at the right m
 from __future__ import annotations
 
 import collections
+import errno
 import math
 import os
 import queue
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.core.errors import InputError
-from backend.media.ffmpeg import ffmpeg_exe
+from backend.media.ffmpeg import PROBE_TIMEOUT, ffmpeg_exe, file_arg
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 ANIMATED_SUFFIXES = (".gif", ".webp", ".apng")
@@ -108,6 +109,10 @@ def parse_frame_range(text: str) -> tuple[int, int | None]:
     return start, end
 
 
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 120 else f"{text[:60]}…{text[-40:]}")
+
+
 def parse_size(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
@@ -117,6 +122,12 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def _resolve(source: str | os.PathLike) -> Path:
     path = Path(os.path.expanduser(str(source)))
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise InputError(f"input {_shown(str(source))}: the name is longer than this file "
+                             "system allows, so no such file exists") from None
     if not path.exists():
         raise InputError(f"input {str(source)!r}: no such file or folder")
     return path
@@ -202,8 +213,8 @@ def video_header(path: Path) -> VideoHeader:
     """Size, rate and duration from `ffmpeg -i` (no ffprobe ships with imageio-ffmpeg)."""
     try:
         result = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-            capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", file_arg(path)],
+            capture_output=True, timeout=PROBE_TIMEOUT, stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InputError(f"input video {str(path)!r} cannot be read: {exc}") from None
@@ -236,7 +247,7 @@ def packet_times(path: Path, needed: int) -> list[float] | None:
     Stops reading once `needed` frames (plus the B-frame reordering window) are known. None
     when the packets carry no timestamps."""
     command = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+        ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(path),
         "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-",
     ]
     process = subprocess.Popen(
@@ -283,7 +294,7 @@ class _Decoder:
         # timestamps then start at 0 at the seek point, so a frame's time is seek + pts_time.
         command = [
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-loglevel", "info",
-            *(["-ss", f"{seek:.6f}"] if seek else []), "-i", str(path),
+            *(["-ss", f"{seek:.6f}"] if seek else []), "-i", file_arg(path),
             "-map", "0:v:0", "-vf", "showinfo=checksum=0", "-fps_mode", "passthrough",
             "-an", "-sn", "-dn", "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
         ]

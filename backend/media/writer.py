@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from backend.core.atomic import atomic_path
-from backend.core.errors import Cancelled, GenerationError, InputError
-from backend.media.ffmpeg import ffmpeg_exe
+from backend.core.atomic import atomic_path, sweep_temporaries
+from backend.core.errors import DISK_FULL, Cancelled, GenerationError, InputError
+from backend.media.ffmpeg import FINISH_TIMEOUT, ffmpeg_exe, file_arg
 from backend.media.metadata import PNG_KEY, sidecar_path, to_text, webui_parameters, xmp_packet
 
 FORMATS = ("gif", "mp4", "webm", "webp", "folder")
@@ -78,7 +79,17 @@ def output_format(path: str | os.PathLike) -> str:
 def check_output_writable(path: str | os.PathLike) -> None:
     """Fail before any work if the output cannot be written. A PNG folder may be new, but the
     folder it goes in must exist, as must a file's folder."""
-    path = Path(os.path.expanduser(str(path)))
+    text = str(path)
+    if not text.strip():
+        raise InputError("--output is empty; give a file name (.gif .mp4 .webm .webp) or a folder")
+    path = Path(os.path.expanduser(text))
+    longest = max((len(os.fsencode(part)) for part in path.parts), default=0)
+    limit = _name_limit(path)
+    if longest > limit:
+        raise InputError(
+            f"output {_shown(text)}: a name in it is {longest} bytes long; this file system "
+            f"allows {limit}, so choose a shorter name"
+        )
     kind = output_format(path)
     parent = path.parent
     if not parent.exists():
@@ -95,6 +106,22 @@ def check_output_writable(path: str | os.PathLike) -> None:
             pass
     except OSError as exc:
         raise InputError(f"output {str(path)!r}: cannot write in {str(probe_in)!r} ({exc.strerror})") from None
+
+
+def _name_limit(path: Path) -> int:
+    """The longest file name (in bytes) the output's file system takes."""
+    probe = path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        return os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def _shown(text: str) -> str:
+    """A path for a one-line message: long ones shortened in the middle."""
+    return repr(text if len(text) <= 120 else f"{text[:60]}…{text[-40:]}")
 
 
 def check_frames(frames: Any) -> np.ndarray:
@@ -236,15 +263,19 @@ def write_ffmpeg_video(frames, path: Path, fps: float, options: WriteOptions, co
     meta = ["-metadata", f"comment={comment}"] if comment else []
     with atomic_path(path) as tmp:
         command = [
-            ffmpeg_exe(), "-y", "-v", "error",
+            ffmpeg_exe(), "-nostdin", "-y", "-v", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{even_w}x{even_h}", "-r", rate_text(fps),
-            "-i", "-", "-an", *codec, "-pix_fmt", "yuv420p", "-r", rate_text(fps), *meta, str(tmp),
+            "-i", "-", "-an", *codec, "-pix_fmt", "yuv420p", "-r", rate_text(fps), *meta, file_arg(tmp),
         ]
         # Its own session: a Ctrl+C in the terminal reaches us, not ffmpeg mid-frame; the
         # cleanup below stops it and the temporary file goes.
-        process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
-        )
+        try:
+            process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+            )
+        except OSError as exc:
+            raise GenerationError(f"ffmpeg could not be started ({exc.strerror}); "
+                                  "reinstall imageio-ffmpeg") from None
         try:
             try:
                 for index, frame in enumerate(frames):
@@ -253,8 +284,20 @@ def write_ffmpeg_video(frames, path: Path, fps: float, options: WriteOptions, co
                 process.stdin.close()
             except BrokenPipeError:
                 pass  # ffmpeg stopped early; its exit status and message say why
-            error = process.stderr.read().decode("utf-8", "replace").strip()
-            if process.wait() != 0:
+            if not process.stdin.closed:
+                with contextlib.suppress(BrokenPipeError):
+                    process.stdin.close()
+            process.stdin = None  # closed: communicate() only reads stderr and waits
+            try:
+                _, raw = process.communicate(timeout=FINISH_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise GenerationError(
+                    f"ffmpeg did not finish {path.name} within {FINISH_TIMEOUT} s"
+                ) from None
+            error = raw.decode("utf-8", "replace").strip()
+            if process.returncode == -signal.SIGXFSZ or "No space left" in error:
+                raise GenerationError(f"{DISK_FULL} and export {path.name} again")
+            if process.returncode != 0:
                 last = error.splitlines()[-1] if error else f"exit status {process.returncode}"
                 raise GenerationError(f"ffmpeg could not write {path.name}: {last}")
         except BaseException:
@@ -277,15 +320,23 @@ def write_png_folder(frames, folder: Path, metadata_text: str | None, parameters
         info.add_text(PNG_KEY, metadata_text)
     if parameters:
         info.add_text("parameters", parameters)
+    created = not folder.exists()
     folder.mkdir(exist_ok=True)
     # Every frame's atomic write stays pending in the stack: all are renamed once the last is
-    # written, or all removed on a failure or cancel.
+    # written, or all removed on a failure or cancel (Ctrl+C included); a folder we made for
+    # them goes too.
     targets = [folder / FRAME_PATTERN.format(index) for index in range(len(frames))]
-    with contextlib.ExitStack() as staged:
-        for index, (frame, target) in enumerate(zip(frames, targets, strict=True)):
-            _tick(progress, cancel, index, len(frames))
-            tmp = staged.enter_context(atomic_path(target, durable=False))
-            Image.fromarray(frame).save(tmp, format="PNG", pnginfo=info, compress_level=4)
+    try:
+        with contextlib.ExitStack() as staged:
+            for index, (frame, target) in enumerate(zip(frames, targets, strict=True)):
+                _tick(progress, cancel, index, len(frames))
+                tmp = staged.enter_context(atomic_path(target, durable=False, sweep=False))
+                Image.fromarray(frame).save(tmp, format="PNG", pnginfo=info, compress_level=4)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: never anything that is not ours
+        raise
     index = len(frames)
     while (stale := folder / FRAME_PATTERN.format(index)).exists():
         stale.unlink()
@@ -316,6 +367,8 @@ def write_clip(
     check_output_size(kind, frames.shape[2], frames.shape[1], str(output))
     frames = sequence_for_playback(frames, options.pingpong)
     text = to_text(metadata) if metadata else None
+    if kind == "folder" and path.is_dir():
+        sweep_temporaries(path)  # once here: its frames' writes skip the sweep
     if kind == "folder":
         parameters = webui_parameters(metadata["request"]) if metadata else None
         written = write_png_folder(frames, path, text, parameters, progress, cancel)

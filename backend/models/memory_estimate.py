@@ -68,33 +68,39 @@ class MemoryEstimate:
         return text
 
 
-def _safetensors_bytes(files, element_size: int) -> int:
-    from safetensors import safe_open
+def _tensor_bytes(files, element_size: int, allow_pickle: bool, role: str) -> int:
+    """Bytes of every tensor in `files` from their headers, after the pickle rule (a pickle is
+    never read before the rule allows it)."""
+    from backend.models.weights import tensor_shapes
 
     total = 0
     for path in files:
-        with safe_open(str(path), framework="pt") as handle:
-            for key in handle.keys():
-                count = 1
-                for size in handle.get_slice(key).get_shape():
-                    count *= size
-                total += count * element_size
+        for shape in tensor_shapes(path, role=role, label=str(path),
+                                   allow_pickle=allow_pickle).values():
+            count = 1
+            for size in shape:
+                count *= size
+            total += count * element_size
     return total
 
 
-def _weights(base: str, adapter: str, element_size: int) -> tuple[int, int] | None:
+def _weights(
+    base: str, adapter: str, element_size: int, allow_pickle: bool = False
+) -> tuple[int, int] | None:
     """(all weights, the UNet's own weights) from local files, or None."""
     base_path, adapter_path = Path(base).expanduser(), Path(adapter).expanduser()
     if not base_path.exists() or not adapter_path.exists():
         return None
     adapter_files = [adapter_path] if adapter_path.is_file() else sorted(adapter_path.glob("*.safetensors"))
-    motion = _safetensors_bytes(adapter_files, element_size)
+    motion = _tensor_bytes(adapter_files, element_size, allow_pickle, "motion adapter")
     if base_path.is_file():
-        everything = _safetensors_bytes([base_path], element_size)
+        everything = _tensor_bytes([base_path], element_size, allow_pickle, "base model")
         return everything + motion, everything * 3 // 4  # SD1.5: the UNet is ~3/4 of a checkpoint
-    unet = _safetensors_bytes(sorted((base_path / "unet").glob("*.safetensors")), element_size)
+    unet = _tensor_bytes(sorted((base_path / "unet").glob("*.safetensors")), element_size, False,
+                         "base model")
     rest = sum(
-        _safetensors_bytes(sorted((base_path / name).glob("*.safetensors")), element_size)
+        _tensor_bytes(sorted((base_path / name).glob("*.safetensors")), element_size, False,
+                      "base model")
         for name in _COMPONENTS[1:]
     )
     return unet + rest + motion, unet
@@ -111,7 +117,8 @@ def estimate_memory(request: GenerationRequest, device: str, element_size: int) 
     vae_scale = _width(request.model.base_model, "vae", VAE_BASE_CHANNELS)
     decode = int(VAE_WORK_CHANNELS * vae_scale * request.height * request.width * chunk
                  * element_size)
-    weights = _weights(request.model.base_model, request.model.motion_adapter, element_size)
+    weights = _weights(request.model.base_model, request.model.motion_adapter, element_size,
+                       request.model.allow_pickle)
     offload = request.model.offload != "none" and device != "cpu"
     cpu = device == "cpu"
     return MemoryEstimate(

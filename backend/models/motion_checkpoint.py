@@ -23,16 +23,9 @@ _MID_TRANSFORMER = re.compile(r"^mid_block\.motion_modules\.0\.transformer_block
 
 def read_shapes(path: str, label: str) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes from a .safetensors header, without reading the weights."""
-    from safetensors import safe_open
+    from backend.models.weights import tensor_shapes
 
-    try:
-        with safe_open(path, framework="pt") as handle:
-            return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
-    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error type
-        raise InputError(
-            f"{label}: the weights file is truncated or corrupt ({str(exc).strip()[:80]}); "
-            "download it again"
-        ) from None
+    return tensor_shapes(path, role="", label=label)
 
 
 def is_diffusers_motion_file(keys) -> bool:

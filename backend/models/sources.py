@@ -18,6 +18,7 @@ from backend.core.sources import (
     split_hub_file,
 )
 from backend.hub.files import download_hub_file
+from backend.models.weights import check_folder, check_weights
 
 BASE_MODEL, MOTION_ADAPTER = "base model", "motion adapter"
 MOTION_LORA, IMAGE_LORA, EMBEDDING = "motion LoRA", "LoRA", "embedding"
@@ -40,14 +41,13 @@ def resolve_source(
                     f"{role} {text!r} is not a diffusers model folder (it has no {marker}); "
                     f"choose the folder that holds {marker}, or a single .safetensors file"
                 )
+            # A library reads the folder's weights on its own: the rule comes first.
+            check_folder(path, allow_pickle=allow_pickle, role=role, label=text,
+                         depth=1 if marker else 0)
             return ModelSource("folder", str(path), text)
         suffix = path.suffix.lower()
         if suffix in PICKLE_SUFFIXES:
-            if not allow_pickle:
-                raise InputError(
-                    f"{role} {text!r} is a pickle checkpoint ({suffix}), which can run code when "
-                    "loaded; use a .safetensors file, or pass --allow-pickle if you trust its source"
-                )
+            check_weights(path, allow_pickle=allow_pickle, role=role, label=text)
         elif suffix not in SAFE_SUFFIXES:
             raise InputError(
                 f"{role} {text!r} is not a model file: expected a .safetensors file "

@@ -423,7 +423,7 @@ def _write_take(archive: zipfile.ZipFile, take: Take, source: zipfile.ZipFile | 
     names = _frame_names(take)
     if source is not None and all(name in source.NameToInfo for name in names):
         for name in names:
-            info = source.getinfo(name)
+            info = _checked_member(source, name, take)
             with source.open(info) as member:
                 archive.writestr(info, member.read())
         return
@@ -435,11 +435,34 @@ def _write_take(archive: zipfile.ZipFile, take: Take, source: zipfile.ZipFile | 
         archive.writestr(name, buffer.getvalue())
 
 
+def frame_bytes_limit(take: Take) -> int:
+    """The most bytes a PNG frame of the take's size can need: 16-bit RGBA stored without
+    compression (8 bytes a pixel and a filter byte a row), zlib's block overhead, and room for
+    the text chunks (the settings)."""
+    width, height = take.size
+    raw = height * (width * 8 + 1)
+    return raw + raw // 1000 + 1024 * 1024
+
+
+def _checked_member(archive: zipfile.ZipFile, name: str, take: Take) -> zipfile.ZipInfo:
+    """The member's entry, refused before it is read when it declares more bytes than a frame
+    of its take can hold (a small file that would inflate to gigabytes)."""
+    info = archive.getinfo(name)
+    if info.file_size > frame_bytes_limit(take):
+        raise InputError(
+            f"frame {name!r} declares {info.file_size} bytes; a {take.size[0]}x{take.size[1]} "
+            f"frame needs at most {frame_bytes_limit(take)}"
+        )
+    return info
+
+
 def _read_frame(archive: zipfile.ZipFile, name: str, take: Take) -> np.ndarray:
-    """One frame, its size checked against the manifest's before it is decoded."""
+    """One frame, its declared size checked against its take before it is read and its image
+    size against the manifest's before it is decoded."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(archive.read(name))) as image:
+    data = archive.read(_checked_member(archive, name, take))
+    with Image.open(io.BytesIO(data)) as image:
         if image.size != take.size:
             raise InputError(f"frame {name!r} is {image.size[0]}x{image.size[1]}, "
                              f"the take says {take.size[0]}x{take.size[1]}")

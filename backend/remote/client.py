@@ -20,7 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from backend.core.errors import Cancelled, GenerationError, InputError, OutOfMemoryError
+from backend.core.errors import (
+    Cancelled,
+    GenerationError,
+    InputError,
+    OutOfMemoryError,
+    redact_urls,
+)
 from backend.core.request import GenerationRequest, random_seed
 from backend.engine.generation import GenerationResult, Progress
 from backend.media.reader import read_input_video
@@ -294,7 +300,9 @@ class RemoteClient:
         try:
             result = self.app.send_task(TASK_NAME, args=[job], **options)
         except Exception as exc:  # noqa: BLE001 - the broker went away between check and send
-            raise BrokerError(f"could not send the job to {self.safe_url}: {exc}") from None
+            raise BrokerError(
+                f"could not send the job to {self.safe_url}: {redact_urls(str(exc))}"
+            ) from None
         if queue is not None:
             with self._lock:
                 self._routed[result.id] = queue.name

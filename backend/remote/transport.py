@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.core.errors import InputError, StudioError
+from backend.core.errors import InputError, StudioError, redact_urls
 
 BROKER_ENV = "ADS_BROKER_URL"
 CA_ENV = "ADS_BROKER_CA"  # a CA bundle for amqps when the broker's certificate is your own
@@ -103,7 +103,7 @@ def check_broker(url: str, timeout: float = CONNECT_TIMEOUT) -> None:
             f"the broker at {safe_url(url)} refused the user name or password"
         ) from None
     except NotAllowed as exc:
-        raise BrokerError(f"the broker at {safe_url(url)} refused access: {exc}") from None
+        raise BrokerError(f"the broker at {safe_url(url)} refused access: {redact_urls(str(exc))}") from None
     except (TimeoutError, OSError) as exc:
         waited = time.monotonic() - started
         raise BrokerError(
@@ -118,7 +118,7 @@ def check_broker(url: str, timeout: float = CONNECT_TIMEOUT) -> None:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    return text.splitlines()[0]
+    return redact_urls(text.splitlines()[0])
 
 
 def make_app(url: str, name: str = "animatediff_studio"):

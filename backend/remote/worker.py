@@ -21,14 +21,14 @@ import os
 import shutil
 import socket
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.core.errors import Cancelled, InputError, OutOfMemoryError, StudioError
+from backend.core.errors import Cancelled, InputError, OutOfMemoryError, StudioError, redact_urls
 from backend.core.progress import ProgressThrottle
+from backend.remote.job_limits import RecentIds, check_job, make_scratch, sweep_scratch
 from backend.remote.transport import (
     CANCEL_EXCHANGE,
     DEFAULT_MAX_RESULT_MB,
@@ -65,7 +65,7 @@ class ChildState:
     """What one pool child keeps between jobs."""
 
     cache: Any = None
-    cancelled: set[str] = field(default_factory=set)
+    cancelled: RecentIds = field(default_factory=RecentIds)
     model_queue: str | None = None
     listener: threading.Thread | None = None
 
@@ -218,12 +218,11 @@ def render(task, job: dict[str, Any]) -> dict[str, Any]:
             import dataclasses
 
             request = request.replace(model=dataclasses.replace(request.model, **changes))
+        check_job(request, job.get("input_frames"), worker)
         _check_model_paths(request, worker)
         if request.mode == "video2video":
-            frames_in = job.get("input_frames") or []
-            if not frames_in:
-                raise InputError("video-to-video job without input frames")
-            scratch = tempfile.mkdtemp(prefix="ads-input-")
+            frames_in = job["input_frames"]
+            scratch = make_scratch()
             _write_input_frames(frames_in, scratch)
             request = request.replace(input_video=scratch)
         result = _run(task, request, job, worker)
@@ -236,7 +235,8 @@ def render(task, job: dict[str, Any]) -> dict[str, Any]:
     except StudioError as exc:
         return _failure("error", exc, worker)
     except Exception as exc:  # noqa: BLE001 - the worker must survive anything a job does
-        return {"ok": False, "kind": "error", "message": f"worker {worker}: {type(exc).__name__}: {exc}", "worker": worker}
+        text = redact_urls(f"{type(exc).__name__}: {exc}")
+        return {"ok": False, "kind": "error", "message": f"worker {worker}: {text}", "worker": worker}
     finally:
         _state.cancelled.discard(job_id)
         if scratch:
@@ -245,7 +245,8 @@ def render(task, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _failure(kind: str, exc: BaseException, worker: str) -> dict[str, Any]:
-    return {"ok": False, "kind": kind, "message": f"worker {worker}: {exc}", "worker": worker}
+    text = redact_urls(str(exc))
+    return {"ok": False, "kind": kind, "message": f"worker {worker}: {text}", "worker": worker}
 
 
 def _run(task, request, job: dict[str, Any], worker: str) -> dict[str, Any]:
@@ -329,6 +330,7 @@ def run_worker(options: WorkerOptions) -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = options.device.split(":", 1)[1]
         options.device = "cuda"
     check_broker(options.broker)
+    sweep_scratch()  # what a killed worker on this machine left
     app = build_app(options)
     # Two workers on one machine need different names; the pid tells them apart by default.
     name = options.name or f"ads{os.getpid()}"

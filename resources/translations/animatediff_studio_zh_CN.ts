@@ -1348,6 +1348,18 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>amqp://用户名:密码@主机:5672// 或 amqps://…（留空：使用 $ADS_BROKER_URL）</translation>
     </message>
     <message>
+        <source>Show</source>
+        <translation>显示</translation>
+    </message>
+    <message>
+        <source>Show the broker URL</source>
+        <translation>显示代理地址</translation>
+    </message>
+    <message>
+        <source>Show or hide the broker URL, which holds its password</source>
+        <translation>显示或隐藏代理地址（其中含有密码）</translation>
+    </message>
+    <message>
         <source>Check</source>
         <translation>检查</translation>
     </message>
@@ -1362,6 +1374,10 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     <message>
         <source>Workers status</source>
         <translation>渲染节点状态</translation>
+    </message>
+    <message>
+        <source>Hide</source>
+        <translation>隐藏</translation>
     </message>
     <message>
         <source>Checking the broker…</source>

@@ -116,3 +116,87 @@ def animatelcm(base, adapter_path, lora_file, prompt, negative_prompt, seed, **p
         **params,
     )
     return _frames(output)
+
+
+# The scheduler recipes, one plain line each, as a diffusers user writes them from the scheduler
+# docs: the base model's scheduler config with AnimateDiff's linear betas.
+SCHEDULER_RECIPES = {
+    "ddim": ("DDIMScheduler", dict(clip_sample=False, timestep_spacing="linspace",
+                                   beta_schedule="linear", steps_offset=1)),
+    "euler": ("EulerDiscreteScheduler", dict(timestep_spacing="linspace",
+                                             beta_schedule="linear", steps_offset=1)),
+    "euler_ancestral": ("EulerAncestralDiscreteScheduler", dict(
+        timestep_spacing="linspace", beta_schedule="linear", steps_offset=1)),
+    "dpmpp_2m": ("DPMSolverMultistepScheduler", dict(
+        algorithm_type="dpmsolver++", solver_order=2, timestep_spacing="linspace",
+        beta_schedule="linear", steps_offset=1)),
+    "dpmpp_2m_karras": ("DPMSolverMultistepScheduler", dict(
+        algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True,
+        timestep_spacing="linspace", beta_schedule="linear", steps_offset=1)),
+    "lcm": ("LCMScheduler", dict(clip_sample=False, timestep_spacing="linspace",
+                                 beta_schedule="linear", steps_offset=1)),
+    "pndm": ("PNDMScheduler", dict(skip_prk_steps=True, timestep_spacing="linspace",
+                                   beta_schedule="linear", steps_offset=1)),
+}
+# The two model-card recipes start from the loaded pipeline's scheduler config instead.
+LOADED_CONFIG_RECIPES = {
+    "euler_trailing": ("EulerDiscreteScheduler", dict(timestep_spacing="trailing",
+                                                      beta_schedule="linear")),
+    "lcm_linear": ("LCMScheduler", dict(beta_schedule="linear")),
+}
+
+
+def text2video_options(
+    base, adapter_path, prompt, negative_prompt, seed, *, scheduler="ddim", freeu=None,
+    free_init=None, free_noise=None, clip_skip=None, **params,
+) -> np.ndarray:
+    """The documentation's text-to-video recipe with one of its options switched on, written
+    the way the FreeU / FreeInit / FreeNoise / scheduler docs write them."""
+    import diffusers
+    import torch
+    from diffusers import AnimateDiffPipeline, MotionAdapter
+
+    adapter = MotionAdapter.from_pretrained(adapter_path)
+    pipe = AnimateDiffPipeline.from_pretrained(base, motion_adapter=adapter)
+    if scheduler in LOADED_CONFIG_RECIPES:
+        name, overrides = LOADED_CONFIG_RECIPES[scheduler]
+        pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config, **overrides)
+    else:
+        name, overrides = SCHEDULER_RECIPES[scheduler]
+        pipe.scheduler = getattr(diffusers, name).from_pretrained(
+            base, subfolder="scheduler", **overrides
+        )
+    if free_noise is not None:
+        pipe.enable_free_noise(context_length=free_noise[0], context_stride=free_noise[1])
+    if free_init is not None:
+        pipe.enable_free_init(**free_init)
+    if freeu is not None:
+        s1, s2, b1, b2 = freeu
+        pipe.enable_freeu(s1=s1, s2=s2, b1=b1, b2=b2)
+    if clip_skip is not None:
+        params["prompt_embeds"] = clip_skip_embeddings(pipe, prompt, clip_skip)
+        prompt = None
+    output = pipe(
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        generator=torch.Generator("cpu").manual_seed(seed),
+        **params,
+    )
+    return _frames(output)
+
+
+def clip_skip_embeddings(pipe, prompt: str, clip_skip: int):
+    """Clip skip as the Stable Diffusion docs define it: the text encoder's hidden state
+    `clip_skip` layers before the last, through the final layer norm. Written out here because
+    the pipeline's own `clip_skip=` reaches for `text_encoder.text_model`, which transformers 5
+    removed (diffusers issue #14124), so a plain script cannot pass `clip_skip=` today."""
+    import torch
+
+    ids = pipe.tokenizer(
+        prompt, padding="max_length", max_length=pipe.tokenizer.model_max_length,
+        truncation=True, return_tensors="pt",
+    ).input_ids
+    with torch.no_grad():
+        hidden = pipe.text_encoder(ids, output_hidden_states=True).hidden_states
+        encoder = getattr(pipe.text_encoder, "text_model", pipe.text_encoder)
+        return encoder.final_layer_norm(hidden[-(clip_skip + 1)])

@@ -155,8 +155,11 @@ def test_adapter_that_does_not_fit(demo_models, wrong_adapter, tmp_path, capsys)
 
 @pytest.mark.parametrize("suffix", [".ckpt", ".bin", ".pt"])
 def test_pickle_checkpoint_needs_opt_in(demo_models, tmp_path, capsys, suffix):
+    import pickle
+
     checkpoint = tmp_path / f"model{suffix}"
-    checkpoint.write_bytes(b"not really a checkpoint")
+    # A pickle that needs code to load (a class instance); never loaded without the opt-in.
+    checkpoint.write_bytes(pickle.dumps(__import__("collections").Counter(a=1)))
     output = tmp_path / "out.gif"
     argv = replace_arg(base_args(demo_models, output), "--base-model", str(checkpoint))
     line = run_bad(argv, capsys, output)

@@ -1,7 +1,8 @@
 """A real window process for the crash-story test (tests/gui/test_crash_story.py).
 
 `generate BASE ADAPTER`: make one take on the tiny model, autosave, print a JSON line, then keep
-running until killed. `restore`: offer the recovery (answered Yes), wait for the autosave of the
+running until killed. `restore`: offer the recovery (answered Yes, the moment the question came
+noted on the system's monotonic clock), wait for the autosave of the
 restored takes, print a JSON line with the frames' hashes, then keep running until killed.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -25,7 +27,13 @@ def main() -> None:
     from gui.main_window import MainWindow
     from gui.project_controller import ProjectController
 
-    ProjectController.ask_restore = lambda self, path: True
+    asked: list[float] = []
+
+    def ask_restore(self, path) -> bool:
+        asked.append(time.monotonic())  # CLOCK_MONOTONIC: one clock for every process here
+        return True
+
+    ProjectController.ask_restore = ask_restore
     app = get_app()
     window = MainWindow(settings_path=Path(sys.argv[2 if sys.argv[1] == "restore" else 4]))
     window.show()
@@ -52,7 +60,8 @@ def main() -> None:
     else:
         restored = window.offer_recovery()
         window.projects.wait_autosave()
-        report(window, restored=restored, dirty=window.project.dirty)
+        report(window, restored=restored, dirty=window.project.dirty,
+               asked_at=asked[0] if asked else None)
     app.exec()
 
 

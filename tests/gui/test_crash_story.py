@@ -17,6 +17,12 @@ import pytest
 APP = Path(__file__).with_name("crash_story_app.py")
 
 
+# The window starts in well under a second on a quiet machine (README); this bound leaves room
+# for a loaded shared machine (5.7 s measured with 2 cores busy) and still fails when the
+# recovery is offered only late (after a model load, a scan of the disk).
+QUESTION_WITHIN = 15.0
+
+
 def start(args, env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(APP), *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True)
@@ -54,9 +60,13 @@ def test_generate_crash_restore_crash_restore_loses_nothing(demo_models, tmp_pat
     killed_at = kill(first)
 
     second = start(["restore", str(tmp_path / "two.json")], env)
-    assert time.monotonic() - killed_at < 1.0  # restarted within a second of the crash
     restored = read_report(second)
     assert restored["restored"] and restored["dirty"]
+    # Timed in the app: from the kill to the restore question on screen (the new window's
+    # start included), on the one monotonic clock both processes read.
+    to_question = restored["asked_at"] - killed_at
+    print(f"kill to restore question: {to_question:.2f} s")
+    assert 0 < to_question < QUESTION_WITHIN
     assert restored["takes"] == made["takes"]  # bit-identical frames
     assert Path(restored["recovery"]).is_file() and not Path(made["recovery"]).exists()
     kill(second)  # a second crash right after the restore
