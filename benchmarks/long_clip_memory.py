@@ -44,6 +44,7 @@ def run_plain(cfg: dict, record: dict) -> None:
 
     root, device = Path(cfg["models"]), cfg["device"]
     dtype = torch.float16 if device == "cuda" else torch.float32
+    began = time.perf_counter()
     adapter = MotionAdapter.from_pretrained(root / "motion-adapter", dtype=dtype)
     pipe = AnimateDiffPipeline.from_pretrained(root / "base", motion_adapter=adapter, dtype=dtype)
     pipe.scheduler = DDIMScheduler.from_pretrained(
@@ -55,6 +56,7 @@ def run_plain(cfg: dict, record: dict) -> None:
     pipe.set_progress_bar_config(disable=True)
     if device == "cuda":
         pipe.to(device)
+    record["load_s"] = time.perf_counter() - began
     reset_peak(device, record)
     pipe(prompt=PROMPT, negative_prompt=NEGATIVE, num_frames=cfg["frames"], width=cfg["size"],
          height=cfg["size"], num_inference_steps=cfg["steps"], output_type="np",
@@ -74,7 +76,9 @@ def run_ours(cfg: dict, record: dict) -> None:
                         device=cfg["device"],
                         dtype="float16" if cfg["device"] == "cuda" else "float32"))
     cache = PipelineCache()
+    began = time.perf_counter()
     cache.pipeline(request.model, request.mode)  # load first, as the plain script does
+    record["load_s"] = time.perf_counter() - began
     messages: list[str] = []
 
     def on_progress(progress) -> None:
@@ -99,6 +103,7 @@ def child(cfg: dict) -> None:
     run_peak = peak_memory(cfg["device"])
     print(json.dumps({"peak": max(run_peak, record["load_peak"]), "run_peak": run_peak,
                       "load_peak": record["load_peak"], "plan": record.get("plan", ""),
+                      "load_s": record["load_s"],
                       "wall": time.perf_counter() - began}))
 
 
@@ -145,7 +150,9 @@ def main() -> int:
                 elif cuda:
                     figure = f"{result['peak'] / GIB:.2f}"
                 else:
-                    figure = f"{result['peak'] / GIB:.2f} / {result['run_peak'] / GIB:.2f}"
+                    figure = (f"{result['peak'] / GIB:.2f} / {result['run_peak'] / GIB:.2f}"
+                              f"  (loading {result['load_peak'] / GIB:.2f} GiB, "
+                              f"{result['load_s']:.1f} s)")
                 plan = f"  [{result['plan']}]" if result.get("plan") else ""
                 print(f"{size:>4}px {frames:>4} frames  {name:<5} {figure}{plan}", flush=True)
         ours = [results.get((size, f, "ours"), {}) for f in frame_counts]
