@@ -11,10 +11,16 @@ import sys
 from backend.core.errors import InputError, OutOfMemoryError
 from backend.core.request import GenerationRequest, ModelSpec
 from backend.models.memory_estimate import estimate_memory
-from backend.models.memory_plan import MemoryPlan, choose_plan, free_memory
+from backend.models.memory_plan import (
+    ANIMATEDIFF_SAVERS,
+    MemoryPlan,
+    choose_plan,
+    free_memory,
+)
 
 DEFAULT_WINDOW = 16  # frames per FreeNoise window: what the motion modules were trained on
 DEFAULT_STRIDE = 4
+FALLBACK_MOTION_LENGTH = 32  # animatediff-motion-adapter-v1-5-2's, MotionAdapter's default
 
 
 def context_window(request: GenerationRequest, motion_length: int) -> tuple[tuple[int, int] | None, str]:
@@ -70,11 +76,7 @@ def plan_memory(request: GenerationRequest, device: str, element_size: int, *,
     runs with split inference, as diffusers' FreeNoise documentation pairs them: byte-identical,
     and it keeps the memory of the UNet's layers flat in the clip's length. `forced` replaces the
     plan's own choice (tests and benchmarks run each saver so)."""
-    from backend.models.memory_plan import ANIMATEDIFF_SAVERS, MemoryPlan
-
-    def need(savers: frozenset[str]) -> int | None:
-        return estimate_memory(request, device, element_size, savers).peak
-
+    need = need_function(request, device, element_size)
     measured = free_memory(device) if free is None else free
     budget = None if measured is None else measured + held
     own = user_savers(request.model)
@@ -82,9 +84,9 @@ def plan_memory(request: GenerationRequest, device: str, element_size: int, *,
         chosen = tuple(s for s in ANIMATEDIFF_SAVERS if s.name in forced and s.name not in own)
         mine = tuple(s for s in ANIMATEDIFF_SAVERS if s.name in own)
         return MemoryPlan(device, "forced", chosen, mine, need(own | forced), budget)
-    if long_clip and request.model.memory == "auto":
-        own = own | {"split_inference"}
+    always = frozenset({"split_inference"}) if long_clip else frozenset()
     plan = choose_plan(need, budget, device, mode=request.model.memory, user_savers=own,
+                       always=always,
                        advice=lambda: what_to_lower(request, device, element_size, budget))
     return plan
 
@@ -92,8 +94,7 @@ def plan_memory(request: GenerationRequest, device: str, element_size: int, *,
 def what_to_lower(request: GenerationRequest, device: str, element_size: int,
                   free: int | None) -> str:
     """Advice when no plan fits: the most frames that would, or that the models alone do not."""
-    every = frozenset({"chunked_decode", "split_inference", "vae_tiling", "model_offload"
-                       if device == "cpu" else "sequential_offload"})
+    every = frozenset(saver.name for saver in ANIMATEDIFF_SAVERS)  # offload: ignored on the CPU
     if free is None:
         return "lower the frames or the size"
     one = estimate_memory(request.replace(frames=1), device, element_size, every).peak
@@ -110,19 +111,6 @@ def what_to_lower(request: GenerationRequest, device: str, element_size: int,
             high = middle - 1
     return (f"lower the frames to {low} or the size below {request.width}x{request.height}, "
             "or close other programs")
-
-
-def resident_bytes(device: str) -> int:
-    """What the process holds on `device` now: torch's reserved memory on a GPU, RSS on the CPU."""
-    import torch
-
-    if device.startswith("cuda"):
-        return int(torch.cuda.memory_reserved())
-    if device == "mps":
-        return int(torch.mps.driver_allocated_memory())
-    import psutil
-
-    return int(psutil.Process().memory_info().rss)
 
 
 def release_failure(exc: BaseException) -> None:
@@ -143,13 +131,45 @@ def release_failure(exc: BaseException) -> None:
     gc.collect()
 
 
-def out_of_memory_message(plan: MemoryPlan, freed: int, retried: bool) -> OutOfMemoryError:
+def out_of_memory_error(plan: MemoryPlan, freed: int, retried: bool) -> OutOfMemoryError:
+    """The message when a job ran out of memory and will not be retried."""
     from backend.models.memory_plan import GIB
 
     done = f"freed {freed / GIB:.1f} GiB by unloading the models"
     if retried:
-        return OutOfMemoryError(
-            f"out of memory again after retrying with {plan.savers[-1].label} ({done}): lower "
-            "the frames or the size, or use --offload sequential")
-    return OutOfMemoryError(f"out of memory with every memory saver on ({done}): lower the "
-                            "frames or the size, or close other programs")
+        why = f"again after retrying with {plan.savers[-1].label}"
+    elif plan.mode == "auto":
+        why = "with every memory saver on"
+    else:
+        why = "with the memory plan off (--memory auto would retry with a saver)"
+    lower = "lower the frames or the size"
+    if plan.device != "cpu" and "sequential_offload" not in plan.active:
+        lower += ", or use --offload sequential"
+    return OutOfMemoryError(f"out of memory {why} ({done}): {lower}")
+
+
+def need_function(request: GenerationRequest, device: str, element_size: int):
+    """The plan's need(savers) for this job: the estimate's peak with those savers on."""
+
+    def need(savers: frozenset[str]) -> int | None:
+        return estimate_memory(request, device, element_size, savers).peak
+
+    return need
+
+
+def motion_length(sources, cache) -> int:
+    """The motion module's frame positions (motion_max_seq_length), before loading when it can
+    be read: from the loaded pipeline, or an adapter folder's config.json; else v1-5-2's 32."""
+    import json
+    from pathlib import Path
+
+    for pipe in cache.pipelines():
+        return int(pipe.motion_adapter.config.motion_max_seq_length)
+    adapter = sources.adapter
+    if adapter.kind == "folder":
+        try:
+            config = json.loads((Path(adapter.location) / "config.json").read_text("utf-8"))
+            return int(config.get("motion_max_seq_length", FALLBACK_MOTION_LENGTH))
+        except (OSError, ValueError, TypeError):
+            pass
+    return FALLBACK_MOTION_LENGTH

@@ -118,20 +118,24 @@ def _usable(saver: Saver, device: str) -> bool:
 
 def choose_plan(need: NeedFunction, free: int | None, device: str, *, mode: str = "auto",
                 user_savers: frozenset[str] = frozenset(),
+                always: frozenset[str] = frozenset(),
                 order: Sequence[Saver] = ANIMATEDIFF_SAVERS,
                 advice: Callable[[], str] = lambda: "") -> MemoryPlan:
     """The fewest savers from `order`, taken in that order, that make `need` fit in `free`.
 
+    `always` are savers the job takes whatever the memory (a long clip's split inference).
     A saver is only added when it lowers the need (slicing may already do what chunked decoding
     would). When even every usable saver is not enough, the plan keeps them all and `advice`
     says what to lower."""
     order = tuple(order)
     user = tuple(s for s in order if s.name in user_savers)
-    on = frozenset(user_savers)
-    base = MemoryPlan(device, mode, (), user, need(on), free, order=order)
+    added = [s for s in order if s.name in always - user_savers and _usable(s, device)]
+    if mode == "off":
+        added = []
+    on = frozenset(user_savers) | {s.name for s in added}
+    base = MemoryPlan(device, mode, tuple(added), user, need(on), free, order=order)
     if mode == "off" or base.need is None or free is None or base.need <= free:
         return base
-    added: list[Saver] = []
     current = base.need
     for saver in order:
         if saver.name in on or not _usable(saver, device):

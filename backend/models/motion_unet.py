@@ -46,7 +46,6 @@ def _motion_module_lists(model):
 def build_motion_unet(base: str, adapter, dtype):
     """The UNetMotionModel for the base model's UNet and `adapter` (a loaded MotionAdapter),
     or None when this base model must load the diffusers way."""
-    import torch
     from accelerate import init_empty_weights
     from diffusers import UNet2DConditionModel, UNetMotionModel
     from safetensors import safe_open

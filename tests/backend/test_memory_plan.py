@@ -32,19 +32,21 @@ SAVES = {"chunked_decode": 1, "split_inference": 4, "vae_tiling": 2, "model_offl
 
 
 def toy_need(savers: frozenset[str]) -> int:
-    """10 GiB, less what each saver saves (sequential offload replaces model offload)."""
+    """16 GiB, less what each saver saves (sequential offload replaces model offload)."""
     saved = sum(SAVES[name] for name in savers)
     if {"model_offload", "sequential_offload"} <= savers:
         saved -= SAVES["model_offload"]
-    return (10 - saved) * GIB
+    return (16 - saved) * GIB
 
 
 @pytest.mark.parametrize("free, chosen", [
-    (12, []),
-    (9, ["chunked_decode"]),
-    (5, ["chunked_decode", "split_inference"]),
-    (3, ["chunked_decode", "split_inference", "vae_tiling"]),
-    (0.5, ["chunked_decode", "split_inference", "vae_tiling", "model_offload"]),
+    (17, []),
+    (15, ["chunked_decode"]),
+    (11, ["chunked_decode", "split_inference"]),
+    (9, ["chunked_decode", "split_inference", "vae_tiling"]),
+    (6, ["chunked_decode", "split_inference", "vae_tiling", "model_offload"]),
+    (4.5, ["chunked_decode", "split_inference", "vae_tiling", "model_offload",
+           "sequential_offload"]),
 ])
 def test_fewest_savers_cheapest_first(free, chosen):
     plan = choose_plan(toy_need, int(free * GIB), "cuda")
@@ -56,19 +58,20 @@ def test_fewest_savers_cheapest_first(free, chosen):
 
 
 def test_when_nothing_fits_every_saver_is_on_and_it_says_what_to_lower():
-    plan = choose_plan(toy_need, GIB // 4, "cuda", advice=lambda: "lower the frames to 8")
+    plan = choose_plan(toy_need, GIB, "cuda", advice=lambda: "lower the frames to 8")
     assert not plan.fits
     assert "sequential_offload" in plan.active and "model_offload" not in plan.active
     assert "does not fit" in plan.describe() and "lower the frames to 8" in plan.describe()
 
 
 def test_offload_is_not_used_on_the_cpu():
-    plan = choose_plan(toy_need, GIB // 4, "cpu")
+    plan = choose_plan(toy_need, GIB, "cpu")
     assert not {"model_offload", "sequential_offload"} & plan.active
+    assert plan.need == 9 * GIB
 
 
 def test_user_switches_win_and_off_adds_nothing():
-    plan = choose_plan(toy_need, 9 * GIB, "cuda", user_savers=frozenset({"vae_tiling"}))
+    plan = choose_plan(toy_need, 14 * GIB, "cuda", user_savers=frozenset({"vae_tiling"}))
     assert plan.savers == () and "vae_tiling" in plan.active
     off = choose_plan(toy_need, GIB, "cuda", mode="off")
     assert off.savers == () and "only your own switches" in off.describe()
