@@ -54,7 +54,12 @@ from backend.models.memory_savers import (
 from backend.models.schedulers import build_scheduler
 from backend.models.sources import SourcePlan, resolve_sources
 from backend.models.speed import apply_speed_options, compile_failure
-from backend.models.vae_precision import set_vae_dtype, vae_dtype_for
+from backend.models.vae_precision import (
+    decoder_overflowed,
+    set_vae_dtype,
+    vae_dtype_for,
+    watch_decoder,
+)
 
 PHASES = ("plan", "loading", "denoising", "decoding", "done")
 
@@ -166,6 +171,7 @@ def configure_pipeline(
     else:
         pipe.vae.disable_tiling()
     set_vae_dtype(pipe, vae_dtype_for(pipe, request.model.vae_dtype, pipe.unet.dtype))
+    watch_decoder(pipe)
     if "split_inference" in savers:
         apply_split_inference(pipe, request.frames, request.height, request.width,
                               2 if request.guidance > 1.0 else 1)
@@ -329,7 +335,7 @@ def _run(request, plan, cache, sources, video, on_progress, should_cancel, start
         raise Cancelled()
     reporter = _StepReporter(request, on_progress, should_cancel)
     output = pipe(**pipeline_arguments(request, video, plan.active), callback_on_step_end=reporter)
-    if not np.isfinite(output.frames[0]).all():
+    if decoder_overflowed(pipe) or not np.isfinite(output.frames[0]).all():
         raise GenerationError(
             "the decoded frames hold NaN or infinite values (the latents were finite), so they "
             "would be black: the VAE overflowed, usually in float16; use --vae-dtype float32")

@@ -4,6 +4,10 @@ pipelines read it). The classic symptom of a float16 VAE is NaN, decoded as blac
 
 diffusers' AnimateDiff pipelines hand the VAE latents in the model's format, so while the VAE
 is upcast a pre-hook on each of its parts casts what comes in to the VAE's own format.
+
+An overflow is caught where it happens: the pipeline clamps decoded pixels to [0, 1], which
+turns infinities into white or black, so a hook on the decoder notes any value that is not
+finite before that (`decoder_overflowed`).
 """
 
 from __future__ import annotations
@@ -44,3 +48,23 @@ def set_vae_dtype(pipe, dtype) -> None:
                                                      "decoder")]
     setattr(vae, _HOOKS, tuple(part.register_forward_pre_hook(_cast_inputs)
                                for part in parts if part is not None))
+
+
+_WATCH = "_studio_overflow_watch"
+
+
+def _note_overflow(module, args, output) -> None:
+    if not bool(output.isfinite().all()):
+        module._studio_overflowed = True
+
+
+def watch_decoder(pipe) -> None:
+    """Start a job's watch for non-finite values out of the VAE's decoder."""
+    decoder = pipe.vae.decoder
+    if getattr(decoder, _WATCH, None) is None:
+        setattr(decoder, _WATCH, decoder.register_forward_hook(_note_overflow))
+    decoder._studio_overflowed = False
+
+
+def decoder_overflowed(pipe) -> bool:
+    return bool(getattr(pipe.vae.decoder, "_studio_overflowed", False))
