@@ -136,16 +136,17 @@ def out_of_memory_error(plan: MemoryPlan, freed: int, retried: bool) -> OutOfMem
     from backend.models.memory_plan import GIB
 
     done = f"freed {freed / GIB:.1f} GiB by unloading the models"
+    lower = "lower the frames or the size"
     if retried:
         why = f"again after retrying with {plan.savers[-1].label}"
     elif plan.mode == "auto":
         why = "with every memory saver on"
     else:
-        why = "with the memory plan off (--memory auto would retry with a saver)"
-    lower = "lower the frames or the size"
+        why = "with the memory plan off"
+        lower = "turn it on (--memory auto) to retry with a saver, or " + lower
     if plan.device != "cpu" and "sequential_offload" not in plan.active:
         lower += ", or use --offload sequential"
-    return OutOfMemoryError(f"out of memory {why} ({done}): {lower}")
+    return OutOfMemoryError(f"out of memory {why}; {done}; {lower}")
 
 
 def need_function(request: GenerationRequest, device: str, element_size: int):
