@@ -12,19 +12,9 @@ import pytest
 import torch
 
 from backend.core.errors import GenerationError, InputError, OutOfMemoryError
-from backend.core.request import GenerationRequest, ModelSpec
 from backend.engine.generation import generate
 from backend.models.loading import PipelineCache
-
-
-def request_for(models, **changes) -> GenerationRequest:
-    spec = dict(base_model=str(models.base), motion_adapter=str(models.motion_adapter),
-                device="cpu", dtype="float32", vae_slicing=False)
-    spec.update(changes.pop("model", {}))
-    values = dict(prompt="a red fox", frames=8, width=64, height=64, steps=2, seed=5,
-                  model=ModelSpec(**spec))
-    values.update(changes)
-    return GenerationRequest(**values)
+from tests.backend.test_memory_plan import request_for
 
 
 def raise_out_of_memory(times: int, seen: dict):
