@@ -153,6 +153,8 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     memory.addRow(label("device"), models.device)
     memory.addRow(label("dtype"), models.dtype)
     memory.addRow(label("offload"), models.offload)
+    memory.addRow(label("memory"), models.memory)
+    memory.addRow(label("vae_dtype"), models.vae_dtype)
     memory.addRow("", hrow(models.vae_slicing, models.vae_tiling, end_stretch=True))
     memory.addRow(translate("InputForm", "Speed"), hrow(models.channels_last, models.compile_unet, end_stretch=True))
     memory.addRow("", hrow(models.unload_button, end_stretch=True))

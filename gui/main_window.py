@@ -29,6 +29,7 @@ from backend.core.request import GenerationRequest, random_seed
 from backend.project.project_file import Project, Take
 from backend.project.settings import Settings, data_dir
 from gui.input_form import build_input_column
+from gui.memory_plan_label import MemoryPlanLabel
 from gui.notify import BackgroundNotifier
 from gui.panels import (
     ModelsPanel,
@@ -156,6 +157,7 @@ class MainWindow(QMainWindow):
         center_layout.addWidget(self.takes)
         center_layout.addWidget(self.error_banner)
         center_layout.addLayout(actions)
+        center_layout.addWidget(MemoryPlanLabel(self.controller))
         center_layout.addWidget(self.queue_panel)
 
         splitter = QSplitter()
@@ -516,10 +518,8 @@ class MainWindow(QMainWindow):
             self.set_status(self.tr("Job {0}: cancelled.").format(job.id))
             return
         self._idle_progress("failed")
-        message = sentence(message)
-        if kind == "memory":
-            message = self.tr("{0} The models were unloaded to free memory.").format(message)
-        elif kind == "input":
+        message = sentence(message)  # out of memory says itself what it freed
+        if kind == "input":
             message = self.tr("{0} Fix it and press Generate again.").format(message)
         self.show_error(self.tr("Job {0} failed: {1}").format(job.id, message))
         self.notifier.job_ended(self.tr("Job {0} failed.").format(job.id))

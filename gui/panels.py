@@ -345,6 +345,8 @@ class ModelsPanel(QObject):
         self.offload = self.fields.add("offload")
         self.vae_slicing = self.fields.add("vae_slicing")
         self.vae_tiling = self.fields.add("vae_tiling")
+        self.memory = self.fields.add("memory")
+        self.vae_dtype = self.fields.add("vae_dtype")
         self.channels_last = self.fields.add("channels_last")
         self.compile_unet = self.fields.add("compile_unet")
         self.unload_button = named(QPushButton(self.tr("Unload models")), "unloadButton", self.tr("Unload models"),

@@ -76,7 +76,7 @@ class RemoteRunner(QObject):
             if event.state == "progress":
                 p = event.progress
                 self.progress.emit(job_id, {"phase": p.phase, "step": p.step, "total": p.total,
-                                            "elapsed": p.elapsed, "eta": p.eta})
+                                            "elapsed": p.elapsed, "eta": p.eta, "message": p.message})
             elif event.state == "preview":
                 self.preview.emit(job_id, event.preview)
             else:

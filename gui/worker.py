@@ -69,6 +69,7 @@ class GenerationWorker(QObject):
                 "total": progress.total,
                 "elapsed": progress.elapsed,
                 "eta": progress.eta,
+                "message": progress.message,
             }
             if progress.phase in ("downloading", "downloaded"):
                 from gui.models_window import progress_dict

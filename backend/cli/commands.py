@@ -136,6 +136,12 @@ class _ProgressBar:
         if progress.phase == "loading":
             print("loading models...", file=sys.stderr, flush=True)
             return
+        if progress.phase == "plan":  # the memory plan, context windows, a retry
+            if self.bar is not None:
+                tqdm.write(progress.message, file=sys.stderr)
+            else:
+                print(progress.message, file=sys.stderr, flush=True)
+            return
         if self.bar is None and progress.total:
             self.bar = tqdm(total=progress.total, desc="denoising", unit="step", file=sys.stderr)
         if self.bar is not None:

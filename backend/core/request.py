@@ -41,6 +41,8 @@ PRESET_NAMES = ("standard", "animatelcm", "lightning")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 OFFLOADS = ("none", "model", "sequential")
+MEMORY_MODES = ("auto", "off")
+VAE_DTYPES = ("auto", "float32")
 FREE_INIT_METHODS = ("butterworth", "ideal", "gaussian")
 
 SIZE_RANGE = (64, 2048)
@@ -275,6 +277,17 @@ class ModelSpec:
     vae_tiling: bool = field(default=False, metadata=setting(
         label="VAE tiling", flag="--vae-tiling", widget="vaeTilingCheck",
         help="Decode in tiles: needed for large sizes on small GPUs."))
+    memory: str = field(default="auto", metadata=setting(
+        label="Memory plan", flag="--memory", choices=MEMORY_MODES, widget="memoryCombo",
+        choice_labels=("Automatic", "Off"),
+        help="auto: before each job, turn on the memory savers it needs to fit the device's free "
+        "memory (chunked decoding, split inference, VAE tiling, offload), and retry once with "
+        "the next one after running out of memory. off: only your own switches."))
+    vae_dtype: str = field(default="auto", metadata=setting(
+        label="VAE precision", flag="--vae-dtype", choices=VAE_DTYPES, widget="vaeDtypeCombo",
+        choice_labels=("Automatic", "float32"),
+        help="float32 decodes in full precision, the fix for black or NaN frames from a float16 "
+        "VAE; auto does so when the VAE's configuration asks for it (force_upcast)."))
     allow_pickle: bool = field(default=False, metadata=setting(
         label="Allow pickle weights", flag="--allow-pickle",
         help="Allow .ckpt/.bin/.pt weights, which can run code when they load."))

@@ -23,20 +23,51 @@ from backend.core.errors import (
     cancel_check,
 )
 from backend.core.request import GenerationRequest, random_seed
+from backend.engine.memory import (
+    context_window,
+    motion_length,
+    need_function,
+    out_of_memory_error,
+    plan_memory,
+    release_failure,
+    spec_with_plan,
+)
 from backend.models.embeddings import apply_embeddings
-from backend.models.loading import PipelineCache, as_out_of_memory, remove_lora_layers
+from backend.models.loading import (
+    PipelineCache,
+    as_out_of_memory,
+    empty_device_cache,
+    remove_lora_layers,
+    resident_bytes,
+    resolve_device,
+    resolve_dtype,
+    trim_heap,
+)
 from backend.models.loras import apply_loras
+from backend.models.memory_plan import GIB, MemoryPlan, next_plan
+from backend.models.memory_savers import (
+    DECODE_CHUNK_ONE,
+    apply_split_inference,
+    remove_split_inference,
+)
 from backend.models.schedulers import build_scheduler
 from backend.models.sources import SourcePlan, resolve_sources
 from backend.models.speed import apply_speed_options, compile_failure
+from backend.models.vae_precision import (
+    decoder_overflowed,
+    set_vae_dtype,
+    vae_dtype_for,
+    watch_decoder,
+)
 
-PHASES = ("loading", "denoising", "decoding", "done")
+PHASES = ("plan", "loading", "denoising", "decoding", "done")
 
 
 @dataclass
 class Progress:
     """One progress report. `latents` (denoising only) is the current latent tensor
-    [1, 4, F, h, w], for a cheap preview; treat it as read-only."""
+    [1, 4, F, h, w], for a cheap preview; treat it as read-only. Phase "plan" carries a
+    `message` for the person: the memory plan, context windows turned on, a retry."""
 
     phase: str
     step: int = 0
@@ -44,6 +75,7 @@ class Progress:
     elapsed: float = 0.0
     eta: float | None = None
     latents: Any = None
+    message: str = ""
 
     @property
     def fraction(self) -> float:
@@ -57,10 +89,12 @@ class GenerationResult:
     duration: float
     device: str
     timings: dict[str, float] = field(default_factory=dict)
+    plan: MemoryPlan | None = None  # the memory plan the frames were made with
 
 
 class _StepReporter:
-    """The diffusers step callback: reports progress and raises Cancelled when asked."""
+    """The diffusers step callback: reports progress, raises Cancelled when asked, and stops
+    the job at the first step whose latents are not finite."""
 
     def __init__(self, request, on_progress, should_cancel) -> None:
         self.total = max(1, request.denoising_steps())
@@ -74,6 +108,12 @@ class _StepReporter:
         self.total = max(self.total, self.step)
         if self.should_cancel():
             raise Cancelled()
+        latents = callback_kwargs.get("latents")
+        if latents is not None and not bool(latents.isfinite().all()):
+            raise GenerationError(
+                f"the latents became NaN or infinite at step {self.step} of {self.total}, so "
+                "the frames would be black: the UNet overflowed, usually float16 on a GPU; use "
+                "--dtype bfloat16 or float32, or a lower guidance")
         if self.on_progress is not None:
             elapsed = time.perf_counter() - self.started
             eta = elapsed / self.step * (self.total - self.step)
@@ -93,12 +133,18 @@ class _StepReporter:
 
 
 def configure_pipeline(
-    pipe, request: GenerationRequest, cache: PipelineCache, sources: SourcePlan
+    pipe, request: GenerationRequest, cache: PipelineCache, sources: SourcePlan,
+    savers: frozenset[str] = frozenset(),
 ) -> None:
-    """Set every per-job option on the (possibly reused) pipeline, turning off what is unused."""
+    """Set every per-job option on the (possibly reused) pipeline, turning off what is unused.
+    `savers` are the memory plan's (backend/models/memory_plan.py)."""
+    # Split inference wraps the UNet's blocks; FreeNoise and LoRAs find blocks by name and type,
+    # so they always work on the unwrapped UNet, and the wrappers go back on last.
+    remove_split_inference(pipe)
     pipe.scheduler = build_scheduler(request.scheduler, cache.scheduler_config)
     # FreeNoise swaps transformer blocks, so it must be set before LoRAs are injected.
-    set_free_noise(pipe, free_noise_window(pipe, request), cache)
+    window, _ = context_window(request, pipe.motion_adapter.config.motion_max_seq_length)
+    set_free_noise(pipe, window, cache)
     apply_loras(pipe, request.model, sources)
     apply_embeddings(pipe, request.model, sources)
     apply_speed_options(pipe, request.model)
@@ -119,21 +165,15 @@ def configure_pipeline(
         pipe.vae.enable_slicing()
     else:
         pipe.vae.disable_slicing()
-    if request.model.vae_tiling:
+    if request.model.vae_tiling or "vae_tiling" in savers:
         pipe.vae.enable_tiling()
     else:
         pipe.vae.disable_tiling()
-
-
-def free_noise_window(pipe, request: GenerationRequest) -> tuple[int, int] | None:
-    """(context length, stride) for FreeNoise, or None for off. Prompt travel runs through
-    FreeNoise's per-frame prompt interpolation, so it turns FreeNoise on: without a context
-    length, with one window as long as the clip or the motion module allows."""
-    if request.context_length is None and not request.prompt_travel:
-        return None
-    max_window = pipe.motion_adapter.config.motion_max_seq_length
-    length = request.context_length or min(request.frames, max_window)
-    return length, min(request.context_stride, length)
+    set_vae_dtype(pipe, vae_dtype_for(pipe, request.model.vae_dtype, pipe.unet.dtype))
+    watch_decoder(pipe)
+    if "split_inference" in savers:
+        apply_split_inference(pipe, request.frames, request.height, request.width,
+                              2 if request.guidance > 1.0 else 1)
 
 
 def set_free_noise(pipe, window: tuple[int, int] | None, cache: PipelineCache) -> None:
@@ -162,7 +202,8 @@ def set_free_noise(pipe, window: tuple[int, int] | None, cache: PipelineCache) -
             other._free_noise_context_length = None
 
 
-def pipeline_arguments(request: GenerationRequest, video=None) -> dict[str, Any]:
+def pipeline_arguments(request: GenerationRequest, video=None,
+                       savers: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The keyword arguments of the diffusers call, as the documentation's recipe writes them."""
     import torch
 
@@ -183,6 +224,8 @@ def pipeline_arguments(request: GenerationRequest, video=None) -> dict[str, Any]
     else:
         kwargs["video"] = video
         kwargs["strength"] = request.strength
+    if "chunked_decode" in savers:
+        kwargs["decode_chunk_size"] = DECODE_CHUNK_ONE
     return kwargs
 
 
@@ -206,9 +249,17 @@ def generate(
     on_progress: Callable[[Progress], None] | None = None,
     cancel: CancelCheck = None,
     cache: PipelineCache | None = None,
+    *,
+    free_memory: int | None = None,
+    savers: frozenset[str] | None = None,
 ) -> GenerationResult:
     """Run one job. Raises InputError for bad input, Cancelled when cancelled (within one
     step), GenerationError for failures while running. The cache stays usable after any of them.
+
+    Before loading, the memory plan (backend/engine/memory.py) picks the savers the job needs
+    for the device's free memory (`free_memory` replaces the measured figure; `savers` replaces
+    the plan's choice). Out of memory frees what the failure held and retries once with the
+    next saver; a second failure unloads the models and says what to lower.
     """
     started = time.perf_counter()
     request.validate()
@@ -218,39 +269,83 @@ def generate(
     cache = cache if cache is not None else PipelineCache()
     timings: dict[str, float] = {}
 
+    def notify(message: str) -> None:
+        if message and on_progress is not None:
+            on_progress(Progress("plan", elapsed=time.perf_counter() - started, message=message))
+
     video = load_input_video(request) if request.mode == "video2video" else None
     if should_cancel():
         raise Cancelled()
+    sources = resolve_sources(request.model)
+    device = resolve_device(request.model.device)
+    import torch
+
+    element_size = torch.empty((), dtype=resolve_dtype(request.model.dtype, device)).element_size()
+    window, window_message = context_window(request, motion_length(sources, cache))
+    notify(window_message)
+    plan = plan_memory(request, device, element_size, free=free_memory,
+                       held=0 if free_memory is not None else resident_bytes(device),
+                       long_clip=window is not None and request.frames > window[0],
+                       forced=savers)
+    notify(plan.describe())
+    for attempt in (1, 2):
+        try:
+            frames, reporter = _run(request, plan, cache, sources, video, on_progress,
+                                    should_cancel, started, timings)
+            break
+        except Exception as exc:
+            if as_out_of_memory(exc) is None:
+                if isinstance(exc, StudioError):
+                    raise
+                raise _failure(exc, request, cache) from exc
+            held = resident_bytes(device)
+            release_failure(exc)
+        # Out of the except block: nothing refers to the failure any more.
+        empty_device_cache()
+        trim_heap()
+        freed = max(0, held - resident_bytes(device))
+        retry = next_plan(plan, need_function(request, device, element_size))
+        if attempt == 2 or plan.mode != "auto" or retry is None:
+            freed += cache.unload()
+            raise out_of_memory_error(plan, freed, retried=attempt == 2)
+        notify(f"out of memory (freed {freed / GIB:.1f} GiB); retrying once with "
+               f"{retry.savers[-1].label}")
+        plan = retry
+    duration = time.perf_counter() - started
+    timings["total"] = duration
+    if on_progress is not None:
+        on_progress(Progress("done", reporter.step, reporter.total, duration, 0.0))
+    return GenerationResult(frames, request, duration, cache.device, timings, plan)
+
+
+def _run(request, plan, cache, sources, video, on_progress, should_cancel, started, timings):
+    """One try: (uint8 frames, the step reporter). The pipeline lives only in this frame, so
+    a failure's traceback is the last thing holding it (release_failure clears that)."""
 
     def loading() -> None:
         if on_progress is not None:
             on_progress(Progress("loading", elapsed=time.perf_counter() - started))
 
-    try:
-        sources = resolve_sources(request.model)
-        pipe = cache.pipeline(request.model, request.mode, on_loading=loading, sources=sources)
-        configure_pipeline(pipe, request, cache, sources)
-        timings["load"] = time.perf_counter() - started
-        if should_cancel():
-            raise Cancelled()
-        reporter = _StepReporter(request, on_progress, should_cancel)
-        output = pipe(**pipeline_arguments(request, video), callback_on_step_end=reporter)
-        frames = to_uint8(output.frames[0])
-    except StudioError:
-        raise
-    except Exception as exc:
-        oom = as_out_of_memory(exc)
-        if oom is not None:
-            cache.unload()
-            raise oom from exc
-        failure = compile_failure(exc, request.model, cache.pipelines())
-        if failure is not None:
-            raise failure from exc
-        # A library's ValueError is the library's failure, not the user's input: our own
-        # checks (request.validate, the loaders) raise InputError for what the user gave.
-        raise GenerationError(f"generation failed: {type(exc).__name__}: {exc}") from exc
-    duration = time.perf_counter() - started
-    timings["total"] = duration
-    if on_progress is not None:
-        on_progress(Progress("done", reporter.step, reporter.total, duration, 0.0))
-    return GenerationResult(frames, request, duration, cache.device, timings)
+    spec = spec_with_plan(request.model, plan)
+    pipe = cache.pipeline(spec, request.mode, on_loading=loading, sources=sources)
+    configure_pipeline(pipe, request, cache, sources, plan.active)
+    timings["load"] = time.perf_counter() - started
+    if should_cancel():
+        raise Cancelled()
+    reporter = _StepReporter(request, on_progress, should_cancel)
+    output = pipe(**pipeline_arguments(request, video, plan.active), callback_on_step_end=reporter)
+    if decoder_overflowed(pipe) or not np.isfinite(output.frames[0]).all():
+        raise GenerationError(
+            "the decoded frames hold NaN or infinite values (the latents were finite), so they "
+            "would be black: the VAE overflowed, usually in float16; use --vae-dtype float32")
+    return to_uint8(output.frames[0]), reporter
+
+
+def _failure(exc: BaseException, request: GenerationRequest, cache: PipelineCache) -> Exception:
+    """The error to raise for a library's failure that is not out of memory."""
+    failure = compile_failure(exc, request.model, cache.pipelines())
+    if failure is not None:
+        return failure
+    # A library's ValueError is the library's failure, not the user's input: our own
+    # checks (request.validate, the loaders) raise InputError for what the user gave.
+    return GenerationError(f"generation failed: {type(exc).__name__}: {exc}")

@@ -20,6 +20,7 @@ from backend.core.sources import (
     ModelSource,
 )
 from backend.hub.load_errors import explain_load_error
+from backend.models.motion_unet import build_motion_unet
 from backend.models.sources import SourcePlan, resolve_sources
 from backend.models.weights import safetensors_flag
 
@@ -72,6 +73,11 @@ def resolve_dtype(name: str, device: str):
 
     if name == "auto":
         return torch.float16 if device in ("cuda", "mps") else torch.float32
+    if name == "float16" and device == "cpu":
+        raise InputError(
+            "float16 on the CPU is not supported: it is slow there and overflows into black "
+            "frames; use --dtype float32 (or bfloat16)"
+        )
     return getattr(torch, name)
 
 
@@ -124,12 +130,16 @@ def load_pipeline(spec: ModelSpec, sources: SourcePlan):
         else:
             unet_config = UNet2DConditionModel.load_config(base.location, subfolder="unet")
             _check_adapter_fits(adapter, unet_config, spec)
+            # The motion UNet made in place, sharing the adapter's modules; None: the usual way.
+            unet = build_motion_unet(base.location, adapter, dtype)
             pipe = AnimateDiffPipeline.from_pretrained(
                 base.location,
                 motion_adapter=adapter,
                 dtype=dtype,
                 use_safetensors=safetensors_flag(spec.allow_pickle),
+                **({} if unet is None else {"unet": unet}),
             )
+            del unet
             # The raw file, so scheduler presets resolve defaults as from_pretrained does.
             scheduler_config = DDIMScheduler.load_config(base.location, subfolder="scheduler")
     except Exception as exc:
@@ -176,15 +186,6 @@ def remove_lora_layers(pipe) -> None:
 
     if any(isinstance(m, BaseTunerLayer) for m in pipe.unet.modules()):
         pipe.unload_lora_weights()
-
-
-def _module_bytes(pipe) -> int:
-    total = 0
-    for component in pipe.components.values():
-        parameters = getattr(component, "parameters", None)
-        if callable(parameters):
-            total += sum(p.numel() * p.element_size() for p in parameters())
-    return total
 
 
 class PipelineCache:
@@ -262,10 +263,12 @@ class PipelineCache:
         return pipe
 
     def unload(self) -> int:
-        """Free the loaded models. Returns roughly how many bytes of weights were released."""
+        """Free the loaded models. Returns the bytes the device (or, on the CPU, the process)
+        holds less afterwards, measured; the caller must hold no pipeline of its own."""
         if not self._pipes:
             return 0
-        freed = _module_bytes(self._pipes["text2video"])
+        device = self._device
+        before = resident_bytes(device)
         for pipe in self._pipes.values():
             try:
                 pipe.remove_all_hooks()
@@ -275,9 +278,39 @@ class PipelineCache:
         self._key = None
         self._spec = None
         self._offload_owner = None
+        pipe = None
         gc.collect()
         empty_device_cache()
-        return freed
+        trim_heap()
+        return max(0, before - resident_bytes(device))
+
+
+def resident_bytes(device: str) -> int:
+    """What the process holds on `device` now: torch's reserved memory on a GPU, its resident
+    set on the CPU."""
+    import torch
+
+    if device.startswith("cuda"):
+        return int(torch.cuda.memory_reserved())
+    if device == "mps":
+        return int(torch.mps.driver_allocated_memory())
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def trim_heap() -> None:
+    """Give the C allocator's free pages back to the system (glibc keeps freed memory below its
+    trim threshold, which tune_cpu_allocator raises). Linux/glibc only."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def empty_device_cache() -> None:

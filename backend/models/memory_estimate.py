@@ -23,10 +23,20 @@ from backend.core.request import GenerationRequest
 # measured 725 MiB for 16 images of 32x32 latents (fp32) in SD1.5's motion UNet; 370 MiB for 8.
 UNET_CHANNELS = 11600
 UNET_BASE_CHANNELS = 320  # SD1.5's first block, for scaling other widths
+# With split inference (backend/models/memory_savers.py) the layers work on 16 images at a time,
+# but the whole batch's skip connections (~1600 values per latent pixel in SD1.5) and the tensors
+# each split block takes in and gives back (~2400) stay held.
+UNET_SPLIT_HELD_CHANNELS = 4000
+SPLIT_BATCH = 16
 # Per output pixel per decoded frame in SD1.5's VAE decoder: measured 776 (256x256), 960 (512).
 VAE_WORK_CHANNELS = 1024
 VAE_BASE_CHANNELS = 128
 DECODE_CHUNK = 16  # AnimateDiffPipeline.decode_latents' default decode_chunk_size
+VAE_TILE = 512  # AutoencoderKL's tile for SD1.5 (its config's sample_size)
+# The decoded clip in float32: the decoded chunks and their concatenation on the device; on the
+# CPU also the numpy copy and our rounding to uint8.
+OUTPUT_COPIES = {"cpu": 3, "accelerator": 2}
+SEQUENTIAL_SHARE = 40  # sequential offload keeps about one layer of the UNet on the device
 CPU_RUNTIME_BYTES = 600 * 2**20  # Python, torch and libraries, resident before any model
 CPU_HEAP_SLACK = 0.34  # of the weights: freed while loading, still resident (0.23-0.27 measured)
 _COMPONENTS = ("unet", "text_encoder", "vae")
@@ -35,7 +45,7 @@ _COMPONENTS = ("unet", "text_encoder", "vae")
 @dataclass(frozen=True)
 class MemoryEstimate:
     weights: int | None  # None when the models are not on disk here (Hub ids not cached)
-    load_transient: int | None  # the UNet's 2D weights, held while the motion UNet is built
+    load_transient: int | None  # a second UNet, held while a single file's motion UNet is built
     activations: int
     decode: int
     runtime: int
@@ -106,24 +116,51 @@ def _weights(
     return unet + rest + motion, unet
 
 
-def estimate_memory(request: GenerationRequest, device: str, element_size: int) -> MemoryEstimate:
+def estimate_memory(request: GenerationRequest, device: str, element_size: int,
+                    savers: frozenset[str] = frozenset()) -> MemoryEstimate:
     """The estimate for `request` on `device` ("cpu", "cuda", ...) with weights of
-    `element_size` bytes (4 for float32, 2 for float16/bfloat16)."""
+    `element_size` bytes (4 for float32, 2 for float16/bfloat16), with the memory savers named
+    in `savers` on (backend/models/memory_plan.py). The request's own offload and VAE tiling
+    count as savers too."""
+    cpu = device == "cpu"
+    savers = set(savers)
+    if request.model.vae_tiling:
+        savers.add("vae_tiling")
+    if request.model.offload != "none":
+        savers.add(f"{request.model.offload}_offload")
     batch = request.frames * (2 if request.guidance > 1.0 else 1)
     latent_pixels = (request.height // 8) * (request.width // 8)
     unet_scale = _width(request.model.base_model, "unet", UNET_BASE_CHANNELS)
-    activations = int(UNET_CHANNELS * unet_scale * latent_pixels * batch * element_size)
-    chunk = 1 if request.model.vae_slicing else min(request.frames, DECODE_CHUNK)
+    per_image = UNET_CHANNELS * unet_scale * latent_pixels * element_size
+    if "split_inference" in savers:
+        held = UNET_SPLIT_HELD_CHANNELS * unet_scale * latent_pixels * element_size * batch
+        activations = int(held + per_image * min(batch, SPLIT_BATCH))
+    else:
+        activations = int(per_image * batch)
+    sliced = request.model.vae_slicing or "chunked_decode" in savers
+    chunk = 1 if sliced else min(request.frames, DECODE_CHUNK)
     vae_scale = _width(request.model.base_model, "vae", VAE_BASE_CHANNELS)
-    decode = int(VAE_WORK_CHANNELS * vae_scale * request.height * request.width * chunk
-                 * element_size)
+    pixels = request.height * request.width
+    if "vae_tiling" in savers:
+        pixels = min(request.height, VAE_TILE) * min(request.width, VAE_TILE)
+    output = request.frames * request.height * request.width * 3 * 4
+    decode = int(VAE_WORK_CHANNELS * vae_scale * pixels * chunk * element_size
+                 + output * OUTPUT_COPIES["cpu" if cpu else "accelerator"])
     weights = _weights(request.model.base_model, request.model.motion_adapter, element_size,
                        request.model.allow_pickle)
-    offload = request.model.offload != "none" and device != "cpu"
-    cpu = device == "cpu"
+    on_device = None
+    if weights is not None:
+        on_device = weights[0]
+        if not cpu and "sequential_offload" in savers:
+            on_device = weights[1] // SEQUENTIAL_SHARE
+        elif not cpu and "model_offload" in savers:
+            on_device = weights[1]
     return MemoryEstimate(
-        weights=None if weights is None else (weights[1] if offload else weights[0]),
-        load_transient=None if weights is None or not cpu else weights[1],
+        weights=on_device,
+        # Only a single-file base model still builds the motion UNet beside a second copy of the
+        # UNet (backend/models/motion_unet.py builds it in place from a diffusers folder).
+        load_transient=(weights[1] if weights is not None and cpu
+                        and Path(request.model.base_model).expanduser().is_file() else None),
         activations=activations,
         decode=decode,
         runtime=(CPU_RUNTIME_BYTES + int(CPU_HEAP_SLACK * (weights[0] if weights else 0))

@@ -155,6 +155,7 @@ class RemoteJob:
                 int(meta.get("total", 0) or 0),
                 float(meta.get("elapsed", 0.0) or 0.0),
                 meta.get("eta"),
+                message=str(meta.get("message") or ""),
             )
             emit(RemoteEvent("progress", worker, progress=progress))
             if meta.get("preview"):

@@ -267,6 +267,7 @@ def _run(task, request, job: dict[str, Any], worker: str) -> dict[str, Any]:
             "elapsed": round(progress.elapsed, 3),
             "eta": None if progress.eta is None else round(progress.eta, 3),
             "worker": worker,
+            "message": progress.message,  # the memory plan and what the engine did by itself
         }
         if want_previews and throttle.preview(progress):
             meta["preview"] = encode_frames(latents_to_rgb(progress.latents))

@@ -671,10 +671,6 @@ memory options are under the parameters and models sections.&lt;/p&gt;
         <translation>任务 {0}：已取消。</translation>
     </message>
     <message>
-        <source>{0} The models were unloaded to free memory.</source>
-        <translation>{0}已卸载模型以释放内存。</translation>
-    </message>
-    <message>
         <source>Job {0} failed: {1}</source>
         <translation>任务 {0} 失败：{1}</translation>
     </message>
@@ -721,6 +717,17 @@ memory options are under the parameters and models sections.&lt;/p&gt;
     <message>
         <source>Stopping…</source>
         <translation>正在停止…</translation>
+    </message>
+</context>
+<context>
+    <name>MemoryPlanLabel</name>
+    <message>
+        <source>Memory plan</source>
+        <translation>内存计划</translation>
+    </message>
+    <message>
+        <source>What the job does to fit in memory: Advanced &gt; Memory &gt; Memory plan turns this off.</source>
+        <translation>任务为适应内存所做的调整：可在 高级 &gt; 内存 &gt; 内存计划 中关闭。</translation>
     </message>
 </context>
 <context>
@@ -1728,6 +1735,26 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     <message>
         <source>Decode in tiles: needed for large sizes on small GPUs.</source>
         <translation>分块解码：在显存较小的 GPU 上生成大尺寸时需要开启。</translation>
+    </message>
+    <message>
+        <source>Memory plan</source>
+        <translation>内存计划</translation>
+    </message>
+    <message>
+        <source>auto: before each job, turn on the memory savers it needs to fit the device&apos;s free memory (chunked decoding, split inference, VAE tiling, offload), and retry once with the next one after running out of memory. off: only your own switches.</source>
+        <translation>自动：每个任务开始前，打开适应设备可用内存所需的省内存选项（分块解码、拆分推理、VAE 分块、卸载），内存不足时用下一个选项自动重试一次。关闭：只使用你自己打开的选项。</translation>
+    </message>
+    <message>
+        <source>Off</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>VAE precision</source>
+        <translation>VAE 精度</translation>
+    </message>
+    <message>
+        <source>float32 decodes in full precision, the fix for black or NaN frames from a float16 VAE; auto does so when the VAE&apos;s configuration asks for it (force_upcast).</source>
+        <translation>float32 以全精度解码，可修复 float16 VAE 产生的黑帧或 NaN；自动：当 VAE 配置要求时（force_upcast）使用 float32。</translation>
     </message>
     <message>
         <source>Allow pickle weights</source>

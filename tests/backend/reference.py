@@ -200,3 +200,30 @@ def clip_skip_embeddings(pipe, prompt: str, clip_skip: int):
         hidden = pipe.text_encoder(ids, output_hidden_states=True).hidden_states
         encoder = getattr(pipe.text_encoder, "text_model", pipe.text_encoder)
         return encoder.final_layer_norm(hidden[-(clip_skip + 1)])
+
+
+def text2video_with_saver(base, adapter_path, prompt, negative_prompt, seed, saver,
+                          ff_chunk=None, **params) -> np.ndarray:
+    """The documentation's recipe with one of diffusers' memory savers on: chunked decoding
+    (`decode_chunk_size`), split inference (`enable_free_noise_split_inference` plus the UNet's
+    feed-forward chunking by `ff_chunk`), or VAE tiling."""
+    import torch
+    from diffusers import AnimateDiffPipeline, MotionAdapter
+
+    adapter = MotionAdapter.from_pretrained(adapter_path)
+    pipe = AnimateDiffPipeline.from_pretrained(base, motion_adapter=adapter)
+    pipe.scheduler = _ddim(base)
+    if saver == "chunked_decode":
+        params["decode_chunk_size"] = 1
+    elif saver == "split_inference":
+        pipe.enable_free_noise_split_inference(spatial_split_size=256, temporal_split_size=16)
+        pipe.unet.enable_forward_chunking(chunk_size=ff_chunk, dim=0)
+    elif saver == "vae_tiling":
+        pipe.vae.enable_tiling()
+    output = pipe(
+        prompt=prompt,
+        negative_prompt=negative_prompt,
+        generator=torch.Generator("cpu").manual_seed(seed),
+        **params,
+    )
+    return (output.frames[0] * 255).round().astype(np.uint8)

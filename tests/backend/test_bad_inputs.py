@@ -199,6 +199,12 @@ CASES: list[Case] = [
     C("motion LoRA text named .safetensors", gen("--motion-lora", "{in}/text.safetensors"), 2, "motion LoRA"),
     C("motion adapter missing .safetensors", gen("--motion-adapter", "{in}/missing.safetensors"), 2, "no such file or folder"),
     C("base model is a PNG", gen("--base-model", "{in}/frames/in_000.png"), 2, "is not a model file"),
+    # -- memory and number formats ------------------------------------------------------------
+    C("float16 on the CPU", gen("--dtype", "float16"), 2, "float16 on the CPU is not supported"),
+    C("memory plan unknown", gen("--memory", "maybe"), 2, "--memory: invalid choice: 'maybe'"),
+    C("VAE dtype unknown", gen("--vae-dtype", "float8"), 2, "--vae-dtype: invalid choice: 'float8'"),
+    C("context longer than the motion module", gen("--frames", "40", "--context-length", "40"), 2,
+      "context length 40 is longer than the motion module's 32 frames"),
     # -- signals mid-run (real processes) ---------------------------------------------------------
     C("SIGTERM mid generate", ("generate",), 143, "terminated", signal=signal.SIGTERM),
     C("SIGINT mid convert (to the process group)", ("convert",), 130, "interrupted", signal=signal.SIGINT),

@@ -240,7 +240,7 @@ def test_progress_reports(demo_models, cache):
     reports: list[Progress] = []
     generate(make_request(demo_models, steps=3), on_progress=reports.append, cache=PipelineCache())
     phases = [r.phase for r in reports]
-    assert phases[0] == "loading"
+    assert phases[:2] == ["plan", "loading"] and reports[0].message.startswith("memory plan:")
     assert phases[-2:] == ["decoding", "done"]
     steps = [r for r in reports if r.phase == "denoising"]
     assert [r.step for r in steps] == [1, 2, 3]

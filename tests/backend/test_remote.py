@@ -131,7 +131,7 @@ def test_progress_arrives_in_order(render_workers, demo_models, client):
     denoising = [p.step for p in progress if p.phase == "denoising"]
     assert denoising == sorted(denoising) and denoising[-1] == 6
     phases = [p.phase for p in progress]
-    order = ["loading", "denoising", "decoding", "done"]
+    order = ["plan", "loading", "denoising", "decoding", "done"]  # engine.generation.PHASES
     assert [order.index(p) for p in phases] == sorted(order.index(p) for p in phases)
     assert phases[-1] == "done"
     assert result.worker in {w.hostname for w in render_workers}

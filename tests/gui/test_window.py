@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from tests.gui.conftest import configure_tiny
 
@@ -106,21 +106,46 @@ def test_invalid_form_is_refused_before_queueing(window):
     assert window.controller.queue.running is None and not window.controller.queue.pending
 
 
-def test_out_of_memory_message(window, qtbot, monkeypatch):
-    import backend.engine.generation
-    from backend.core.errors import OutOfMemoryError
+def fail_once_in_the_unet(window):
+    """A real torch.OutOfMemoryError raised from inside the worker's UNet, once."""
+    import torch
 
-    def out_of_memory(*args, **kwargs):
-        raise OutOfMemoryError("out of memory: try fewer frames or a smaller size, or use --offload model")
+    calls = []
 
-    with monkeypatch.context() as patch:
-        patch.setattr(backend.engine.generation, "generate", out_of_memory)
-        with qtbot.waitSignal(window.controller.job_failed, timeout=TIMEOUT) as failed:
-            window.generate()
+    def fail(module, args, output):
+        calls.append(1)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CPU out of memory (raised by the test)")
+
+    window.controller.worker.cache.pipelines()[0].unet.mid_block.register_forward_hook(fail)
+
+
+def test_out_of_memory_frees_and_the_next_job_works(window, qtbot):
+    with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
+        window.generate()  # the models are loaded
+    fail_once_in_the_unet(window)
+    window.models.memory.setCurrentIndex(1)  # off: no retry, the models are unloaded
+    with qtbot.waitSignal(window.controller.job_failed, timeout=TIMEOUT) as failed:
+        window.generate()
     assert failed.args[1] == "memory"
-    assert "offload" in window.error_banner.text() and "unloaded" in window.error_banner.text()
+    text = window.error_banner.text()
+    assert "out of memory" in text and "freed" in text and "lower the frames" in text
+    assert window.controller.worker.cache.pipelines() == []
+    window.models.memory.setCurrentIndex(0)
     with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
         window.generate()
+    assert not window.error_banner.isVisible()
+
+
+def test_out_of_memory_retries_by_itself_and_says_so(window, qtbot):
+    with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
+        window.generate()
+    fail_once_in_the_unet(window)
+    with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
+        window.generate()
+    plan = window.findChild(QLabel, "memoryPlanLabel")
+    assert plan.isVisible() and "memory plan" in plan.text()
+    assert "retrying once with" in plan.text()
 
 
 def test_queued_jobs_run_in_order_and_can_be_reordered(window, qtbot):
