@@ -1,0 +1,48 @@
+"""AnimateDiff: a Stable Diffusion 1.5 model plus a motion adapter, the first family.
+
+Its behaviour is today's: every setting applies, the defaults are the diffusers AnimateDiff
+documentation's (the request's own defaults), sizes are multiples of 8 (SD's VAE), any frame
+count (longer than the motion module's window through FreeNoise).
+"""
+
+from __future__ import annotations
+
+from backend.families.base import (
+    Constraints,
+    FamilyDefaults,
+    MemorySaver,
+    ModelConfigs,
+    ModelFamily,
+)
+
+
+class AnimateDiffFamily(ModelFamily):
+    name = "animatediff"
+    label = "AnimateDiff"
+    class_names = ("StableDiffusionPipeline", "AnimateDiffPipeline")
+    pipelines = {
+        "text2video": "AnimateDiffPipeline",
+        "video2video": "AnimateDiffVideoToVideoPipeline",
+    }
+    parts = ("unet", "text_encoder", "tokenizer", "vae", "scheduler")
+    unsupported: dict[str, str] = {}
+    memory_savers = (
+        MemorySaver("vae_slicing", "VAE slicing (decode one frame at a time)"),
+        MemorySaver("model_offload", "model offload (one model on the GPU at a time)",
+                    speed_cost=0.2),
+        MemorySaver("vae_tiling", "VAE tiling (decode in overlapping tiles)", speed_cost=0.1),
+        MemorySaver("sequential_offload", "sequential offload (one layer at a time)",
+                    speed_cost=3.0),
+    )
+
+    def matches_header(self, keys: list[str]) -> bool:
+        return any(key.startswith("model.diffusion_model.input_blocks.") for key in keys)
+
+    def defaults(self, configs: ModelConfigs) -> FamilyDefaults:
+        return FamilyDefaults(
+            width=512, height=512, frames=16, fps=8, steps=25, guidance=7.5,
+            source="diffusers AnimateDiff documentation",
+        )
+
+    def constraints(self, configs: ModelConfigs) -> Constraints:
+        return Constraints(size_multiple=8)
