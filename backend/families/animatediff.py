@@ -26,13 +26,16 @@ class AnimateDiffFamily(ModelFamily):
     }
     parts = ("unet", "text_encoder", "tokenizer", "vae", "scheduler")
     unsupported: dict[str, str] = {}
+    # Cheapest first; the same order as the memory plan's ANIMATEDIFF_SAVERS (long-clips issue).
     memory_savers = (
-        MemorySaver("vae_slicing", "VAE slicing (decode one frame at a time)"),
-        MemorySaver("model_offload", "model offload (one model on the GPU at a time)",
-                    speed_cost=0.2),
-        MemorySaver("vae_tiling", "VAE tiling (decode in overlapping tiles)", speed_cost=0.1),
-        MemorySaver("sequential_offload", "sequential offload (one layer at a time)",
-                    speed_cost=3.0),
+        MemorySaver("chunked_decode", "chunked decoding",
+                    changes_frames="as VAE slicing does: the last bit of some pixels"),
+        MemorySaver("split_inference", "split inference"),
+        MemorySaver("vae_tiling", "VAE tiling",
+                    changes_frames="tiles are blended, so pixels change slightly"),
+        MemorySaver("model_offload", "model CPU offload", accelerator_only=True),
+        MemorySaver("sequential_offload", "sequential CPU offload", accelerator_only=True,
+                    replaces="model_offload"),
     )
 
     def matches_header(self, keys: list[str]) -> bool:

@@ -76,14 +76,15 @@ class Constraints:
 
 @dataclass(frozen=True)
 class MemorySaver:
-    """One way to need less memory, as the memory plan reads it: `name` is the plan's key,
-    `changes_frames` says whether the frames differ from a run without it (the plan names
-    those), `speed_cost` how much slower a run gets (0: none, larger: slower), for ordering."""
+    """One way to need less memory, as the memory plan (backend/models/memory_plan.py) reads
+    it; the same fields as the plan's own `Saver`, so a family's list is a plan's order.
+    `changes_frames` is empty when the frames stay byte-identical, else how they change."""
 
     name: str
     label: str
-    changes_frames: bool = False
-    speed_cost: float = 0.0
+    changes_frames: str = ""
+    accelerator_only: bool = False  # means nothing on the CPU (offloading to the CPU)
+    replaces: str = ""  # a saver this one supersedes
 
 
 @dataclass(frozen=True)

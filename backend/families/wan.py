@@ -70,16 +70,19 @@ class WanFamily(ModelFamily):
         "model.compile_unet": "Wan has a transformer, not a UNet",
         "model.channels_last": "Wan has a transformer, not a UNet",
     }
+    # Cheapest first, as the memory plan takes them.
     memory_savers = (
-        MemorySaver("text_encoder_cpu", "text encoder on the CPU, run once per prompt, then "
-                    "freed", speed_cost=0.05),
-        MemorySaver("model_offload", "model offload (one part on the GPU at a time)",
-                    speed_cost=0.2),
+        MemorySaver("text_encoder_cpu", "the text encoder on the CPU (run once per prompt)",
+                    changes_frames="the prompt is encoded on the CPU, whose last bits can differ "
+                    "from the GPU's", accelerator_only=True),
+        MemorySaver("model_offload", "model CPU offload", accelerator_only=True),
         MemorySaver("group_offload", "group offloading (leaf level, with CUDA streams)",
-                    speed_cost=0.5),
-        MemorySaver("vae_tiling", "VAE tiling (decode in overlapping tiles)", speed_cost=0.1),
-        MemorySaver("fp8_layerwise", "fp8 layerwise casting of the transformer (changes the "
-                    "frames slightly)", changes_frames=True, speed_cost=0.1),
+                    accelerator_only=True, replaces="model_offload"),
+        MemorySaver("vae_tiling", "VAE tiling",
+                    changes_frames="tiles are blended, so pixels change slightly"),
+        MemorySaver("fp8_layerwise", "fp8 layerwise casting of the transformer",
+                    changes_frames="the transformer's weights are stored in 8 bits, so the "
+                    "frames change", accelerator_only=True),
     )
     schedulers = SCHEDULERS
     default_scheduler = "model_default"
@@ -240,6 +243,55 @@ class WanFamily(ModelFamily):
                 num_train_timesteps=config.get("num_train_timesteps", 1000), shift=shift)
         raise InputError(f"scheduler {name} does not fit Wan models; choose {', '.join(SCHEDULERS)}")
 
+    def place(self, pipe, device: str, active: frozenset[str]) -> None:
+        """Put the loaded pipeline where it runs with the memory savers in `active` (names of
+        `memory_savers`) on; on the CPU only VAE tiling means anything."""
+        import torch
+
+        if "vae_tiling" in active:
+            pipe.vae.enable_tiling()
+        else:
+            pipe.vae.disable_tiling()
+        if device == "cpu":
+            return
+        keep_text_on_cpu = "text_encoder_cpu" in active
+        if "fp8_layerwise" in active:
+            for transformer in _transformers(pipe):
+                transformer.enable_layerwise_casting(storage_dtype=torch.float8_e4m3fn,
+                                                     compute_dtype=transformer.dtype)
+        if "group_offload" in active:
+            # Excluded parts are put on the GPU by diffusers; the text encoder then goes back.
+            pipe.enable_group_offload(onload_device=torch.device(device),
+                                      offload_type="leaf_level", use_stream=True,
+                                      exclude_modules=["text_encoder"])
+        elif "model_offload" in active:
+            # diffusers' own list of the parts that model offloading leaves alone.
+            pipe._exclude_from_cpu_offload = ["text_encoder"] if keep_text_on_cpu else []
+            pipe.enable_model_cpu_offload(device=device)
+        else:
+            for name, component in pipe.components.items():
+                if isinstance(component, torch.nn.Module) and name != "text_encoder":
+                    component.to(device)
+        if "model_offload" not in active or "group_offload" in active or keep_text_on_cpu:
+            pipe.text_encoder.to("cpu" if keep_text_on_cpu else device)
+
+    def encode_prompt(self, pipe, request, device: str) -> dict[str, Any]:
+        """The prompt's embeddings made by the text encoder where it is (the CPU when the
+        `text_encoder_cpu` saver keeps it there), moved to `device`: the pipeline then never
+        runs the text encoder itself."""
+        import torch
+
+        where = pipe.text_encoder.device
+        with torch.no_grad():
+            positive, negative = pipe.encode_prompt(
+                prompt=request.prompt, negative_prompt=request.negative_prompt or None,
+                do_classifier_free_guidance=request.guidance > 1.0, device=where,
+                max_sequence_length=TEXT_TOKENS)  # the pipelines' call uses 512, encode_prompt 226
+        embeds = {"prompt_embeds": positive.to(device)}
+        if negative is not None:
+            embeds["negative_prompt_embeds"] = negative.to(device)
+        return embeds
+
     def call_arguments(self, request, mode: str, video=None, image=None) -> dict[str, Any]:
         """The keyword arguments of the diffusers call, as the documentation's examples write
         them (seeded on the CPU)."""
@@ -360,6 +412,11 @@ def lora_name(source: str) -> str:
     import hashlib
 
     return "wan_lora_" + hashlib.sha1(source.encode("utf-8")).hexdigest()[:12]
+
+
+def _transformers(pipe) -> list:
+    return [part for part in (pipe.transformer, getattr(pipe, "transformer_2", None))
+            if part is not None]
 
 
 def _declared(configs: ModelConfigs, name: str) -> bool:
