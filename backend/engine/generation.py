@@ -23,12 +23,13 @@ from backend.core.errors import (
     StudioError,
     cancel_check,
 )
-from backend.core.request import GenerationRequest, random_seed
+from backend.core.request import GenerationRequest, MotionLora, random_seed
+from backend.families.registry import checked_family, model_configs
 from backend.models.embeddings import apply_embeddings
 from backend.models.loading import PipelineCache, as_out_of_memory, remove_lora_layers
 from backend.models.loras import apply_loras
 from backend.models.schedulers import build_scheduler
-from backend.models.sources import SourcePlan, resolve_sources
+from backend.models.sources import IMAGE_LORA, SourcePlan, resolve_sources
 from backend.models.speed import apply_speed_options, compile_failure
 
 PHASES = ("loading", "denoising", "decoding", "done")
@@ -202,6 +203,23 @@ def load_input_video(request: GenerationRequest) -> list:
     return [Image.fromarray(frame) for frame in read_input_video(request)]
 
 
+def load_start_image(request: GenerationRequest):
+    """The start image of an image-to-video job, as RGB; the pipeline resizes it to the clip's
+    size as diffusers does."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(request.start_image) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        raise InputError(f"--image {request.start_image!r}: not a readable image ({exc})") from exc
+
+
+def _family_loras(request: GenerationRequest, sources: SourcePlan) -> tuple[MotionLora, ...]:
+    return tuple(MotionLora(sources.extra(IMAGE_LORA, lora.source).location, lora.weight)
+                 for lora in request.model.loras)
+
+
 def generate(
     request: GenerationRequest,
     on_progress: Callable[[Progress], None] | None = None,
@@ -219,7 +237,9 @@ def generate(
     cache = cache if cache is not None else PipelineCache()
     timings: dict[str, float] = {}
 
+    family, configs = checked_family(request)
     video = load_input_video(request) if request.mode == "video2video" else None
+    image = load_start_image(request) if request.run_mode == "image2video" else None
     if should_cancel():
         raise Cancelled()
 
@@ -229,13 +249,22 @@ def generate(
 
     try:
         sources = resolve_sources(request.model)
-        pipe = cache.pipeline(request.model, request.mode, on_loading=loading, sources=sources)
-        configure_pipeline(pipe, request, cache, sources)
+        pipe = cache.pipeline(request.model, request.run_mode, on_loading=loading,
+                              sources=sources, family=family)
+        if family.loads_itself:
+            if not configs.index:  # a Hub model just downloaded, or a single file's repo
+                configs = model_configs(request.model.base_model, family)
+            family.configure(pipe, request, configs, _family_loras(request, sources),
+                             cache.scheduler_config)
+            arguments = family.call_arguments(request, request.run_mode, video=video, image=image)
+        else:
+            configure_pipeline(pipe, request, cache, sources)
+            arguments = pipeline_arguments(request, video)
         timings["load"] = time.perf_counter() - started
         if should_cancel():
             raise Cancelled()
         reporter = _StepReporter(request, on_progress, should_cancel)
-        output = pipe(**pipeline_arguments(request, video), callback_on_step_end=reporter)
+        output = pipe(**arguments, callback_on_step_end=reporter)
         frames = to_uint8(output.frames[0])
     except StudioError:
         raise

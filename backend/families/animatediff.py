@@ -7,6 +7,7 @@ count (longer than the motion module's window through FreeNoise).
 
 from __future__ import annotations
 
+from backend.core.request import SCHEDULER_NAMES
 from backend.families.base import (
     Constraints,
     FamilyDefaults,
@@ -26,6 +27,10 @@ class AnimateDiffFamily(ModelFamily):
     }
     parts = ("unet", "text_encoder", "tokenizer", "vae", "scheduler")
     unsupported: dict[str, str] = {}
+    schedulers = SCHEDULER_NAMES
+    default_scheduler = "ddim"
+    loads_itself = False
+    image_models = "Wan2.2-TI2V-5B, Wan2.1-I2V-14B-480P/720P, Wan2.2-I2V-A14B"
     # Cheapest first; the same order as the memory plan's ANIMATEDIFF_SAVERS (long-clips issue).
     memory_savers = (
         MemorySaver("chunked_decode", "chunked decoding",
@@ -49,3 +54,7 @@ class AnimateDiffFamily(ModelFamily):
 
     def constraints(self, configs: ModelConfigs) -> Constraints:
         return Constraints(size_multiple=8)
+
+    def scheduler_refusal(self, name: str) -> str:
+        return (f"scheduler {name} is for flow-matching models (Wan); AnimateDiff models take "
+                f"{', '.join(self.schedulers)}")

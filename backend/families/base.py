@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from backend.errors import InputError
+from backend.core.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,13 @@ class ModelConfigs:
         return cls(str(index.get("_class_name", "")), index, components)
 
 
+def _value(request, path: str):
+    target = request
+    for part in path.split("."):
+        target = getattr(target, part)
+    return target
+
+
 def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -148,6 +155,18 @@ class ModelFamily:
     unsupported: ClassVar[dict[str, str]] = {}
     # Memory savers, cheapest first; the memory plan takes the fewest from the front.
     memory_savers: ClassVar[tuple[MemorySaver, ...]] = ()
+    # The scheduler names (GenerationRequest.scheduler) that fit this family's models.
+    schedulers: ClassVar[tuple[str, ...]] = ()
+    default_scheduler: ClassVar[str] = ""
+    # Whether the family loads and runs its pipelines through its own methods (load, place,
+    # pipeline_for, configure, call_arguments). AnimateDiff's loader predates families and
+    # still lives in backend/models/loading.py.
+    loads_itself: ClassVar[bool] = True
+    # ModelSpec.offload's values -> the saver each turns on.
+    offload_savers: ClassVar[dict[str, str]] = {"model": "model_offload",
+                                                 "sequential": "sequential_offload"}
+    # Which models to name when a start image is given to a model that cannot use one.
+    image_models: ClassVar[str] = ""
 
     def matches_header(self, keys: list[str]) -> bool:
         """Whether a single .safetensors file with these tensor names is this family's."""
@@ -168,6 +187,49 @@ class ModelFamily:
 
     def applies(self, path: str) -> bool:
         return path not in self.unsupported
+
+    def user_savers(self, spec) -> frozenset[str]:
+        """The memory savers a ModelSpec's own switches turn on."""
+        names = {self.offload_savers[spec.offload]} if spec.offload in self.offload_savers else set()
+        if spec.vae_tiling:
+            names.add("vae_tiling")
+        return frozenset(names)
+
+    def request_defaults(self, configs: ModelConfigs) -> dict[str, Any]:
+        """The model card's values by setting path, for the settings a user did not give."""
+        d = self.defaults(configs)
+        return {"width": d.width, "height": d.height, "frames": d.frames, "fps": d.fps,
+                "steps": d.steps, "guidance": d.guidance, "scheduler": self.default_scheduler}
+
+    def check_request(self, request, configs: ModelConfigs) -> None:
+        """Refuse, naming it, what this family's model cannot do: a setting that does not
+        apply, a scheduler of another kind, a mode the model lacks, a size or frame count its
+        configs rule out."""
+        from backend.core.request import SETTINGS
+
+        by_path = {declared.path: declared for declared in SETTINGS.values()}
+        for path, why in self.unsupported.items():
+            declared = by_path[path]
+            value = _value(request, path)
+            if value != declared.default and value not in ((), {}, None):
+                raise InputError(
+                    f"{declared.label.lower()} does not apply to {self.label} models: {why}")
+        if request.scheduler not in self.schedulers:
+            raise InputError(self.scheduler_refusal(request.scheduler))
+        mode = request.run_mode
+        if mode not in self.modes(configs):
+            raise InputError(self.mode_refusal(mode, configs))
+        self.constraints(configs).check(request.frames, request.width, request.height)
+
+    def scheduler_refusal(self, name: str) -> str:
+        return (f"scheduler {name} does not fit {self.label} models; choose one of "
+                f"{', '.join(self.schedulers)}")
+
+    def mode_refusal(self, mode: str, configs: ModelConfigs) -> str:
+        if mode == "image2video":
+            return (f"{self.label} models cannot start from an image (--image); models that can: "
+                    f"{self.image_models}")
+        return f"this {self.label} model cannot run {mode}"
 
     def check_parts(self, folder: str | Path, label: str) -> None:
         """Refuse a model folder with a part missing, naming it, before anything loads."""

@@ -102,3 +102,12 @@ def model_configs(base_model: str, family: ModelFamily | None = None) -> ModelCo
         except Exception:  # noqa: BLE001 - not cached: nothing to read
             pass
     return ModelConfigs("")
+
+
+def checked_family(request) -> tuple[ModelFamily, ModelConfigs]:
+    """The family of the request's base model and that model's configs, after the family has
+    refused (InputError) what it cannot do; nothing is loaded."""
+    family = detect_family(request.model.base_model)
+    configs = model_configs(request.model.base_model, family)
+    family.check_request(request, configs)
+    return family, configs

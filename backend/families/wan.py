@@ -22,7 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from backend.errors import InputError
+from backend.core.errors import InputError
+from backend.core.request import FLOW_SCHEDULER_NAMES
 from backend.families.base import (
     Constraints,
     FamilyDefaults,
@@ -33,7 +34,7 @@ from backend.families.base import (
 )
 
 T2V_CLASS, I2V_CLASS, V2V_CLASS = "WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline"
-SCHEDULERS = ("model_default", "unipc_flow", "euler_flow")
+SCHEDULERS = FLOW_SCHEDULER_NAMES
 IMAGE_MODELS = ("Wan2.2-TI2V-5B", "Wan2.1-I2V-14B-480P/720P", "Wan2.2-I2V-A14B")
 # The Diffusers repository whose configs and other parts go with a single-file transformer,
 # by the transformer's width and its input channels.
@@ -66,7 +67,6 @@ class WanFamily(ModelFamily):
         "clip_skip": "Wan's text encoder is UMT5, not CLIP",
         "freeu": "FreeU re-weights a UNet's features; Wan has a transformer",
         "model.embeddings": "textual-inversion embeddings are for CLIP text encoders; Wan uses UMT5",
-        "preset": "the quality presets are AnimateDiff recipes",
         "model.compile_unet": "Wan has a transformer, not a UNet",
         "model.channels_last": "Wan has a transformer, not a UNet",
     }
@@ -85,7 +85,10 @@ class WanFamily(ModelFamily):
                     "frames change", accelerator_only=True),
     )
     schedulers = SCHEDULERS
+    # "sequential" (one layer at a time) is leaf-level group offloading for Wan, streamed.
+    offload_savers = {"model": "model_offload", "sequential": "group_offload"}
     default_scheduler = "model_default"
+    image_models = ", ".join(IMAGE_MODELS)
 
     # Recognising a model ---------------------------------------------------------------
 
@@ -148,33 +151,14 @@ class WanFamily(ModelFamily):
             return FamilyDefaults(1280, 720, 81, 16, 50, 5.0, "Wan2.1-14B")
         return FamilyDefaults(832, 480, 81, 16, 50, 5.0, "Wan2.1-T2V-1.3B")
 
-    def check_request(self, request, configs: ModelConfigs, mode: str | None = None) -> None:
-        """Refuse what a Wan model cannot do, naming it; `mode` overrides the request's (an
-        image given makes it image2video)."""
-        from backend.request import SETTINGS
-
-        by_path = {declared.path: declared for declared in SETTINGS.values()}
-        for path, why in self.unsupported.items():
-            declared = by_path[path]
-            value = _value(request, path)
-            if value != declared.default and value not in ((), {}, None):
-                if path == "preset" and value == "standard":
-                    continue
-                raise InputError(f"{declared.label.lower()} does not apply to Wan models: {why}")
-        if request.scheduler not in SCHEDULERS:
-            raise InputError(
-                f"scheduler {request.scheduler} is a Stable Diffusion scheduler; Wan models use "
-                f"flow matching: choose {', '.join(SCHEDULERS)}"
-            )
-        mode = mode or request.mode
-        if mode not in self.modes(configs):
-            raise InputError(self.mode_refusal(mode, configs))
-        self.constraints(configs).check(request.frames, request.width, request.height)
+    def scheduler_refusal(self, name: str) -> str:
+        return (f"scheduler {name} is a Stable Diffusion scheduler; Wan models use flow "
+                f"matching: choose {', '.join(SCHEDULERS)}")
 
     def mode_refusal(self, mode: str, configs: ModelConfigs) -> str:
         if mode == "image2video":
-            return ("this Wan model makes video from text only; a start image needs "
-                    f"{', '.join(IMAGE_MODELS)}")
+            return ("this Wan model makes video from text only; a start image (--image) needs "
+                    f"{self.image_models}")
         if configs.class_name == I2V_CLASS:
             return "this Wan model is image-to-video: give a start image (--image)"
         if mode == "video2video":
@@ -291,6 +275,18 @@ class WanFamily(ModelFamily):
         if negative is not None:
             embeds["negative_prompt_embeds"] = negative.to(device)
         return embeds
+
+    def configure(self, pipe, request, configs: ModelConfigs, loras,
+                  scheduler_config: dict[str, Any]) -> None:
+        """Set every per-job option on the (possibly reused) pipeline: the scheduler (from the
+        model's own config as loaded), exactly `loras` (resolved local files or folders, with
+        weights), VAE tiling."""
+        pipe.scheduler = self.build_scheduler(request.scheduler, scheduler_config)
+        self.apply_loras(pipe, loras, configs)
+        if request.model.vae_tiling:
+            pipe.vae.enable_tiling()
+        else:
+            pipe.vae.disable_tiling()
 
     def call_arguments(self, request, mode: str, video=None, image=None) -> dict[str, Any]:
         """The keyword arguments of the diffusers call, as the documentation's examples write
@@ -428,13 +424,6 @@ def _width(configs: ModelConfigs) -> int | None:
     transformer = configs.component("transformer")
     heads, head_dim = transformer.get("num_attention_heads"), transformer.get("attention_head_dim")
     return heads * head_dim if heads and head_dim else None
-
-
-def _value(request, path: str):
-    target = request
-    for part in path.split("."):
-        target = getattr(target, part)
-    return target
 
 
 def _header_shapes(path: str) -> dict[str, list[int]]:

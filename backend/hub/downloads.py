@@ -566,11 +566,14 @@ class Requirements:
 def refs_for_spec(spec) -> list[ModelRef]:
     """The Hub models a ModelSpec names (local paths and files are not the downloader's)."""
     from backend.core.sources import source_kind
+    from backend.families.registry import detect_family
 
     refs = []
+    family = detect_family(spec.base_model)
+    adapter = [(spec.motion_adapter, "motion adapter", "config.json")]
     for text, role, marker in (
         (spec.base_model, "base model", "model_index.json"),
-        (spec.motion_adapter, "motion adapter", "config.json"),
+        *(adapter if family.applies("model.motion_adapter") else []),
         *((lora.source, "motion LoRA", None) for lora in spec.motion_loras),
     ):
         if source_kind(text) == "hub":

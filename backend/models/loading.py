@@ -225,9 +225,13 @@ class PipelineCache:
         mode: str,
         on_loading: Callable[[], None] | None = None,
         sources: SourcePlan | None = None,
+        family=None,
     ):
         """The pipeline for `spec` in `mode`, loaded from `sources` (resolved here when not
-        given) unless the same models are loaded already."""
+        given) unless the same models are loaded already. A family that loads itself (see
+        backend/families) is asked to load, place and derive the mode's pipeline."""
+        if family is not None and family.loads_itself:
+            return self._family_pipeline(spec, mode, on_loading, sources, family)
         if self._key != spec.cache_key():
             sources = sources if sources is not None else resolve_sources(spec)
             self.unload()
@@ -258,6 +262,47 @@ class PipelineCache:
         if spec.offload != "none" and self._device != "cpu" and self._offload_owner != mode:
             # Offload hooks live on the shared modules; re-install them for this pipeline.
             place_pipeline(pipe, spec, self._device)
+            self._offload_owner = mode
+        return pipe
+
+    def _family_pipeline(self, spec, mode, on_loading, sources, family):
+        if self._key != spec.cache_key():
+            sources = sources if sources is not None else resolve_sources(spec)
+            self.unload()
+            if on_loading:
+                on_loading()
+            device = resolve_device(spec.device)
+            dtype = resolve_dtype(spec.dtype, device)
+            base = sources.base
+            try:
+                if base.kind == "file":
+                    pipe = family.load(family.single_file_repo(base.location), dtype,
+                                       transformer_file=base.location)
+                else:
+                    if base.kind == "folder":
+                        family.check_parts(base.location, base.label)
+                    pipe = family.load(base.location, dtype,
+                                       use_safetensors=safetensors_flag(spec.allow_pickle))
+                family.place(pipe, device, family.user_savers(spec))
+            except Exception as exc:
+                oom = as_out_of_memory(exc)
+                if oom is not None:
+                    raise oom from exc
+                raise explain_load_error(exc, "base model", base) from exc
+            # The loaded set is kept under the first key whatever its own class.
+            self._pipes = {"text2video": pipe}
+            self._scheduler_config = dict(pipe.scheduler.config)
+            self._device = device
+            self._key = spec.cache_key()
+            self._spec = spec
+            self._offload_owner = "text2video"
+            self.loads += 1
+        if mode not in self._pipes:
+            self._pipes[mode] = family.pipeline_for(self._pipes["text2video"], mode)
+        pipe = self._pipes[mode]
+        savers = family.user_savers(spec)
+        if self._device != "cpu" and self._offload_owner != mode and savers:
+            family.place(pipe, self._device, savers)
             self._offload_owner = mode
         return pipe
 

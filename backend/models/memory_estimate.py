@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.core.request import GenerationRequest
+from backend.families.registry import detect_family, model_configs
 
 # Working memory in float-sized values per latent pixel per image in the UNet's batch:
 # measured 725 MiB for 16 images of 32x32 latents (fp32) in SD1.5's motion UNet; 370 MiB for 8.
@@ -100,9 +101,38 @@ def _weights(base: str, adapter: str, element_size: int) -> tuple[int, int] | No
     return unet + rest + motion, unet
 
 
+def family_estimate(family, request: GenerationRequest, device: str,
+                    element_size: int) -> MemoryEstimate:
+    """The estimate from a family's own terms (backend/families): weights counted from the
+    folder's .safetensors headers where it is on disk, the family's sizes otherwise."""
+    configs = model_configs(request.model.base_model, family)
+    folder = Path(request.model.base_model).expanduser()
+    weights: dict[str, int] = {}
+    if folder.is_dir():
+        for part, names in (("text_encoder", ("text_encoder",)), ("vae", ("vae",)),
+                            ("transformer", ("transformer", "transformer_2"))):
+            files = [f for name in names for f in sorted((folder / name).glob("*.safetensors"))]
+            if files:
+                weights[part] = _safetensors_bytes(files, element_size)
+    terms = family.memory_terms(configs, request, element_size, weights)
+    held = [t.bytes for t in terms if t.phase == "weights"]
+    offload = request.model.offload != "none" and device != "cpu"
+    work = {t.phase: t.bytes for t in terms if t.phase != "weights"}
+    return MemoryEstimate(
+        weights=max(held) if offload else sum(held),
+        load_transient=None,
+        activations=work.get("denoise", 0),
+        decode=work.get("decode", 0),
+        runtime=CPU_RUNTIME_BYTES if device == "cpu" else 0,
+    )
+
+
 def estimate_memory(request: GenerationRequest, device: str, element_size: int) -> MemoryEstimate:
     """The estimate for `request` on `device` ("cpu", "cuda", ...) with weights of
     `element_size` bytes (4 for float32, 2 for float16/bfloat16)."""
+    family = detect_family(request.model.base_model)
+    if family.loads_itself:
+        return family_estimate(family, request, device, element_size)
     batch = request.frames * (2 if request.guidance > 1.0 else 1)
     latent_pixels = (request.height // 8) * (request.width // 8)
     unet_scale = _width(request.model.base_model, "unet", UNET_BASE_CHANNELS)

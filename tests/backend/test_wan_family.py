@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from backend.errors import InputError
+from backend.core.errors import InputError
+from backend.core.request import GenerationRequest, ModelSpec, MotionLora
 from backend.families.registry import detect_family, family_named, model_configs
-from backend.request import GenerationRequest, ModelSpec, MotionLora
 from tests.backend import wan_reference
 
 WAN = family_named("wan")
@@ -31,7 +31,8 @@ def _ours(folder, request, mode, *, video=None, image=None, loras=()) -> np.ndar
 
     configs = model_configs(str(folder))
     WAN.check_parts(folder, str(folder))
-    WAN.check_request(request, configs, mode)
+    WAN.check_request(request, configs)
+    assert request.run_mode == mode
     pipe = WAN.pipeline_for(WAN.load(str(folder), torch.float32), mode)
     pipe.scheduler = WAN.build_scheduler(request.scheduler, configs.component("scheduler"))
     WAN.apply_loras(pipe, loras, configs)
@@ -177,12 +178,14 @@ def test_wan_refuses_what_does_not_apply(wan_models, changes, words):
 
 
 def test_start_image_needs_a_model_that_can_use_one(wan_models):
-    request = _request(scheduler="model_default")
+    request = _request(scheduler="model_default", start_image="start.png")
     with pytest.raises(InputError, match="text only.*Wan2.2-TI2V-5B"):
-        WAN.check_request(request, model_configs(str(wan_models["2.1"])), "image2video")
-    WAN.check_request(request, model_configs(str(wan_models["2.2-ti2v"])), "image2video")
+        WAN.check_request(request, model_configs(str(wan_models["2.1"])))
+    WAN.check_request(request, model_configs(str(wan_models["2.2-ti2v"])))
     with pytest.raises(InputError, match="video-to-video runs on Wan 2.1"):
-        WAN.check_request(request, model_configs(str(wan_models["2.2-ti2v"])), "video2video")
+        WAN.check_request(_request(scheduler="model_default", mode="video2video",
+                                   input_video="in.mp4"),
+                          model_configs(str(wan_models["2.2-ti2v"])))
 
 
 def test_a_folder_with_a_part_missing_is_named(wan_models, tmp_path):
@@ -249,7 +252,7 @@ def test_image_to_video_on_the_5b_shape_matches_diffusers(wan_models, clip_frame
     from PIL import Image
 
     image = Image.fromarray(clip_frames[0])  # 64x64: diffusers resizes it to the clip's size
-    request = _request(scheduler="model_default")
+    request = _request(scheduler="model_default", start_image="start.png")
     ours = _ours(wan_models["2.2-ti2v"], request, "image2video", image=image)
     reference = wan_reference.image2video(str(wan_models["2.2-ti2v"]), image, SEED, num_frames=5,
                                           **_plain(request))
