@@ -165,8 +165,12 @@ REQUEST_OPTIONS: dict[str, tuple[str, Any]] = {
 def family_defaults(request: GenerationRequest, given: set[str]) -> dict[str, Any]:
     """The base model's family's defaults (its model card's size, frames, fps, steps, guidance
     and scheduler) for the options not given on the command line."""
+    from backend.core.sources import source_kind
     from backend.families.registry import detect_family, model_configs
+    from backend.hub.downloads import fetch_model_index
 
+    if source_kind(request.model.base_model) == "hub":  # its small model_index.json names it
+        fetch_model_index(request.model.base_model.strip())
     family = detect_family(request.model.base_model)
     defaults = family.request_defaults(model_configs(request.model.base_model, family))
     flags = {path: dest for dest, (path, _) in REQUEST_OPTIONS.items()}

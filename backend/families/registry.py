@@ -54,22 +54,21 @@ def safetensors_keys(path: str | Path) -> list[str]:
         return []
 
 
-def hub_model_index(repo_id: str) -> dict:
-    """A Hub repository's model_index.json: from the cache when there, else that one small
-    file downloaded; {} when it cannot be had (offline, no such repo, not a pipeline repo)."""
+def hub_model_index(repo_id: str, cache_dir: str | Path | None = None) -> dict:
+    """A Hub repository's model_index.json from the Hugging Face cache; {} when it is not there
+    (backend/hub/downloads.py fetches that small file first when it can reach the Hub)."""
     try:
-        from huggingface_hub import hf_hub_download, try_to_load_from_cache
+        from huggingface_hub import try_to_load_from_cache
 
-        cached = try_to_load_from_cache(repo_id, "model_index.json")
-        if isinstance(cached, str):
-            return read_json(Path(cached))
-        return read_json(Path(hf_hub_download(repo_id, "model_index.json")))
-    except Exception:  # noqa: BLE001 - any failure: the loader's own checks say what is wrong
+        cached = try_to_load_from_cache(repo_id, "model_index.json", cache_dir=cache_dir)
+    except Exception:  # noqa: BLE001 - a malformed id or cache: nothing to read
         return {}
+    return read_json(Path(cached)) if isinstance(cached, str) else {}
 
 
-def detect_family(base_model: str) -> ModelFamily:
-    """The family of `base_model` (a folder, a .safetensors file or a Hub id)."""
+def detect_family(base_model: str, cache_dir: str | Path | None = None) -> ModelFamily:
+    """The family of `base_model` (a folder, a .safetensors file or a Hub id, whose
+    model_index.json is read from the cache)."""
     text = base_model.strip()
     path = Path(os.path.expanduser(text))
     if path.is_dir():
@@ -80,7 +79,7 @@ def detect_family(base_model: str) -> ModelFamily:
             return DEFAULT_FAMILY  # pickle files are never opened to look; the loader refuses them
         return family_for_header(safetensors_keys(path)) or DEFAULT_FAMILY
     if _HUB_ID.match(text):
-        class_name = str(hub_model_index(text).get("_class_name", ""))
+        class_name = str(hub_model_index(text, cache_dir).get("_class_name", ""))
         return family_for_class(class_name) or DEFAULT_FAMILY
     return DEFAULT_FAMILY
 
