@@ -27,7 +27,7 @@ TEXT_DIM = 32
 VOCAB_EXTRA_IDS = 8
 
 
-def _tokenizer():
+def demo_tokenizer():
     """A T5TokenizerFast over a unigram vocabulary of single characters (printable ASCII):
     enough to tokenize any prompt without shipping UMT5's 256k-piece model."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
@@ -115,7 +115,7 @@ def build_wan_pipeline(folder: Path, shape: str = "2.1") -> None:
 
     if shape not in SHAPES:
         raise ValueError(f"unknown Wan demo shape {shape!r}; one of {', '.join(SHAPES)}")
-    tokenizer = _tokenizer()
+    tokenizer = demo_tokenizer()
     pipe = WanPipeline(
         tokenizer=tokenizer,
         text_encoder=_text_encoder(len(tokenizer)),
