@@ -307,3 +307,17 @@ def test_prompt_encoded_apart_matches_diffusers(wan_models):
     ours = (pipe(**arguments).frames[0] * 255).round().astype(np.uint8)
     reference = wan_reference.text2video(str(folder), SEED, num_frames=5, **_plain(request))
     np.testing.assert_array_equal(ours, reference)
+
+
+def test_models_scan_recognises_wan_files_by_their_headers(wan_models):
+    from backend.hub.scan import WAN_LORA, WAN_TRANSFORMER, classify_file, classify_keys
+
+    folder = wan_models["2.1"]
+    transformer = classify_file(folder / "transformer" / "diffusion_pytorch_model.safetensors")
+    assert transformer.kind == WAN_TRANSFORMER and transformer.usable
+    lora = classify_file(folder.parent / "wan-2.1-lora" / "pytorch_lora_weights.safetensors")
+    assert lora.kind == WAN_LORA
+    # ComfyUI's repackaged names and the makers' LoRA names.
+    assert classify_keys(["model.diffusion_model.blocks.0.self_attn.q.weight",
+                          "model.diffusion_model.head.modulation"])[0] == WAN_TRANSFORMER
+    assert classify_keys(["diffusion_model.blocks.0.self_attn.q.lora_A.weight"])[0] == WAN_LORA
