@@ -191,7 +191,7 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
             bar.close()
         quiet_libraries()
     from backend.engine.generation import generate
-    from backend.media.metadata import build_metadata
+    from backend.media.metadata import build_metadata, input_records
 
     if not args.quiet and not remote:
         from backend.models.memory_estimate import estimate_for
@@ -204,7 +204,7 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
             result = generate(request, on_progress=bar)
     finally:
         bar.close()
-    metadata = build_metadata(result.request.to_dict())
+    metadata = build_metadata(result.request.to_dict(), **input_records(result.request))
     outputs = write_clip(result.frames, args.output, request.fps, options, metadata)
     if args.project:
         from backend.project.project_file import append_take

@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 
 SHAPES = ("2.1", "2.2-ti2v")
+# Like Wan2.2-T2V-A14B: two experts (high noise, then low noise below the boundary), for tests.
+EXPERTS_SHAPE = "2.2-a14b"
 TEXT_DIM = 32
 VOCAB_EXTRA_IDS = 8
 
@@ -113,16 +115,29 @@ def build_wan_pipeline(folder: Path, shape: str = "2.1") -> None:
     """Write a tiny Wan model of `shape` (one of SHAPES) into `folder`."""
     from diffusers import WanPipeline
 
-    if shape not in SHAPES:
+    if shape not in (*SHAPES, EXPERTS_SHAPE):
         raise ValueError(f"unknown Wan demo shape {shape!r}; one of {', '.join(SHAPES)}")
+    experts = shape == EXPERTS_SHAPE
+    base = "2.1" if experts else shape
     tokenizer = demo_tokenizer()
+    second = None
+    if experts:
+        import torch
+
+        second = _transformer(base)
+        with torch.no_grad():  # another seed's weights, so the switch between experts shows
+            torch.manual_seed(1)
+            for param in second.parameters():
+                param.normal_(0.0, 0.05)
     pipe = WanPipeline(
         tokenizer=tokenizer,
         text_encoder=_text_encoder(len(tokenizer)),
-        vae=_vae(shape),
-        scheduler=_scheduler(shape),
-        transformer=_transformer(shape),
-        expand_timesteps=shape != "2.1",
+        vae=_vae(base),
+        scheduler=_scheduler(base),
+        transformer=_transformer(base),
+        transformer_2=second,
+        boundary_ratio=0.875 if experts else None,
+        expand_timesteps=base != "2.1",
     )
     pipe.save_pretrained(folder, safe_serialization=True)
 

@@ -321,3 +321,28 @@ def test_models_scan_recognises_wan_files_by_their_headers(wan_models):
     assert classify_keys(["model.diffusion_model.blocks.0.self_attn.q.weight",
                           "model.diffusion_model.head.modulation"])[0] == WAN_TRANSFORMER
     assert classify_keys(["diffusion_model.blocks.0.self_attn.q.lora_A.weight"])[0] == WAN_LORA
+
+
+def test_two_experts_load_through_the_same_path(tmp_path):
+    """Wan 2.2 A14B's layout (transformer_2, boundary_ratio): loaded, run byte-identical to
+    diffusers, text-to-video only, and both experts counted in the estimate."""
+    from backend.models.wan_demo_model import EXPERTS_SHAPE, build_wan_pipeline
+
+    folder = tmp_path / "a14b"
+    build_wan_pipeline(folder, EXPERTS_SHAPE)
+    configs = model_configs(str(folder))
+    assert WAN.modes(configs) == ("text2video",)
+    request = _request(scheduler="model_default", steps=4)
+    ours = _ours(folder, request, "text2video")
+    reference = wan_reference.text2video(str(folder), SEED, num_frames=5, **_plain(request))
+    np.testing.assert_array_equal(ours, reference)
+    from backend.families.base import ModelConfigs
+
+    index = {k: v for k, v in configs.index.items() if k != "transformer_2"}
+    alone = ModelConfigs(configs.class_name, index, configs.components)
+    both = {t.name: t.bytes for t in WAN.memory_terms(configs, request, 4)}
+    one = {t.name: t.bytes for t in WAN.memory_terms(alone, request, 4)}
+    assert both["transformer"] == 2 * one["transformer"]
+    with pytest.raises(InputError, match="parts missing: transformer_2"):
+        shutil.rmtree(folder / "transformer_2")
+        WAN.check_parts(folder, "a14b")

@@ -149,3 +149,18 @@ def test_a_wan_folder_with_a_part_missing_and_a_pickle_lora(broken_wan, wan_mode
                      "--lora", str(pickle), "--quiet", "--device", "cpu", "--output", str(out)])
     assert code == 2 and "pickle" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_start_image_is_recorded_with_its_sha256(wan_models, clip_folder, tmp_path):
+    import hashlib
+    import json
+
+    image = sorted(clip_folder.iterdir())[0]
+    out = tmp_path / "clip.gif"
+    code = cli_main(["generate", "--base-model", str(wan_models["2.2-ti2v"]), "--prompt", "x",
+                     "--image", str(image), "--frames", "5", "--steps", "1", "--device", "cpu",
+                     "--quiet", "--sidecar", "--output", str(out)])
+    assert code == 0
+    metadata = json.loads(out.with_name(out.name + ".json").read_text())
+    assert metadata["request"]["start_image"] == str(image)
+    assert metadata["start_image"]["sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
