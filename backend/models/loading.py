@@ -244,13 +244,7 @@ class PipelineCache:
                 if oom is None:
                     raise
                 raise oom from exc
-            self._pipes = {"text2video": pipe}
-            self._scheduler_config = scheduler_config
-            self._device = device
-            self._key = spec.cache_key()
-            self._spec = spec
-            self._offload_owner = "text2video"
-            self.loads += 1
+            self._keep(spec, pipe, scheduler_config, device)
         if mode not in self._pipes:
             from diffusers import AnimateDiffVideoToVideoPipeline
 
@@ -264,6 +258,15 @@ class PipelineCache:
             place_pipeline(pipe, spec, self._device)
             self._offload_owner = mode
         return pipe
+
+    def _keep(self, spec: ModelSpec, pipe, scheduler_config: dict[str, Any], device: str) -> None:
+        self._pipes = {"text2video": pipe}
+        self._scheduler_config = scheduler_config
+        self._device = device
+        self._key = spec.cache_key()
+        self._spec = spec
+        self._offload_owner = "text2video"
+        self.loads += 1
 
     def _family_pipeline(self, spec, mode, on_loading, sources, family):
         if self._key != spec.cache_key():
@@ -290,13 +293,7 @@ class PipelineCache:
                     raise oom from exc
                 raise explain_load_error(exc, "base model", base) from exc
             # The loaded set is kept under the first key whatever its own class.
-            self._pipes = {"text2video": pipe}
-            self._scheduler_config = dict(pipe.scheduler.config)
-            self._device = device
-            self._key = spec.cache_key()
-            self._spec = spec
-            self._offload_owner = "text2video"
-            self.loads += 1
+            self._keep(spec, pipe, dict(pipe.scheduler.config), device)
         if mode not in self._pipes:
             self._pipes[mode] = family.pipeline_for(self._pipes["text2video"], mode)
         pipe = self._pipes[mode]

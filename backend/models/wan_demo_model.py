@@ -22,6 +22,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from backend.models.demo_model import move_into_place
+
 SHAPES = ("2.1", "2.2-ti2v")
 # Like Wan2.2-T2V-A14B: two experts (high noise, then low noise below the boundary), for tests.
 EXPERTS_SHAPE = "2.2-a14b"
@@ -175,11 +177,7 @@ def write_wan_demo_model(root: str | os.PathLike, shape: str = "2.1") -> Path:
     try:
         build_wan_pipeline(work / names[0], shape)
         build_wan_lora(work / names[1], work / names[0])
-        for name in names:
-            target = root / name
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(work / name, target)
+        move_into_place(work, root, names)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return root / names[0]
