@@ -25,6 +25,16 @@ def demo_models(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def wan_models(tmp_path_factory):
+    """Tiny random Wan models shaped like Wan2.1-T2V-1.3B ("2.1") and Wan2.2-TI2V-5B
+    ("2.2-ti2v"), each with a LoRA beside it (`<folder>-lora`), built with the product's code."""
+    from backend.models.wan_demo_model import SHAPES, write_wan_demo_model
+
+    root = tmp_path_factory.mktemp("wan-models")
+    return {shape: write_wan_demo_model(root, shape) for shape in SHAPES}
+
+
+@pytest.fixture(scope="session")
 def clip_frames() -> np.ndarray:
     """A small natural-ish moving clip: a bright disc drifting over a gradient, 8 x 64x64."""
     frames = []

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_output_options(export)
     demo = commands.add_parser("demo-model", help="write the tiny random-weight demo models")
     demo.add_argument("dir")
+    demo.add_argument("--family", choices=("animatediff", "wan"), default="animatediff",
+                      help="animatediff: an SD1.5 model, motion adapter and motion LoRA; wan: two "
+                      "tiny Wan models (shaped like Wan2.1-T2V-1.3B and Wan2.2-TI2V-5B) and LoRAs")
     cli_remote.add_commands(commands)
 
     from backend.cli.models import add_parser as add_models_parser
@@ -162,6 +165,9 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     from backend.media.writer import check_output_writable, output_format, write_clip
 
     request = request_from_args(args, given)
+    from backend.families.registry import checked_family
+
+    checked_family(request)  # what the model's family cannot do, before any download
     options = write_options(args)
     options.validate()
     check_output_writable(args.output)
@@ -191,7 +197,7 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
             bar.close()
         quiet_libraries()
     from backend.engine.generation import generate
-    from backend.media.metadata import build_metadata
+    from backend.media.metadata import build_metadata, input_records
 
     if not args.quiet and not remote:
         from backend.models.memory_estimate import estimate_for
@@ -204,7 +210,7 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
             result = generate(request, on_progress=bar)
     finally:
         bar.close()
-    metadata = build_metadata(result.request.to_dict())
+    metadata = build_metadata(result.request.to_dict(), **input_records(result.request))
     outputs = write_clip(result.frames, args.output, request.fps, options, metadata)
     if args.project:
         from backend.project.project_file import append_take
@@ -299,6 +305,14 @@ def run_demo_model(args: argparse.Namespace) -> int:
     if not target.parent.is_dir():
         raise InputError(f"demo-model {args.dir!r}: the folder {str(target.parent)!r} does not exist")
     quiet_libraries()
+    if args.family == "wan":
+        from backend.models.wan_demo_model import SHAPES, write_wan_demo_model
+
+        for shape in SHAPES:
+            folder = write_wan_demo_model(target, shape)
+            print(f"Wan {shape} model: {folder}")
+            print(f"Wan {shape} LoRA:  {folder.parent / (folder.name + '-lora')}")
+        return EXIT_OK
     paths = write_demo_model(target)
     print(f"base model:     {paths.base}")
     print(f"motion adapter: {paths.motion_adapter}")
@@ -325,8 +339,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from backend.cli.models import run as run_models
 
             return run_models(args)
-        typed = args.from_metadata or args.preset
-        return run_generate(args, explicit_options(argv) if typed else set())
+        # What was typed: metadata and presets give way to it, and the model family's defaults
+        # fill the rest.
+        return run_generate(args, explicit_options(argv))
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

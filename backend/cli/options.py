@@ -162,6 +162,21 @@ REQUEST_OPTIONS: dict[str, tuple[str, Any]] = {
     if setting.flag and setting.name != "preset"
 }
 
+def family_defaults(request: GenerationRequest, given: set[str]) -> dict[str, Any]:
+    """The base model's family's defaults (its model card's size, frames, fps, steps, guidance
+    and scheduler) for the options not given on the command line."""
+    from backend.core.sources import source_kind
+    from backend.families.registry import detect_family, model_configs
+    from backend.hub.downloads import fetch_model_index
+
+    if source_kind(request.model.base_model) == "hub":  # its small model_index.json names it
+        fetch_model_index(request.model.base_model.strip())
+    family = detect_family(request.model.base_model)
+    defaults = family.request_defaults(model_configs(request.model.base_model, family))
+    flags = {path: dest for dest, (path, _) in REQUEST_OPTIONS.items()}
+    return {path: value for path, value in defaults.items() if flags.get(path) not in given}
+
+
 def request_from_args(args: argparse.Namespace, given: set[str] | None = None) -> GenerationRequest:
     """The request the arguments describe: from --from-metadata with the typed options on top,
     or from the options and their defaults."""
@@ -194,6 +209,8 @@ def request_from_args(args: argparse.Namespace, given: set[str] | None = None) -
     if model_changes:
         changes["model"] = dataclasses.replace(base.model, **model_changes)
     request = base.replace(**changes)
+    if not args.from_metadata and given is not None:
+        request = request.replace(**family_defaults(request, given))
     if getattr(args, "preset", None):
         from backend.core.presets import apply_preset
 

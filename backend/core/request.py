@@ -37,6 +37,9 @@ SCHEDULER_NAMES = (
     "euler_trailing",
     "lcm_linear",
 )
+# Flow-matching models (Wan): the model's own scheduler, or UniPC / Euler set for flow sigmas.
+# Which family takes which names is the family's (backend/families).
+FLOW_SCHEDULER_NAMES = ("model_default", "unipc_flow", "euler_flow")
 PRESET_NAMES = ("standard", "animatelcm", "lightning")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float16", "bfloat16", "float32")
@@ -418,7 +421,8 @@ class GenerationRequest:
         help="The random seed: the same seed and settings give the same clip. Without one, each "
         "job picks a new seed, which is kept with the result."))
     scheduler: str = field(default="ddim", metadata=setting(
-        label="Scheduler", flag="--scheduler", choices=SCHEDULER_NAMES, widget="schedulerCombo",
+        label="Scheduler", flag="--scheduler", choices=SCHEDULER_NAMES + FLOW_SCHEDULER_NAMES,
+        widget="schedulerCombo",
         webui="Sampler",
         help="The sampler. DDIM is the AnimateDiff documentation's choice; DPM++ 2M Karras is "
         "sharp at few steps; LCM is for AnimateLCM."))
@@ -429,6 +433,12 @@ class GenerationRequest:
         label="Clip skip", flag="--clip-skip", range=CLIP_SKIP_RANGE, widget="clipSkipSpin",
         off_text="off",
         help="Use an earlier text-encoder layer: 1-2 suits many anime models; off by default."))
+    # image2video: a start image makes a text-to-video job image-to-video (models that can).
+    start_image: str | None = field(default=None, metadata=setting(
+        # No widget yet: the window's Start image field (startImageEdit) is still to come.
+        label="Start image", flag="--image", mode="text2video", metavar="IMG",
+        help="Image-to-video: the clip starts from this image (resized to the clip's size). "
+        "Only models that can use one (Wan2.2-TI2V-5B, Wan image-to-video models)."))
     # video2video
     input_video: str | None = field(default=None, metadata=setting(
         label="Input video", flag="--input", mode="video2video", widget="inputVideoEdit",
@@ -488,7 +498,14 @@ class GenerationRequest:
         """Local paths (models, LoRAs, the input video) made absolute, so the settings stored in
         metadata and projects re-run from any folder."""
         video = local_path_or_id(self.input_video) if self.input_video else self.input_video
-        return self.replace(model=self.model.with_absolute_paths(), input_video=video)
+        image = local_path_or_id(self.start_image) if self.start_image else self.start_image
+        return self.replace(model=self.model.with_absolute_paths(), input_video=video,
+                            start_image=image)
+
+    @property
+    def run_mode(self) -> str:
+        """The pipeline mode the job runs: text2video with a start image is image2video."""
+        return "image2video" if self.mode == "text2video" and self.start_image else self.mode
 
     def validate(self) -> None:
         """Raise InputError naming the first bad field and what it may be."""

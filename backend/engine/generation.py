@@ -19,10 +19,11 @@ from backend.core.errors import (
     CancelCheck,
     Cancelled,
     GenerationError,
+    InputError,
     StudioError,
     cancel_check,
 )
-from backend.core.request import GenerationRequest, random_seed
+from backend.core.request import GenerationRequest, MotionLora, random_seed
 from backend.engine.memory import (
     context_window,
     motion_length,
@@ -32,6 +33,7 @@ from backend.engine.memory import (
     release_failure,
     spec_with_plan,
 )
+from backend.families.registry import checked_family, model_configs
 from backend.models.embeddings import apply_embeddings
 from backend.models.loading import (
     PipelineCache,
@@ -51,7 +53,7 @@ from backend.models.memory_savers import (
     remove_split_inference,
 )
 from backend.models.schedulers import build_scheduler
-from backend.models.sources import SourcePlan, resolve_sources
+from backend.models.sources import IMAGE_LORA, SourcePlan, resolve_sources
 from backend.models.speed import apply_speed_options, compile_failure
 from backend.models.vae_precision import (
     decoder_overflowed,
@@ -244,6 +246,23 @@ def load_input_video(request: GenerationRequest) -> list:
     return [Image.fromarray(frame) for frame in read_input_video(request)]
 
 
+def load_start_image(request: GenerationRequest):
+    """The start image of an image-to-video job, as RGB; the pipeline resizes it to the clip's
+    size as diffusers does."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(request.start_image) as image:
+            return image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        raise InputError(f"--image {request.start_image!r}: not a readable image ({exc})") from exc
+
+
+def _family_loras(request: GenerationRequest, sources: SourcePlan) -> tuple[MotionLora, ...]:
+    return tuple(MotionLora(sources.extra(IMAGE_LORA, lora.source).location, lora.weight)
+                 for lora in request.model.loras)
+
+
 def generate(
     request: GenerationRequest,
     on_progress: Callable[[Progress], None] | None = None,
@@ -273,7 +292,9 @@ def generate(
         if message and on_progress is not None:
             on_progress(Progress("plan", elapsed=time.perf_counter() - started, message=message))
 
+    family, configs = checked_family(request)
     video = load_input_video(request) if request.mode == "video2video" else None
+    image = load_start_image(request) if request.run_mode == "image2video" else None
     if should_cancel():
         raise Cancelled()
     sources = resolve_sources(request.model)
@@ -281,16 +302,19 @@ def generate(
     import torch
 
     element_size = torch.empty((), dtype=resolve_dtype(request.model.dtype, device)).element_size()
-    window, window_message = context_window(request, motion_length(sources, cache))
-    notify(window_message)
+    window = None
+    if not family.loads_itself:  # context windows are AnimateDiff's (FreeNoise)
+        window, window_message = context_window(request, motion_length(sources, cache))
+        notify(window_message)
     plan = plan_memory(request, device, element_size, free=free_memory,
                        held=0 if free_memory is not None else resident_bytes(device),
                        long_clip=window is not None and request.frames > window[0],
-                       forced=savers)
+                       forced=savers, family=family)
     notify(plan.describe())
+    inputs = (family, configs, sources, video, image)
     for attempt in (1, 2):
         try:
-            frames, reporter = _run(request, plan, cache, sources, video, on_progress,
+            frames, reporter = _run(request, plan, cache, inputs, on_progress,
                                     should_cancel, started, timings)
             break
         except Exception as exc:
@@ -318,22 +342,34 @@ def generate(
     return GenerationResult(frames, request, duration, cache.device, timings, plan)
 
 
-def _run(request, plan, cache, sources, video, on_progress, should_cancel, started, timings):
+def _run(request, plan, cache, inputs, on_progress, should_cancel, started, timings):
     """One try: (uint8 frames, the step reporter). The pipeline lives only in this frame, so
     a failure's traceback is the last thing holding it (release_failure clears that)."""
+    family, configs, sources, video, image = inputs
 
     def loading() -> None:
         if on_progress is not None:
             on_progress(Progress("loading", elapsed=time.perf_counter() - started))
 
-    spec = spec_with_plan(request.model, plan)
-    pipe = cache.pipeline(spec, request.mode, on_loading=loading, sources=sources)
-    configure_pipeline(pipe, request, cache, sources, plan.active)
+    if family.loads_itself:
+        if not configs.index:  # a Hub model just downloaded, or a single file's repo
+            configs = model_configs(request.model.base_model, family)
+        active = plan.active | family.user_savers(request.model)
+        pipe = cache.pipeline(request.model, request.run_mode, on_loading=loading,
+                              sources=sources, family=family, savers=active)
+        family.configure(pipe, request, configs, _family_loras(request, sources),
+                         cache.scheduler_config, active)
+        arguments = family.call_arguments(request, request.run_mode, video=video, image=image)
+    else:
+        spec = spec_with_plan(request.model, plan)
+        pipe = cache.pipeline(spec, request.run_mode, on_loading=loading, sources=sources)
+        configure_pipeline(pipe, request, cache, sources, plan.active)
+        arguments = pipeline_arguments(request, video, plan.active)
     timings["load"] = time.perf_counter() - started
     if should_cancel():
         raise Cancelled()
     reporter = _StepReporter(request, on_progress, should_cancel)
-    output = pipe(**pipeline_arguments(request, video, plan.active), callback_on_step_end=reporter)
+    output = pipe(**arguments, callback_on_step_end=reporter)
     if decoder_overflowed(pipe) or not np.isfinite(output.frames[0]).all():
         raise GenerationError(
             "the decoded frames hold NaN or infinite values (the latents were finite), so they "

@@ -70,31 +70,35 @@ def spec_with_plan(spec: ModelSpec, plan: MemoryPlan) -> ModelSpec:
 
 def plan_memory(request: GenerationRequest, device: str, element_size: int, *,
                 free: int | None = None, held: int = 0, long_clip: bool = False,
-                forced: frozenset[str] | None = None) -> MemoryPlan:
+                forced: frozenset[str] | None = None, family=None) -> MemoryPlan:
     """The job's plan. `free` is the device's free memory (measured when None); `held` what
     loaded models hold that this job frees or reuses. A long clip (context windows on) always
     runs with split inference, as diffusers' FreeNoise documentation pairs them: byte-identical,
     and it keeps the memory of the UNet's layers flat in the clip's length. `forced` replaces the
-    plan's own choice (tests and benchmarks run each saver so)."""
+    plan's own choice (tests and benchmarks run each saver so). A model family that loads
+    itself (backend/families) brings its own savers in its own order."""
     need = need_function(request, device, element_size)
     measured = free_memory(device) if free is None else free
     budget = None if measured is None else measured + held
-    own = user_savers(request.model)
+    if family is not None and family.loads_itself:
+        order, own = family.memory_savers, family.user_savers(request.model)
+    else:
+        order, own = ANIMATEDIFF_SAVERS, user_savers(request.model)
     if forced is not None:
-        chosen = tuple(s for s in ANIMATEDIFF_SAVERS if s.name in forced and s.name not in own)
-        mine = tuple(s for s in ANIMATEDIFF_SAVERS if s.name in own)
-        return MemoryPlan(device, "forced", chosen, mine, need(own | forced), budget)
+        chosen = tuple(s for s in order if s.name in forced and s.name not in own)
+        mine = tuple(s for s in order if s.name in own)
+        return MemoryPlan(device, "forced", chosen, mine, need(own | forced), budget,
+                          order=tuple(order))
     always = frozenset({"split_inference"}) if long_clip else frozenset()
-    plan = choose_plan(need, budget, device, mode=request.model.memory, user_savers=own,
-                       always=always,
-                       advice=lambda: what_to_lower(request, device, element_size, budget))
-    return plan
+    return choose_plan(need, budget, device, mode=request.model.memory, user_savers=own,
+                       always=always, order=order,
+                       advice=lambda: what_to_lower(request, device, element_size, budget, order))
 
 
 def what_to_lower(request: GenerationRequest, device: str, element_size: int,
-                  free: int | None) -> str:
+                  free: int | None, order=ANIMATEDIFF_SAVERS) -> str:
     """Advice when no plan fits: the most frames that would, or that the models alone do not."""
-    every = frozenset(saver.name for saver in ANIMATEDIFF_SAVERS)  # offload: ignored on the CPU
+    every = frozenset(saver.name for saver in order)  # offload: ignored on the CPU
     if free is None:
         return "lower the frames or the size"
     one = estimate_memory(request.replace(frames=1), device, element_size, every).peak

@@ -563,14 +563,38 @@ class Requirements:
     missing: list[ModelRef] = field(default_factory=list)
 
 
-def refs_for_spec(spec) -> list[ModelRef]:
+def fetch_model_index(repo_id: str, cache_dir: Path | None = None) -> None:
+    """Bring a Hub repository's model_index.json (a small file that names the model's family)
+    into the cache when it is not there and the Hub answers within CONNECT_TIMEOUT; else
+    nothing (the family then defaults, and the download itself says what is wrong)."""
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+
+    try:
+        if isinstance(try_to_load_from_cache(repo_id, "model_index.json", cache_dir=cache_dir),
+                      str) or is_offline():
+            return
+        endpoint = hub_endpoint()
+        if probe_endpoint(endpoint, CONNECT_TIMEOUT) is not None:
+            return
+        hf_hub_download(repo_id, "model_index.json", cache_dir=cache_dir, endpoint=endpoint,
+                        etag_timeout=CONNECT_TIMEOUT)
+    except Exception:  # noqa: BLE001 - not a pipeline repository, gated, ...: the plan says
+        return
+
+
+def refs_for_spec(spec, cache_dir: Path | None = None) -> list[ModelRef]:
     """The Hub models a ModelSpec names (local paths and files are not the downloader's)."""
     from backend.core.sources import source_kind
+    from backend.families.registry import detect_family
 
     refs = []
+    if source_kind(spec.base_model) == "hub":
+        fetch_model_index(spec.base_model.strip(), cache_dir)
+    family = detect_family(spec.base_model, cache_dir)
+    adapter = [(spec.motion_adapter, "motion adapter", "config.json")]
     for text, role, marker in (
         (spec.base_model, "base model", "model_index.json"),
-        (spec.motion_adapter, "motion adapter", "config.json"),
+        *(adapter if family.applies("model.motion_adapter") else []),
         *((lora.source, "motion LoRA", None) for lora in spec.motion_loras),
     ):
         if source_kind(text) == "hub":
@@ -580,7 +604,7 @@ def refs_for_spec(spec) -> list[ModelRef]:
 
 def requirements(spec, cache_dir: Path | None = None) -> Requirements:
     result = Requirements()
-    for ref in refs_for_spec(spec):
+    for ref in refs_for_spec(spec, cache_dir):
         (result.cached if complete_snapshot(ref, cache_dir) else result.missing).append(ref)
     return result
 

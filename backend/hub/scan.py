@@ -16,6 +16,7 @@ from pathlib import Path
 
 from backend.core.atomic import write_text
 from backend.core.errors import InputError
+from backend.families.registry import family_named
 
 MAX_HEADER = 100 * 1024 * 1024  # a real header is a few MB at most; more means a broken file
 
@@ -25,6 +26,8 @@ MOTION_MODULE = "motion-module"
 MOTION_LORA = "motion-lora"
 IMAGE_LORA = "image-lora"
 EMBEDDING = "embedding"
+WAN_TRANSFORMER = "wan-transformer"
+WAN_LORA = "wan-lora"
 UNKNOWN = "unknown"
 
 KIND_LABELS = {
@@ -34,6 +37,8 @@ KIND_LABELS = {
     MOTION_LORA: "motion LoRA",
     IMAGE_LORA: "image LoRA",
     EMBEDDING: "textual-inversion embedding",
+    WAN_TRANSFORMER: "Wan transformer",
+    WAN_LORA: "Wan LoRA",
     UNKNOWN: "unknown",
 }
 
@@ -88,6 +93,10 @@ def classify_keys(keys: list[str]) -> tuple[str, bool, str]:
         if lora:
             return MOTION_LORA, True, ""
         return MOTION_MODULE, True, ""
+    if lora and (has("blocks.", "self_attn.") or has("blocks.", "attn1.to_q")) and not has("unet"):
+        return WAN_LORA, True, "for a Wan base model"
+    if family_named("wan").matches_header(keys):
+        return WAN_TRANSFORMER, True, "a Wan base model (its other parts come from its Diffusers repository)"
     if starts("conditioner.embedders.1") or starts("conditioner.embedders.0.transformer"):
         return SDXL, False, "SDXL: these motion adapters need an SD1.5-based model"
     if starts("model.diffusion_model."):

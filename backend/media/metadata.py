@@ -37,6 +37,18 @@ def build_metadata(request_dict: dict[str, Any], **extra: Any) -> dict[str, Any]
     }
 
 
+def input_records(request) -> dict[str, Any]:
+    """The input files a request starts from (the start image), each with its sha256, so a
+    re-run can tell whether the same image is still there."""
+    import hashlib
+
+    records: dict[str, Any] = {}
+    if getattr(request, "start_image", None):
+        digest = hashlib.sha256(Path(request.start_image).read_bytes()).hexdigest()
+        records["start_image"] = {"path": request.start_image, "sha256": digest}
+    return records
+
+
 def to_text(metadata: dict[str, Any]) -> str:
     return json.dumps(metadata, separators=(",", ":"), ensure_ascii=True)
 

@@ -214,6 +214,15 @@ def build_motion_lora(folder: Path, base: Path, adapter_folder: Path, seed: int 
     AnimateDiffPipeline.save_lora_weights(folder, unet_lora_layers=layers, safe_serialization=True)
 
 
+def move_into_place(work: Path, root: Path, names) -> None:
+    """Move the built folders `names` from `work` to `root`, replacing older ones."""
+    for name in names:
+        target = root / name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(work / name, target)
+
+
 def write_demo_model(root: str | os.PathLike) -> DemoModelPaths:
     """Write the demo model set under `root` (created if needed). Built in a temporary sibling
     folder and moved into place, so an interrupted build never leaves a half model behind."""
@@ -225,11 +234,7 @@ def write_demo_model(root: str | os.PathLike) -> DemoModelPaths:
         build_base_pipeline(work / BASE_DIR)
         build_motion_adapter(work / ADAPTER_DIR)
         build_motion_lora(work / LORA_DIR, work / BASE_DIR, work / ADAPTER_DIR)
-        for name in (BASE_DIR, ADAPTER_DIR, LORA_DIR):
-            target = root / name
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(work / name, target)
+        move_into_place(work, root, (BASE_DIR, ADAPTER_DIR, LORA_DIR))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return paths

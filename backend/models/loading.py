@@ -226,9 +226,14 @@ class PipelineCache:
         mode: str,
         on_loading: Callable[[], None] | None = None,
         sources: SourcePlan | None = None,
+        family=None,
+        savers: frozenset[str] | None = None,
     ):
         """The pipeline for `spec` in `mode`, loaded from `sources` (resolved here when not
-        given) unless the same models are loaded already."""
+        given) unless the same models are loaded already. A family that loads itself (see
+        backend/families) is asked to load, place and derive the mode's pipeline."""
+        if family is not None and family.loads_itself:
+            return self._family_pipeline(spec, mode, on_loading, sources, family, savers)
         if self._key != spec.cache_key():
             sources = sources if sources is not None else resolve_sources(spec)
             self.unload()
@@ -241,13 +246,7 @@ class PipelineCache:
                 if oom is None:
                     raise
                 raise oom from exc
-            self._pipes = {"text2video": pipe}
-            self._scheduler_config = scheduler_config
-            self._device = device
-            self._key = spec.cache_key()
-            self._spec = spec
-            self._offload_owner = "text2video"
-            self.loads += 1
+            self._keep(spec, pipe, scheduler_config, device)
         if mode not in self._pipes:
             from diffusers import AnimateDiffVideoToVideoPipeline
 
@@ -259,6 +258,54 @@ class PipelineCache:
         if spec.offload != "none" and self._device != "cpu" and self._offload_owner != mode:
             # Offload hooks live on the shared modules; re-install them for this pipeline.
             place_pipeline(pipe, spec, self._device)
+            self._offload_owner = mode
+        return pipe
+
+    def _keep(self, spec: ModelSpec, pipe, scheduler_config: dict[str, Any], device: str) -> None:
+        self._pipes = {"text2video": pipe}
+        self._scheduler_config = scheduler_config
+        self._device = device
+        self._key = spec.cache_key()
+        self._spec = spec
+        self._offload_owner = "text2video"
+        self.loads += 1
+
+    def _family_pipeline(self, spec, mode, on_loading, sources, family, savers):
+        # The memory plan's savers place the parts on load, so a different set loads again
+        # (VAE tiling aside: the family's configure switches it per job).
+        savers = savers if savers is not None else family.user_savers(spec)
+        key = (spec.cache_key(), savers - {"vae_tiling"})
+        if self._key != key:
+            sources = sources if sources is not None else resolve_sources(spec)
+            self.unload()
+            if on_loading:
+                on_loading()
+            device = resolve_device(spec.device)
+            dtype = resolve_dtype(spec.dtype, device)
+            base = sources.base
+            try:
+                if base.kind == "file":
+                    pipe = family.load(family.single_file_repo(base.location), dtype,
+                                       transformer_file=base.location)
+                else:
+                    if base.kind == "folder":
+                        family.check_parts(base.location, base.label)
+                    pipe = family.load(base.location, dtype,
+                                       use_safetensors=safetensors_flag(spec.allow_pickle))
+                family.place(pipe, device, savers)
+            except Exception as exc:
+                oom = as_out_of_memory(exc)
+                if oom is not None:
+                    raise oom from exc
+                raise explain_load_error(exc, "base model", base) from exc
+            # The loaded set is kept under the first key whatever its own class.
+            self._keep(spec, pipe, dict(pipe.scheduler.config), device)
+            self._key = key
+        if mode not in self._pipes:
+            self._pipes[mode] = family.pipeline_for(self._pipes["text2video"], mode)
+        pipe = self._pipes[mode]
+        if self._device != "cpu" and self._offload_owner != mode and savers:
+            family.place(pipe, self._device, savers)
             self._offload_owner = mode
         return pipe
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.core.request import GenerationRequest
+from backend.families.registry import detect_family, model_configs
 
 # Working memory in float-sized values per latent pixel per image in the UNet's batch:
 # measured 725 MiB for 16 images of 32x32 latents (fp32) in SD1.5's motion UNet; 370 MiB for 8.
@@ -37,6 +38,7 @@ VAE_TILE = 512  # AutoencoderKL's tile for SD1.5 (its config's sample_size)
 # CPU also the numpy copy and our rounding to uint8.
 OUTPUT_COPIES = {"cpu": 3, "accelerator": 2}
 SEQUENTIAL_SHARE = 40  # sequential offload keeps about one layer of the UNet on the device
+FAMILY_VAE_TILE = 256  # AutoencoderKLWan's tile_sample_min_height/width
 CPU_RUNTIME_BYTES = 600 * 2**20  # Python, torch and libraries, resident before any model
 CPU_HEAP_SLACK = 0.34  # of the weights: freed while loading, still resident (0.23-0.27 measured)
 _COMPONENTS = ("unet", "text_encoder", "vae")
@@ -116,12 +118,60 @@ def _weights(
     return unet + rest + motion, unet
 
 
+def family_estimate(family, request: GenerationRequest, device: str, element_size: int,
+                    savers: frozenset[str] = frozenset()) -> MemoryEstimate:
+    """The estimate from a family's own terms (backend/families): weights counted from the
+    folder's .safetensors headers where it is on disk, the family's sizes otherwise; with the
+    family's memory savers named in `savers` on (offloading means nothing on the CPU)."""
+    configs = model_configs(request.model.base_model, family)
+    folder = Path(request.model.base_model).expanduser()
+    weights: dict[str, int] = {}
+    if folder.is_dir():
+        for part, names in (("text_encoder", ("text_encoder",)), ("vae", ("vae",)),
+                            ("transformer", ("transformer", "transformer_2"))):
+            files = [f for name in names for f in sorted((folder / name).glob("*.safetensors"))]
+            if files:
+                weights[part] = _tensor_bytes(files, element_size, request.model.allow_pickle,
+                                              part.replace("_", " "))
+    savers = set(savers) | family.user_savers(request.model)
+    terms = family.memory_terms(configs, request, element_size, weights)
+    cpu = device == "cpu"
+    held = {t.name: t.bytes for t in terms if t.phase == "weights"}
+    if not cpu and "fp8_layerwise" in savers and "transformer" in held:
+        held["transformer"] = held["transformer"] // element_size  # one byte per weight
+    if not cpu and "text_encoder_cpu" in savers:
+        held.pop("text_encoder", None)
+    if cpu:
+        on_device = sum(held.values())
+    elif "group_offload" in savers or "sequential_offload" in savers:
+        on_device = sum(held.values()) // SEQUENTIAL_SHARE
+    elif "model_offload" in savers:
+        on_device = max(held.values(), default=0)
+    else:
+        on_device = sum(held.values())
+    work = {t.phase: t.bytes for t in terms if t.phase != "weights"}
+    decode = work.get("decode", 0)
+    if "vae_tiling" in savers:
+        tile = min(request.height, FAMILY_VAE_TILE) * min(request.width, FAMILY_VAE_TILE)
+        decode = decode * tile // (request.height * request.width)
+    return MemoryEstimate(
+        weights=on_device,
+        load_transient=None,
+        activations=work.get("denoise", 0),
+        decode=decode,
+        runtime=CPU_RUNTIME_BYTES if cpu else 0,
+    )
+
+
 def estimate_memory(request: GenerationRequest, device: str, element_size: int,
                     savers: frozenset[str] = frozenset()) -> MemoryEstimate:
     """The estimate for `request` on `device` ("cpu", "cuda", ...) with weights of
     `element_size` bytes (4 for float32, 2 for float16/bfloat16), with the memory savers named
     in `savers` on (backend/models/memory_plan.py). The request's own offload and VAE tiling
     count as savers too."""
+    family = detect_family(request.model.base_model)
+    if family.loads_itself:
+        return family_estimate(family, request, device, element_size, savers)
     cpu = device == "cpu"
     savers = set(savers)
     if request.model.vae_tiling:

@@ -72,7 +72,7 @@ class SourcePlan:
     embedding by (role, the text the user gave)."""
 
     base: ModelSource
-    adapter: ModelSource
+    adapter: ModelSource | None  # None for a family without motion adapters (Wan)
     extras: dict[tuple[str, str], ModelSource] = field(default_factory=dict)
 
     def extra(self, role: str, text: str) -> ModelSource:
@@ -83,9 +83,13 @@ def resolve_sources(spec: ModelSpec) -> SourcePlan:
     """Resolve every model of `spec`, in the order the fields appear; the first bad one raises."""
     pickle = spec.allow_pickle
     base = resolve_source(spec.base_model, BASE_MODEL, marker="model_index.json", allow_pickle=pickle)
-    adapter = resolve_source(
-        spec.motion_adapter, MOTION_ADAPTER, marker="config.json", allow_pickle=pickle
-    )
+    from backend.families.registry import detect_family
+
+    adapter = None
+    if detect_family(spec.base_model).applies("model.motion_adapter"):
+        adapter = resolve_source(
+            spec.motion_adapter, MOTION_ADAPTER, marker="config.json", allow_pickle=pickle
+        )
     extras = {}
     for role, texts in (
         (MOTION_LORA, [lora.source for lora in spec.motion_loras]),

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from backend.core.request import SCHEDULER_NAMES
 
 from backend.cli.commands import main as cli_main
+from backend.core.request import SCHEDULER_NAMES
 from tests.backend import reference
 from tests.backend.test_reference import common_args, read_png_folder
 
