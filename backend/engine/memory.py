@@ -168,8 +168,10 @@ def motion_length(sources, cache) -> int:
     import json
     from pathlib import Path
 
-    for pipe in cache.pipelines():
-        return int(pipe.motion_adapter.config.motion_max_seq_length)
+    for pipe in cache.pipelines():  # another family's pipeline has no motion adapter
+        adapter = getattr(pipe, "motion_adapter", None)
+        if adapter is not None:
+            return int(adapter.config.motion_max_seq_length)
     adapter = sources.adapter
     if adapter.kind == "folder":
         try:

@@ -346,3 +346,29 @@ def test_two_experts_load_through_the_same_path(tmp_path):
     with pytest.raises(InputError, match="parts missing: transformer_2"):
         shutil.rmtree(folder / "transformer_2")
         WAN.check_parts(folder, "a14b")
+
+
+def test_memory_plan_takes_the_wan_savers_in_their_order(tmp_path):
+    """The plan for a Wan job uses the family's savers, cheapest first, and each lowers the
+    estimate it is taken for; AnimateDiff's (split inference, chunked decoding) never appear."""
+    from backend.engine.memory import plan_memory
+    from backend.models.memory_estimate import estimate_memory
+
+    folder = _write_configs(tmp_path / "13b", *T2V_13B)
+    request = _request(frames=33, width=832, height=480,
+                       model=ModelSpec(base_model=str(folder), motion_adapter=""))
+    gib = 2**30
+    everything = estimate_memory(request, "cuda", 2).peak
+    without_text = estimate_memory(request, "cuda", 2, frozenset({"text_encoder_cpu"})).peak
+    assert without_text < everything
+    plan = plan_memory(request, "cuda", 2, free=everything + gib, family=WAN)
+    assert plan.savers == () and plan.fits
+    plan = plan_memory(request, "cuda", 2, free=without_text + gib // 8, family=WAN)
+    assert [s.name for s in plan.savers] == ["text_encoder_cpu"] and plan.fits
+    plan = plan_memory(request, "cuda", 2, free=gib, family=WAN)
+    names = [s.name for s in plan.savers]
+    assert names[0] == "text_encoder_cpu" and "group_offload" in plan.active
+    assert not {"split_inference", "chunked_decode"} & set(names)
+    # On the CPU only VAE tiling means anything.
+    cpu = plan_memory(request, "cpu", 4, free=gib, family=WAN)
+    assert {s.name for s in cpu.savers} <= {"vae_tiling"}
