@@ -22,6 +22,13 @@ from typing import Any
 
 from backend import cli_remote
 from backend.errors import Cancelled, InputError, StudioError
+from backend.guidance import (
+    PREPROCESSORS,
+    parse_control,
+    parse_keyframe,
+    parse_reference,
+    parse_sparse_control,
+)
 from backend.request import (
     SETTINGS,
     Embedding,
@@ -34,7 +41,10 @@ from backend.request import (
 PROG = "animatediff-studio"
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 EXIT_TERMINATED = 128 + signal.SIGTERM
-COMMANDS = ("generate", "video2video", "convert", "export", "demo-model", "models", "worker", "batch")
+COMMANDS = (
+    "generate", "video2video", "convert", "export", "demo-model", "models", "worker", "batch",
+    "preprocess",
+)
 
 
 class Terminated(BaseException):
@@ -131,6 +141,10 @@ _CONVERTERS: dict[str, Any] = {
     "motion_loras": lambda items: tuple(parse_motion_lora(i) for i in items),
     "loras": lambda items: tuple(parse_motion_lora(i, "--lora", ImageLora) for i in items),
     "embeddings": lambda items: tuple(parse_embedding(i) for i in items),
+    "controls": lambda items: tuple(parse_control(i) for i in items),
+    "keyframes": lambda items: tuple(parse_keyframe(i) for i in items),
+    "sparse_control": lambda v: parse_sparse_control(v) if v else None,
+    "ip_adapter": lambda v: parse_reference(v) if v else None,
 }
 
 
@@ -221,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--take", type=int, default=-1, help="take number, 1-based (default: the latest)")
     export.add_argument("--fps", type=float, default=None, help="default: the take's fps")
     _add_output_options(export)
+    preprocess = commands.add_parser("preprocess", help="write a control video's preprocessed frames as PNGs")
+    preprocess.add_argument("kind", choices=PREPROCESSORS[1:], help="canny, lineart or depth")
+    preprocess.add_argument("--input", required=True, help="video file, animated GIF/WebP, image, or folder of frames")
+    preprocess.add_argument("--output", required=True, help="a folder for frame_00000.png, frame_00001.png, ...")
     demo = commands.add_parser("demo-model", help="write the tiny random-weight demo models")
     demo.add_argument("dir")
     cli_remote.add_commands(commands)
@@ -350,6 +368,10 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     from backend.video_writer import check_output_writable, output_format, write_clip
 
     request = request_from_args(args, given)
+    if request.controls and "frames" not in given and not args.from_metadata:
+        from backend.guided_engine import frames_from_sources
+
+        request = frames_from_sources(request)  # the clip takes its control video's length
     options = write_options(args)
     options.validate()
     check_output_writable(args.output)
@@ -475,6 +497,26 @@ def run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_preprocess(args: argparse.Namespace) -> int:
+    from backend.guidance import checked_sha256
+    from backend.preprocessors import preprocessed_frames
+    from backend.video_writer import check_output_writable, output_format, write_clip
+
+    if output_format(args.output) != "folder":
+        raise InputError(f"preprocess --output {args.output!r}: give a folder (PNG frames go in it)")
+    check_output_writable(args.output)
+    check_not_input(args.output, args.input, "--input")
+    digest = checked_sha256(args.input, None, "--input")
+    bar = _ProgressBar(enabled=True)
+    try:
+        frames = preprocessed_frames(args.input, args.kind, digest, on_progress=bar)
+    finally:
+        bar.close()
+    write_clip(frames, args.output, 8.0)
+    print(f"wrote {args.output} ({len(frames)} {args.kind} frames)", file=sys.stderr)
+    return EXIT_OK
+
+
 def run_demo_model(args: argparse.Namespace) -> int:
     from backend.demo_model import write_demo_model
 
@@ -504,13 +546,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_convert(args)
         if args.command == "export":
             return run_export(args)
+        if args.command == "preprocess":
+            return run_preprocess(args)
         if args.command in ("worker", "batch"):
             return cli_remote.run_command(args)
         if args.command == "models":
             from backend.cli_models import run as run_models
 
             return run_models(args)
-        typed = args.from_metadata or args.preset
+        typed = args.from_metadata or args.preset or getattr(args, "control", None)
         return run_generate(args, explicit_options(argv) if typed else set())
     except InputError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -24,6 +24,7 @@ from backend.errors import (
     StudioError,
     cancel_check,
 )
+from backend.guided_engine import guided_arguments, guided_pipeline, read_guidance
 from backend.loras import apply_loras
 from backend.models import PipelineCache, as_out_of_memory, remove_lora_layers
 from backend.request import GenerationRequest, random_seed
@@ -53,7 +54,7 @@ class Progress:
 @dataclass
 class GenerationResult:
     frames: np.ndarray  # uint8 [F, H, W, 3]
-    request: GenerationRequest  # with the seed that was used
+    request: GenerationRequest  # with the seed that was used (and its inputs' sha256)
     duration: float
     device: str
     timings: dict[str, float] = field(default_factory=dict)
@@ -95,8 +96,10 @@ class _StepReporter:
 def configure_pipeline(pipe, request: GenerationRequest, cache: PipelineCache) -> None:
     """Set every per-job option on the (possibly reused) pipeline, turning off what is unused."""
     pipe.scheduler = build_scheduler(request.scheduler, cache.scheduler_config)
-    # FreeNoise swaps transformer blocks, so it must be set before LoRAs are injected.
-    set_free_noise(pipe, free_noise_window(pipe, request), cache)
+    # FreeNoise swaps transformer blocks, so it must be set before LoRAs are injected. SparseCtrl
+    # has none (its requests are refused with a window): turned off through the base pipeline.
+    noise_pipe = pipe if hasattr(pipe, "enable_free_noise") else cache.pipelines()[0]
+    set_free_noise(noise_pipe, free_noise_window(noise_pipe, request), cache)
     apply_loras(pipe, request.model)
     apply_embeddings(pipe, request.model)
     apply_speed_options(pipe, request.model)
@@ -218,6 +221,7 @@ def generate(
     timings: dict[str, float] = {}
 
     video = load_input_video(request) if request.mode == "video2video" else None
+    request, guidance = read_guidance(request, video, on_progress)
     if should_cancel():
         raise Cancelled()
 
@@ -227,12 +231,18 @@ def generate(
 
     try:
         pipe = cache.pipeline(request.model, request.mode, on_loading=loading)
+        if guidance is not None:
+            pipe = guided_pipeline(cache, pipe, request)
         configure_pipeline(pipe, request, cache)
         timings["load"] = time.perf_counter() - started
         if should_cancel():
             raise Cancelled()
         reporter = _StepReporter(request, on_progress, should_cancel)
-        output = pipe(**pipeline_arguments(request, video), callback_on_step_end=reporter)
+        output = pipe(
+            **pipeline_arguments(request, video),
+            **guided_arguments(request, guidance),
+            callback_on_step_end=reporter,
+        )
         frames = to_uint8(output.frames[0])
     except StudioError:
         raise
