@@ -4,7 +4,6 @@ and `preprocess canny` against OpenCV itself."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from backend.cli import main as cli_main
