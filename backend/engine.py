@@ -231,8 +231,7 @@ def generate(
 
     try:
         pipe = cache.pipeline(request.model, request.mode, on_loading=loading)
-        if guidance is not None:
-            pipe = guided_pipeline(cache, pipe, request)
+        pipe = guided_pipeline(cache, pipe, request)  # also takes off a previous job's IP-Adapter
         configure_pipeline(pipe, request, cache)
         timings["load"] = time.perf_counter() - started
         if should_cancel():

@@ -98,6 +98,8 @@ def guided_pipeline(cache, base_pipe, request):
         AnimateDiffVideoToVideoControlNetPipeline,
     )
 
+    if "guidance" not in cache.attached and not has_guidance(request):
+        return base_pipe
     spec = request.model
     text2video = cache.pipelines()[0]
     dtype = text2video.unet.dtype

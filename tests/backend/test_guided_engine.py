@@ -1,0 +1,81 @@
+"""Guided jobs in the engine: the pipeline cache after a guided job, the recorded inputs, the
+memory estimate's guidance terms."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from backend.engine import generate
+from backend.guidance import ControlSpec, Keyframe, ReferenceImage, SparseControl, file_sha256
+from backend.memory_estimate import estimate_memory
+from backend.request import GenerationRequest, ModelSpec
+from tests.backend import reference
+from tests.backend.test_guided_reference import guided_files  # noqa: F401 - session fixture
+
+
+def tiny_request(models, **changes) -> GenerationRequest:
+    spec = ModelSpec(base_model=str(models.base), motion_adapter=str(models.motion_adapter),
+                     device="cpu", dtype="float32", vae_slicing=False)
+    values = dict(prompt="a fox", negative_prompt="blurry", frames=4, width=64, height=64,
+                  steps=2, seed=7, model=spec)
+    return GenerationRequest(**{**values, **changes})
+
+
+def test_plain_job_after_an_ip_adapter_job(cache, demo_models, guided_files, clip_folder, tmp_path):  # noqa: F811
+    """The IP-Adapter comes off the shared UNet again: the next plain job is the plain
+    pipeline's clip, without reloading the base model."""
+    image = sorted(clip_folder.iterdir())[0]
+    guided = tiny_request(demo_models, ip_adapter=ReferenceImage(str(image), 0.5),
+                          ip_adapter_model=str(guided_files.ip_adapter))
+    result = generate(guided, cache=cache)
+    assert result.request.ip_adapter.sha256 == file_sha256(image)
+    loads = cache.loads
+    plain = generate(tiny_request(demo_models), cache=cache)
+    expected = reference.text2video(
+        demo_models.base, demo_models.motion_adapter, "a fox", "blurry", 7,
+        num_frames=4, guidance_scale=7.5, num_inference_steps=2, width=64, height=64,
+    )
+    assert np.array_equal(plain.frames, expected)
+    assert cache.loads == loads
+
+
+def test_request_records_every_input(demo_models, guided_files, clip_folder, tmp_path):  # noqa: F811
+    still = tmp_path / "key.png"
+    Image.open(sorted(clip_folder.iterdir())[0]).save(still)
+    request = tiny_request(
+        demo_models, frames=8,
+        sparse_control=SparseControl(str(guided_files.sparse_rgb), 0.7),
+        keyframes=(Keyframe(0, str(still), file_sha256(still)),),
+    )
+    again = GenerationRequest.from_dict(request.to_dict())
+    assert again == request
+    assert again.to_dict()["keyframes"] == [{"frame": 0, "image": str(still), "sha256": file_sha256(still)}]
+
+
+def safetensors_bytes(files, element_size: int) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for path in files:
+        with safe_open(str(path), framework="pt") as handle:
+            total += sum(int(np.prod(handle.get_slice(k).get_shape())) for k in handle.keys())
+    return total * element_size
+
+
+def test_memory_estimate_counts_guidance_models(demo_models, guided_files, clip_folder):  # noqa: F811
+    plain = estimate_memory(tiny_request(demo_models), "cpu", 4)
+    control = ControlSpec(str(guided_files.controlnet), str(clip_folder))
+    two = estimate_memory(tiny_request(demo_models, controls=(control, control)), "cpu", 4)
+    net = safetensors_bytes(sorted(guided_files.controlnet.glob("*.safetensors")), 4)
+    assert two.weights - plain.weights == 2 * net
+    assert two.activations > plain.activations
+    ip = estimate_memory(
+        tiny_request(demo_models, ip_adapter=ReferenceImage("x.png"),
+                     ip_adapter_model=str(guided_files.ip_adapter)), "cpu", 4)
+    encoder = guided_files.ip_adapter.parent / "image_encoder" / "model.safetensors"
+    assert ip.weights - plain.weights == safetensors_bytes(
+        [guided_files.ip_adapter, encoder], 4)
+    hub = estimate_memory(tiny_request(demo_models, sparse_control=SparseControl(
+        "guoyww/animatediff-sparsectrl-rgb"), keyframes=(Keyframe(0, "x.png"),)), "cpu", 2)
+    assert hub.weights - estimate_memory(tiny_request(demo_models), "cpu", 2).weights == 497_000_000 * 2
