@@ -79,3 +79,26 @@ def test_memory_estimate_counts_guidance_models(demo_models, guided_files, clip_
     hub = estimate_memory(tiny_request(demo_models, sparse_control=SparseControl(
         "guoyww/animatediff-sparsectrl-rgb"), keyframes=(Keyframe(0, "x.png"),)), "cpu", 2)
     assert hub.weights - estimate_memory(tiny_request(demo_models), "cpu", 2).weights == 497_000_000 * 2
+
+
+def test_catalogue_has_the_guidance_models_with_licences():
+    from backend.model_catalog import find_entry, load_catalog
+
+    wanted = {
+        "lllyasviel/control_v11p_sd15_canny": "openrail",
+        "lllyasviel/control_v11f1p_sd15_depth": "openrail",
+        "lllyasviel/control_v11p_sd15_lineart": "openrail",
+        "lllyasviel/control_v11p_sd15_openpose": "openrail",
+        "lllyasviel/control_v11p_sd15_softedge": "openrail",
+        "lllyasviel/control_v11f1e_sd15_tile": "openrail",
+        "guoyww/animatediff-sparsectrl-rgb": "see the model card",
+        "guoyww/animatediff-sparsectrl-scribble": "see the model card",
+        "h94/IP-Adapter/models/ip-adapter_sd15.safetensors": "apache-2.0",
+        "depth-anything/Depth-Anything-V2-Small-hf": "apache-2.0",
+    }
+    for model_id, licence in wanted.items():
+        assert find_entry(model_id).licence == licence, model_id
+    ip = find_entry("h94/IP-Adapter/models/ip-adapter_sd15.safetensors")
+    assert ip.files[0] == "models/ip-adapter_sd15.safetensors"
+    assert "models/image_encoder/model.safetensors" in ip.files
+    assert len({entry.id for entry in load_catalog()}) == len(load_catalog())
