@@ -419,7 +419,8 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     if args.project:
         from backend.project import append_take
 
-        project, take = append_take(args.project, result.frames, result.request, result.duration, result.device)
+        project, take = append_take(args.project, result.frames, result.request, result.duration, result.device,
+                                    inputs=result.inputs)
         outputs.append(project.path)
         print(f"added {take.name} to {project.path}", file=sys.stderr)
     if args.json:

@@ -24,7 +24,7 @@ from backend.errors import (
     StudioError,
     cancel_check,
 )
-from backend.guided_engine import guided_arguments, guided_pipeline, read_guidance
+from backend.guided_engine import guided_arguments, guided_pipeline, kept_inputs, read_guidance
 from backend.loras import apply_loras
 from backend.models import PipelineCache, as_out_of_memory, remove_lora_layers
 from backend.request import GenerationRequest, random_seed
@@ -58,6 +58,8 @@ class GenerationResult:
     duration: float
     device: str
     timings: dict[str, float] = field(default_factory=dict)
+    # Guidance inputs as the job used them, for a project take to keep (backend/take_inputs.py).
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class _StepReporter:
@@ -260,4 +262,5 @@ def generate(
     timings["total"] = duration
     if on_progress is not None:
         on_progress(Progress("done", reporter.step, reporter.total, duration, 0.0))
-    return GenerationResult(frames, request, duration, cache.device, timings)
+    return GenerationResult(frames, request, duration, cache.device, timings,
+                            kept_inputs(request, guidance))

@@ -165,6 +165,19 @@ def guided_arguments(request, inputs: GuidanceInputs | None) -> dict[str, Any]:
     return kwargs
 
 
+def kept_inputs(request, inputs: GuidanceInputs | None) -> dict[str, np.ndarray]:
+    """The inputs a project take keeps (backend/take_inputs.py names them)."""
+    if inputs is None:
+        return {}
+    kept = {f"control_{i}": frames for i, frames in enumerate(inputs.preprocessed)}
+    for keyframe, image in zip(sorted(request.keyframes, key=lambda k: k.frame),
+                               inputs.keyframe_images, strict=True):
+        kept[f"keyframe_{keyframe.frame}"] = np.asarray(image)[None]
+    if inputs.reference_image is not None:
+        kept["reference"] = np.asarray(inputs.reference_image)[None]
+    return kept
+
+
 def frames_from_sources(request):
     """The request with `frames` set to its control sources' frame count (for a command line
     without --frames): the first source with more than one frame, the input video for a

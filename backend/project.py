@@ -30,6 +30,7 @@ import numpy as np
 from backend.atomic import atomic_path
 from backend.errors import InputError
 from backend.request import FRAMES_RANGE, GenerationRequest
+from backend.take_inputs import check_inputs, read_inputs, shapes, write_inputs
 
 SUFFIX = ".adsproj"
 FORMAT = "animatediff-studio/project"
@@ -61,7 +62,10 @@ class Take:
     device: str = ""
     notes: str = ""
     favourite: bool = False
+    # Guidance inputs kept with the take (backend/take_inputs.py): name -> [frames, w, h].
+    inputs: dict[str, list[int]] = field(default_factory=dict)
     _frames: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _inputs: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     # A project file that holds this take's frames as PNGs (None: only in memory so far).
     _store: Path | None = field(default=None, repr=False, compare=False)
 
@@ -77,6 +81,7 @@ class Take:
             "device": self.device,
             "notes": self.notes,
             "favourite": self.favourite,
+            **({"inputs": self.inputs} if self.inputs else {}),
         }
 
     @classmethod
@@ -118,6 +123,7 @@ class Take:
             device=_typed(data, "device", str, "", name),
             notes=_typed(data, "notes", str, "", name),
             favourite=_typed(data, "favourite", bool, False, name),
+            inputs=check_inputs(data.get("inputs"), MAX_SIDE, name),
         )
 
 
@@ -188,7 +194,9 @@ class Project:
     # -- takes ----------------------------------------------------------------------------
 
     def add_take(self, frames: np.ndarray, request: GenerationRequest, duration: float = 0.0,
-                 device: str = "", name: str = "") -> Take:
+                 device: str = "", name: str = "",
+                 inputs: dict[str, np.ndarray] | None = None) -> Take:
+        """A new take; `inputs` are the guidance inputs to keep with it (GenerationResult's)."""
         frames = np.ascontiguousarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise InputError(f"a take needs uint8 frames [F, H, W, 3], got {frames.shape} {frames.dtype}")
@@ -200,7 +208,9 @@ class Project:
             name=name or f"Take {len(self.takes) + 1}",
             duration=duration,
             device=device,
+            inputs=shapes(inputs or {}),
             _frames=frames,
+            _inputs=dict(inputs or {}),
         )
         self.takes.append(take)
         self.touch()
@@ -252,11 +262,22 @@ class Project:
                     old._frames = None
         return take._frames
 
+    def take_inputs(self, take: Take) -> dict[str, np.ndarray]:
+        """The guidance inputs stored with the take (empty when it has none)."""
+        if take._inputs is not None:
+            return take._inputs
+        if not take.inputs:
+            return {}
+        if take._store is None:
+            raise InputError(f"take {take.name!r} has no stored inputs")
+        return read_inputs(take._store, take.id, take.inputs)
+
     def load_all_frames(self) -> None:
         """Read every take's frames into memory (before the file holding them goes away)."""
         for take in self.takes:
             if take._frames is None:
                 take._frames = _read_take_frames(take._store, take) if take._store else None
+            take._inputs = self.take_inputs(take)
             take._store = None
         self._loaded.clear()
 
@@ -299,6 +320,8 @@ class Project:
         current = {take.id for take in self.takes}
         for take, _, _ in snapshot.takes:
             take._store = path
+            if take.inputs:
+                take._inputs = None  # in the file now; read again when asked for
             if take.id in current and take.id not in self._loaded:
                 self._loaded[take.id] = take
         while len(self._loaded) > KEEP_LOADED:
@@ -420,6 +443,7 @@ def _write_take(archive: zipfile.ZipFile, take: Take, source: zipfile.ZipFile | 
                 frames: np.ndarray | None) -> None:
     from PIL import Image
 
+    write_inputs(archive, take.id, take.inputs, source, take._inputs)
     names = _frame_names(take)
     if source is not None and all(name in source.NameToInfo for name in names):
         for name in names:
@@ -466,12 +490,13 @@ def _read_take_frames(path: Path, take: Take) -> np.ndarray:
 
 
 def append_take(path: str | os.PathLike, frames: np.ndarray, request: GenerationRequest,
-                duration: float = 0.0, device: str = "") -> tuple[Project, Take]:
+                duration: float = 0.0, device: str = "",
+                inputs: dict[str, np.ndarray] | None = None) -> tuple[Project, Take]:
     """Add a take to the project at `path`, creating the project if the file does not exist."""
     path = Path(os.path.expanduser(str(path)))
     if path.suffix.lower() != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
     project = Project.open(path) if path.exists() else Project(path.stem, None)
-    take = project.add_take(frames, request, duration, device)
+    take = project.add_take(frames, request, duration, device, inputs=inputs)
     project.save(path)
     return project, take

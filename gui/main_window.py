@@ -95,9 +95,9 @@ class MainWindow(QMainWindow):
         self.takes = TakesPanel()
         self.takes.set_project(self.project)
         self.takes.takeSelected.connect(self.show_take)
-        self.takes.rerunRequested.connect(lambda take: self._run_again(take.request))
+        self.takes.rerunRequested.connect(lambda take: self._run_again(self._take_request(take)))
         self.takes.varySeedRequested.connect(
-            lambda take: self._run_again(take.request.replace(seed=random_seed())))
+            lambda take: self._run_again(self._take_request(take).replace(seed=random_seed())))
         self.takes.changed.connect(self._update_title)
         self.takes.compareRequested.connect(self.compare_takes)
 
@@ -398,6 +398,19 @@ class MainWindow(QMainWindow):
                 return
         self.controller.enqueue(request)
 
+    def _take_request(self, take) -> GenerationRequest:
+        """The take's request, its guidance inputs read from the project (so it re-runs on a
+        machine without the original control videos and images)."""
+        import tempfile
+
+        from backend.take_inputs import rerun_request
+
+        inputs = self.project.take_inputs(take)
+        if not inputs:
+            return take.request
+        folder = Path(tempfile.mkdtemp(prefix="ads-rerun-"))
+        return rerun_request(take.request, inputs, folder)
+
     def _run_again(self, request: GenerationRequest) -> None:
         """Re-run or Vary seed: asked for like Generate, so the player shows the new take."""
         self._follow_job = True
@@ -484,7 +497,8 @@ class MainWindow(QMainWindow):
         self.last_result = result
         # Named here, in the user's language; the name is the take's own from then on.
         name = self.tr("Take {0}").format(len(self.project.takes) + 1)
-        take = self.project.add_take(result.frames, result.request, result.duration, result.device, name)
+        take = self.project.add_take(result.frames, result.request, result.duration, result.device,
+                                     name, inputs=getattr(result, "inputs", None))
         self._update_title()
         if self._follow_job:
             self.current_request = result.request

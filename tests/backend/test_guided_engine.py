@@ -102,3 +102,36 @@ def test_catalogue_has_the_guidance_models_with_licences():
     assert ip.files[0] == "models/ip-adapter_sd15.safetensors"
     assert "models/image_encoder/model.safetensors" in ip.files
     assert len({entry.id for entry in load_catalog()}) == len(load_catalog())
+
+
+def test_project_take_reruns_without_the_original_inputs(demo_models, guided_files, clip_frames,  # noqa: F811
+                                                         tmp_path):
+    """The take keeps the preprocessed control frames and the keyframe images: with the
+    originals gone, Re-run from the project makes the same clip."""
+    import shutil
+
+    from backend.cli import main as cli_main
+    from backend.project import Project
+    from backend.take_inputs import rerun_request
+    from tests.backend.test_reference import common_args
+
+    source = tmp_path / "source"
+    source.mkdir()
+    for index, frame in enumerate(clip_frames[:4]):
+        Image.fromarray(frame).save(source / f"{index}.png")
+    project = tmp_path / "p.adsproj"
+    argv = ["generate", "--prompt", "x", "--output", str(tmp_path / "o.gif"), "--project", str(project),
+            "--control", f"model={guided_files.controlnet},source={source},preprocess=canny",
+            "--ip-adapter", str(source / "2.png"), "--ip-adapter-model", str(guided_files.ip_adapter)]
+    assert cli_main([*argv, *common_args(demo_models)]) == 0
+    shutil.rmtree(source)
+    opened = Project.open(project)
+    take = opened.take(-1)
+    assert set(take.inputs) == {"control_0", "reference"} and take.inputs["control_0"][0] == 4
+    folder = tmp_path / "rerun"
+    folder.mkdir()
+    again = generate(rerun_request(take.request, opened.take_inputs(take), folder))
+    assert np.array_equal(again.frames, opened.frames(take))
+    resaved = tmp_path / "copy.adsproj"
+    opened.save(resaved)  # the inputs travel with the take when the project is saved elsewhere
+    assert Project.open(resaved).take_inputs(Project.open(resaved).take(-1)).keys() == take.inputs.keys()
