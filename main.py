@@ -9,10 +9,10 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    from backend.cli import COMMANDS
+    from backend.cli.commands import COMMANDS
 
     if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
-        from backend.cli import main as cli_main
+        from backend.cli.commands import main as cli_main
 
         return cli_main(argv)
     if argv and argv[0] == "gui":

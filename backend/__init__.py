@@ -6,8 +6,8 @@ loaded or a job runs, so a window can show before they are ready.
 
 __version__ = "0.1.0"
 
-from backend.errors import Cancelled, GenerationError, InputError, StudioError
-from backend.request import (
+from backend.core.errors import Cancelled, GenerationError, InputError, StudioError
+from backend.core.request import (
     DEFAULT_BASE_MODEL,
     DEFAULT_MOTION_ADAPTER,
     SCHEDULER_NAMES,

@@ -4,7 +4,7 @@ A Hub stand-in on 127.0.0.1 (tests/hub_server.py, in a process of its own so tha
 do not share this one's GIL) serves a repo of random files. The raw baseline streams each file
 with plain http.client into a file; huggingface_hub's plain `hf_hub_download` is shown too; the
 measured path is
-backend.downloads.download() (plan request, huggingface_hub's HEAD + GET per file, the
+backend.hub.downloads.download() (plan request, huggingface_hub's HEAD + GET per file, the
 cancellable transport, progress, the cache's blob/symlink layout). Each runs REPEAT times into a
 fresh folder; medians are compared.
 
@@ -60,7 +60,7 @@ def plain_hub_download(ref, cache: Path, endpoint: str) -> None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.utils import _http
 
-    from backend import downloads
+    from backend.hub import downloads
 
     _http.set_client_factory(_http.default_client_factory)
     downloads._installed = False  # the next download() puts its transport back
@@ -81,7 +81,7 @@ def main() -> int:
 
     from huggingface_hub import constants
 
-    from backend import downloads
+    from backend.hub import downloads
 
     constants.HF_HUB_OFFLINE = False
     work = Path(tempfile.mkdtemp(prefix="download-bench-"))
@@ -149,7 +149,7 @@ def main() -> int:
     print(f"payload: {args.files} files, {mb:.0f} MB, {args.repeat} runs each (medians)")
     print(f"raw http.client transfer:  {raw_s:.3f} s  ({mb / raw_s:.0f} MB/s)")
     print(f"hf_hub_download, plain:    {plain_s:.3f} s  ({mb / plain_s:.0f} MB/s)")
-    print(f"backend.downloads.download: {ours_s:.3f} s  ({mb / ours_s:.0f} MB/s)")
+    print(f"backend.hub.downloads.download: {ours_s:.3f} s  ({mb / ours_s:.0f} MB/s)")
     print(
         f"overhead: {ours_s - raw_s:+.3f} s, ratio {ours_s / raw_s:.2f}x the raw transfer "
         f"(huggingface_hub alone: {plain_s / raw_s:.2f}x; ours over it: {ours_s / plain_s:.2f}x)"

@@ -46,9 +46,9 @@ def natural_clip(count: int = 16, width: int = 256, height: int = 192) -> np.nda
 
 
 def generated_clip() -> np.ndarray:
-    from backend.demo_model import write_demo_model
-    from backend.engine import generate
-    from backend.request import GenerationRequest, ModelSpec
+    from backend.core.request import GenerationRequest, ModelSpec
+    from backend.engine.generation import generate
+    from backend.models.demo_model import write_demo_model
 
     with tempfile.TemporaryDirectory() as tmp:
         models = write_demo_model(tmp)
@@ -59,7 +59,7 @@ def generated_clip() -> np.ndarray:
 
 
 def read_gif(path: Path) -> np.ndarray:
-    from backend.video_reader import read_frames
+    from backend.media.reader import read_frames
 
     return read_frames(path)
 
@@ -89,7 +89,7 @@ def compare(name: str, frames: np.ndarray, repeats: int, folder: Path) -> bool:
     from diffusers.utils import export_to_gif, export_to_video
     from PIL import Image
 
-    from backend.video_writer import write_clip
+    from backend.media.writer import write_clip
 
     pil_frames = [Image.fromarray(f) for f in frames]
     theirs, ours = folder / f"{name}-diffusers.gif", folder / f"{name}-ours.gif"

@@ -4,7 +4,7 @@ Builds Stable Diffusion 1.5-architecture models with random weights (the real UN
 encoder, VAE and animatediff-motion-adapter-v1-5-2 configurations; a Lightning-style single-file
 motion module and an AnimateLCM-style LoRA of the real sizes; the tokenizer is the demo model's
 byte vocabulary), nothing downloaded. Then runs, each in its own process and alternating so that
-machine load hits both alike: our engine (`backend.engine.generate`) and a plain diffusers script
+machine load hits both alike: our engine (`backend.engine.generation.generate`) and a plain diffusers script
 following the same recipe with the same settings, plus our engine with each speed option.
 
 Each step is timed twice: wall-clock seconds, and the process's own CPU seconds (all its
@@ -16,7 +16,7 @@ time too when the torch threads wait for each other.
 
 Peak memory is the process's peak RSS on the CPU (loading included; "while generating" counts
 from the pipeline call) and torch.cuda.max_memory_allocated on CUDA. The memory estimate
-(backend/memory_estimate.py) is printed against both.
+(backend/models/memory_estimate.py) is printed against both.
 
     python benchmarks/full_size.py                      # CPU: 256x256, 8 frames, 2 steps
     python benchmarks/full_size.py --device cuda        # 512x512, 16 frames, 25 steps, fp16,
@@ -65,7 +65,7 @@ def build_models(root: Path) -> None:
     from safetensors.torch import save_file
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-    from backend.demo_model import _write_tokenizer
+    from backend.models.demo_model import _write_tokenizer
 
     torch.manual_seed(0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -229,8 +229,8 @@ def run_plain(cfg: dict, record: dict) -> list[float]:
 
 
 def ours_request(cfg: dict):
-    from backend.presets import apply_preset
-    from backend.request import GenerationRequest, ImageLora, ModelSpec
+    from backend.core.presets import apply_preset
+    from backend.core.request import GenerationRequest, ImageLora, ModelSpec
 
     root = Path(cfg["models"])
     options = set(cfg.get("options", ()))
@@ -250,8 +250,8 @@ def ours_request(cfg: dict):
 
 
 def run_ours(cfg: dict, record: dict) -> list[float]:
-    from backend.engine import generate
-    from backend.models import PipelineCache
+    from backend.engine.generation import generate
+    from backend.models.loading import PipelineCache
 
     request = ours_request(cfg)
     cache = PipelineCache()
@@ -362,7 +362,7 @@ def main() -> int:
           f"{'fp16' if cuda else 'fp32'}, VAE slicing on in both; load average "
           f"{os.getloadavg()[0]:.1f} at start on {os.cpu_count()} CPUs")
 
-    from backend.memory_estimate import estimate_memory
+    from backend.models.memory_estimate import estimate_memory
 
     gib = 2**30
     per_step: dict[str, float] = {}

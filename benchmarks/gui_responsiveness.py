@@ -178,7 +178,7 @@ def main() -> int:
     print(f"window closed to process gone: median {statistics.median(exits):.3f} s, max "
           f"{max(exits):.3f} s over {len(exits)} runs (goal < 1 s)")
 
-    from backend.demo_model import write_demo_model
+    from backend.models.demo_model import write_demo_model
 
     models = write_demo_model(tmp / "models")
     delays, duration = measure_job_delays(models.root)

@@ -51,8 +51,8 @@ def window_figures() -> bool:
     os.environ["ANIMATEDIFF_STUDIO_DATA_DIR"] = f"{tmp}/data"
     from PySide6.QtCore import QElapsedTimer, QTimer
 
-    from backend.project import Project
-    from backend.request import GenerationRequest
+    from backend.core.request import GenerationRequest
+    from backend.project.project_file import Project
     from gui.app import get_app
     from gui.main_window import MainWindow
 
@@ -137,8 +137,8 @@ def window_figures() -> bool:
 
 
 def main() -> int:
-    from backend.project import Project
-    from backend.request import GenerationRequest
+    from backend.core.request import GenerationRequest
+    from backend.project.project_file import Project
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Project("benchmark")

@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def tiny(models, seed: int, steps: int, frames: int = 8, size: int = 64):
-    from backend.request import GenerationRequest, ModelSpec
+    from backend.core.request import GenerationRequest, ModelSpec
 
     return GenerationRequest(
         prompt="a lighthouse in a storm", width=size, height=size, frames=frames, steps=steps, seed=seed,
@@ -44,11 +44,11 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from backend.cli import quiet_libraries
-    from backend.demo_model import write_demo_model
-    from backend.engine import generate
-    from backend.models import PipelineCache
-    from backend.remote import RemoteClient
+    from backend.core.logs import quiet_libraries
+    from backend.engine.generation import generate
+    from backend.models.demo_model import write_demo_model
+    from backend.models.loading import PipelineCache
+    from backend.remote.client import RemoteClient
     from tests.rabbitmq import start_broker
     from tests.remote_fixtures import WorkerProcess
 

@@ -33,8 +33,8 @@ def timed(function, repeats: int = 5) -> float:
 def main() -> int:
     import imageio_ffmpeg
 
-    from backend.cli import main as cli_main
-    from backend.video_reader import ReadOptions, iter_frames
+    from backend.cli.commands import main as cli_main
+    from backend.media.reader import ReadOptions, iter_frames
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = Path(tmp) / "long.mp4"

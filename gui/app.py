@@ -6,12 +6,13 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
+
+from backend.core.paths import resource
 
 APP_NAME = "AnimateDiff Studio"
 window_closed = False  # set once the window's event loop has ended (main.run exits fast then)
 ORG_NAME = "AnimateDiff Studio"
-ICON = Path(__file__).resolve().parents[1] / "resources" / "icon.png"
+ICON = resource("icon.png")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -57,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    from backend.settings import Settings
+    from backend.project.settings import Settings
     from gui.i18n import install
     from gui.main_window import MainWindow
 

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from backend.errors import Cancelled, StudioError, sentence
+from backend.core.errors import Cancelled, StudioError, sentence
 from gui.i18n import translate
 
 FORMATS = [("GIF", "gif"), ("MP4 (H.264)", "mp4"), ("WebM (VP9)", "webm"), ("WebP", "webp"),
@@ -71,7 +71,7 @@ class ExportWorker(QObject):
 
     @Slot()
     def run(self) -> None:
-        from backend.video_writer import write_clip
+        from backend.media.writer import write_clip
 
         try:
             frames = scale_frames(self.frames, self.export_size) if self.export_size else self.frames
@@ -307,8 +307,8 @@ class ExportDialog(QDialog):
         return None
 
     def start(self) -> None:
-        from backend.metadata import build_metadata
-        from backend.video_writer import WriteOptions
+        from backend.media.metadata import build_metadata
+        from backend.media.writer import WriteOptions
 
         frames = self.frames
         kind = self.format.currentData()

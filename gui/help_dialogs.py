@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 import backend
-from backend.settings import config_dir, data_dir
+from backend.project.settings import config_dir, data_dir
 from gui.i18n import translate
 
 # Texts in tables are marked here and translated where they are shown (context "HelpDialogs").

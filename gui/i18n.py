@@ -14,10 +14,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QLibraryInfo, QLocale, QTranslator
 
-from backend.settings import LANGUAGES
+from backend.core.paths import resource
+from backend.project.settings import LANGUAGES
 
 CATALOGUE = "animatediff_studio"
-TRANSLATIONS = Path(__file__).resolve().parents[1] / "resources" / "translations"
+TRANSLATIONS = resource("translations")
 # What each choice is called in the View › Language menu: in its own language, so that someone
 # who cannot read the current one still finds theirs.
 LANGUAGE_NAMES = {"en": "English", "zh_CN": "简体中文"}

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.request import SETTINGS
+from backend.core.request import SETTINGS
 from gui.i18n import translate
 from gui.panels import guard_wheel, hrow
 from gui.setting_widgets import translated

@@ -24,10 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.errors import InputError, sentence
-from backend.project import Project, Take
-from backend.request import GenerationRequest, random_seed
-from backend.settings import Settings, data_dir
+from backend.core.errors import InputError, sentence
+from backend.core.request import GenerationRequest, random_seed
+from backend.project.project_file import Project, Take
+from backend.project.settings import Settings, data_dir
 from gui.input_form import build_input_column
 from gui.notify import BackgroundNotifier
 from gui.panels import (
@@ -95,9 +95,9 @@ class MainWindow(QMainWindow):
         self.takes = TakesPanel()
         self.takes.set_project(self.project)
         self.takes.takeSelected.connect(self.show_take)
-        self.takes.rerunRequested.connect(lambda take: self._run_again(self._take_request(take)))
+        self.takes.rerunRequested.connect(lambda take: self._run_again(self.project.rerun_request(take)))
         self.takes.varySeedRequested.connect(
-            lambda take: self._run_again(self._take_request(take).replace(seed=random_seed())))
+            lambda take: self._run_again(self.project.rerun_request(take).replace(seed=random_seed())))
         self.takes.changed.connect(self._update_title)
         self.takes.compareRequested.connect(self.compare_takes)
 
@@ -388,7 +388,7 @@ class MainWindow(QMainWindow):
             self.parameters.seed.setValue(request.seed)
         self.settings.last_request = request.to_dict()
         if self.models.uses_demo_model():
-            from backend.demo_model import is_demo_model_complete
+            from backend.models.demo_model import is_demo_model_complete
 
             if not is_demo_model_complete(self.demo_model_root()):
                 self._waiting_for_demo.append(request)
@@ -397,19 +397,6 @@ class MainWindow(QMainWindow):
                     self.controller.build_demo_model(self.demo_model_root())
                 return
         self.controller.enqueue(request)
-
-    def _take_request(self, take) -> GenerationRequest:
-        """The take's request, its guidance inputs read from the project (so it re-runs on a
-        machine without the original control videos and images)."""
-        import tempfile
-
-        from backend.take_inputs import rerun_request
-
-        inputs = self.project.take_inputs(take)
-        if not inputs:
-            return take.request
-        folder = Path(tempfile.mkdtemp(prefix="ads-rerun-"))
-        return rerun_request(take.request, inputs, folder)
 
     def _run_again(self, request: GenerationRequest) -> None:
         """Re-run or Vary seed: asked for like Generate, so the player shows the new take."""
@@ -497,8 +484,7 @@ class MainWindow(QMainWindow):
         self.last_result = result
         # Named here, in the user's language; the name is the take's own from then on.
         name = self.tr("Take {0}").format(len(self.project.takes) + 1)
-        take = self.project.add_take(result.frames, result.request, result.duration, result.device,
-                                     name, inputs=getattr(result, "inputs", None))
+        take = self.project.add_take(result.frames, result.request, result.duration, result.device, name, inputs=getattr(result, "inputs", None))
         self._update_title()
         if self._follow_job:
             self.current_request = result.request

@@ -1,7 +1,7 @@
 """The Models window (Models › Manage…): the catalog with what is downloaded and how much disk
 it takes, Download with progress and Cancel, Delete, Use; and local model folders.
 
-Downloads run in a plain thread (backend.downloads does the work and the cancelling); results
+Downloads run in a plain thread (backend.hub.downloads does the work and the cancelling); results
 come back through Qt signals, which Qt queues onto the GUI thread.
 """
 
@@ -28,8 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.downloads import DownloadProgress, human_size
-from backend.errors import Cancelled, StudioError
+from backend.core.errors import Cancelled, StudioError
+from backend.core.units import format_bytes
+from backend.hub.downloads import DownloadProgress
 from gui.i18n import translate
 from gui.panels import named
 
@@ -47,10 +48,10 @@ KIND_TEXT = {  # shown through translate("ModelsWindow", …)
 
 def progress_text(info: dict) -> str:
     """'12.0/45.0 MB · 3.1 MB/s · about 11 s left' from a download progress dict."""
-    text = f"{human_size(info['step'])}/{human_size(info['total'])}"
+    text = f"{format_bytes(info['step'])}/{format_bytes(info['total'])}"
     speed = info.get("speed") or 0
     if speed:
-        text += " · " + translate("ModelsWindow", "{0}/s").format(human_size(speed))
+        text += " · " + translate("ModelsWindow", "{0}/s").format(format_bytes(speed))
     eta = info.get("eta")
     if eta is not None and info["step"] < info["total"]:
         text += " · " + translate("ModelsWindow", "about {0} s left").format(f"{eta:.0f}")
@@ -92,7 +93,7 @@ def confirm_downloads(window, spec) -> bool:
     """Before a job whose Hub models are not cached: say what will be downloaded and how big,
     and ask once. False (with the reason in the error banner) when the user says no or the Hub
     cannot be reached."""
-    from backend.downloads import check_free_space, plan_download, requirements
+    from backend.hub.downloads import check_free_space, plan_download, requirements
 
     missing = requirements(spec).missing
     if not missing:
@@ -104,7 +105,7 @@ def confirm_downloads(window, spec) -> bool:
         return False
     needed = sum(plan.missing_bytes for plan in plans)
     lines = "\n".join(
-        f"  • {plan.ref.role}: {plan.ref.label} — {human_size(plan.missing_bytes)}"
+        f"  • {plan.ref.role}: {plan.ref.label} — {format_bytes(plan.missing_bytes)}"
         for plan in plans
     )
     try:
@@ -117,7 +118,7 @@ def confirm_downloads(window, spec) -> bool:
         "This job needs models that are not downloaded yet:\n{0}\n\n"
         "Download {1} from the Hugging Face Hub now, then generate? "
         "They are kept in the Hugging Face cache for next time.",
-    ).format(lines, human_size(needed))
+    ).format(lines, format_bytes(needed))
     if ask_download(window, text):
         return True
     window.set_status(translate("ModelsWindow", "Nothing downloaded; the job was not started."))
@@ -147,8 +148,8 @@ class DownloadTask(QObject):
         self.cancel_event.set()
 
     def _run(self) -> None:
-        from backend.downloads import download
-        from backend.model_catalog import ref_for_id
+        from backend.hub.catalog import ref_for_id
+        from backend.hub.downloads import download
 
         try:
             download(
@@ -335,7 +336,7 @@ class ModelsWindow(QDialog):
     # -- state -------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        from backend.model_catalog import cached_models, load_catalog
+        from backend.hub.catalog import cached_models, load_catalog
 
         cached = {m.repo_id: m for m in cached_models()}
         selected = self.selected_id()
@@ -359,8 +360,8 @@ class ModelsWindow(QDialog):
         self._update_buttons()
 
     def _state(self, entry, cached) -> tuple[str, int]:
-        from backend.downloads import complete_snapshot
-        from backend.model_catalog import size_on_disk
+        from backend.hub.catalog import size_on_disk
+        from backend.hub.downloads import complete_snapshot
 
         if complete_snapshot(entry.ref) is not None:
             size = (
@@ -370,14 +371,14 @@ class ModelsWindow(QDialog):
                 if entry.repo in cached
                 else 0
             )
-            return self.tr("downloaded · {0}").format(human_size(size)), size
+            return self.tr("downloaded · {0}").format(format_bytes(size)), size
         if entry.repo in cached and not entry.files:
             size = cached[entry.repo].size_on_disk
-            return self.tr("incomplete · {0}").format(human_size(size)), size
+            return self.tr("incomplete · {0}").format(format_bytes(size)), size
         return self.tr("not downloaded"), 0
 
     def _refresh_local(self) -> None:
-        from backend.model_scan import load_folders, scan_folder
+        from backend.hub.scan import load_folders, scan_folder
 
         self.folders.clear()
         self.local.setRowCount(0)
@@ -391,7 +392,7 @@ class ModelsWindow(QDialog):
         for row, model in enumerate(self.local_models):
             self.local.insertRow(row)
             note = model.note or ("" if model.usable else self.tr("not usable with these adapters"))
-            for column, text in enumerate((model.path, model.label, human_size(model.size), note)):
+            for column, text in enumerate((model.path, model.label, format_bytes(model.size), note)):
                 self.local.setItem(row, column, QTableWidgetItem(text))
 
     def selected_id(self) -> str | None:
@@ -405,13 +406,13 @@ class ModelsWindow(QDialog):
                 return
 
     def _selected_entry(self):
-        from backend.model_catalog import find_entry
+        from backend.hub.catalog import find_entry
 
         model_id = self.selected_id()
         return find_entry(model_id) if model_id else None
 
     def _update_buttons(self) -> None:
-        from backend.downloads import complete_snapshot
+        from backend.hub.downloads import complete_snapshot
 
         entry = self._selected_entry()
         busy = self.task is not None
@@ -495,7 +496,7 @@ class ModelsWindow(QDialog):
         return answer == QMessageBox.StandardButton.Yes
 
     def delete_selected(self) -> None:
-        from backend.model_catalog import delete_model
+        from backend.hub.catalog import delete_model
 
         entry = self._selected_entry()
         if entry is None or not self.ask_delete(
@@ -507,11 +508,11 @@ class ModelsWindow(QDialog):
         except (StudioError, OSError) as exc:
             self.status.setText(self.tr("Could not delete {0}: {1}").format(entry.id, exc))
             return
-        self.status.setText(self.tr("Deleted {0}: {1} freed.").format(entry.id, human_size(freed)))
+        self.status.setText(self.tr("Deleted {0}: {1} freed.").format(entry.id, format_bytes(freed)))
         self.refresh()
 
     def use_selected(self) -> None:
-        from backend.model_catalog import entry_path
+        from backend.hub.catalog import entry_path
 
         entry = self._selected_entry()
         if entry is None or self.use_model is None:
@@ -524,7 +525,7 @@ class ModelsWindow(QDialog):
         self.status.setText(self.tr("Using {0}.").format(entry.name))
 
     def use_selected_local(self) -> None:
-        from backend.model_scan import MOTION_LORA, MOTION_MODULE, SD15
+        from backend.hub.scan import MOTION_LORA, MOTION_MODULE, SD15
 
         rows = self.local.selectionModel().selectedRows() if self.local.selectionModel() else []
         if not rows or self.use_model is None:
@@ -546,7 +547,7 @@ class ModelsWindow(QDialog):
         self.status.setText(self.tr("Using {0}.").format(model.load_path))
 
     def add_folder(self, folder: str) -> None:
-        from backend.model_scan import add_folder
+        from backend.hub.scan import add_folder
 
         try:
             add_folder(folder)
@@ -565,7 +566,7 @@ class ModelsWindow(QDialog):
             self.add_folder(folder)
 
     def remove_selected_folder(self) -> None:
-        from backend.model_scan import remove_folder
+        from backend.hub.scan import remove_folder
 
         item = self.folders.currentItem()
         if item is not None:

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.presets import PRESET_LORA_SOURCES, PRESETS
-from backend.request import (
+from backend.core.presets import PRESET_LORA_SOURCES, PRESETS
+from backend.core.request import (
     FRAMES_RANGE,
     SETTINGS,
     SIZE_RANGE,
@@ -353,7 +353,7 @@ class ModelsPanel(QObject):
         # chooses it for both.
         self.base.combo.currentTextChanged.connect(lambda text: self._pair_demo(text, self.adapter))
         self.adapter.combo.currentTextChanged.connect(lambda text: self._pair_demo(text, self.base))
-        from backend.model_scan import local_models
+        from backend.hub.scan import local_models
 
         self.offer_local(local_models())
 
@@ -462,7 +462,7 @@ class PromptPanel(QWidget):
         self.travel.setItem(row, 1, QTableWidgetItem(text))
 
     def travel_prompts(self) -> dict[int, str]:
-        from backend.errors import InputError
+        from backend.core.errors import InputError
 
         result = {}
         for row in range(self.travel.rowCount()):

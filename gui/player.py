@@ -389,7 +389,7 @@ class TimelinePlayer(QWidget):
         """Save the current frame as a lossless PNG (atomically)."""
         from PIL import Image
 
-        from backend.atomic import atomic_path
+        from backend.core.atomic import atomic_path
 
         frame = self.current_frame()
         if frame is None:

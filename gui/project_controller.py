@@ -13,10 +13,10 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from backend.errors import InputError
-from backend.instance_lock import InstanceLock
-from backend.project import SUFFIX, Project, write_snapshot
-from backend.settings import Settings, data_dir
+from backend.core.errors import InputError
+from backend.project.instance_lock import InstanceLock
+from backend.project.project_file import SUFFIX, Project, write_snapshot
+from backend.project.settings import Settings, data_dir
 
 AUTOSAVE_MS = 5000
 

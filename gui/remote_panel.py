@@ -1,7 +1,7 @@
 """The window's "Render on" choice and the glue that runs queued jobs on workers.
 
 `RenderOnPanel` is the form (this computer, or workers at a broker URL; remembered).
-`RemoteRunner` follows one remote job at a time in a plain thread (backend.remote does the work)
+`RemoteRunner` follows one remote job at a time in a plain thread (backend.remote.client does the work)
 and re-emits what happens as the same signals the local worker sends, so the controller, the
 queue, the player and the takes treat a remote job like a local one. The job's worker and state
 ("waiting for a worker", "on wa@host", "requeued → wb@host") show on its queue line.
@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from backend.errors import StudioError, failure_kind
-from backend.remote_settings import RemoteSettings
+from backend.core.errors import StudioError, failure_kind
+from backend.project.remote_settings import RemoteSettings
 from gui.i18n import translate
 from gui.panels import named
 
@@ -52,7 +52,7 @@ class RemoteRunner(QObject):
         return self.settings.render_on == "workers"
 
     def url(self) -> str:
-        from backend.transport import broker_url
+        from backend.remote.transport import broker_url
 
         return broker_url(self.settings.broker_url)
 
@@ -70,7 +70,7 @@ class RemoteRunner(QObject):
             self._thread.join(timeout)
 
     def _run(self, job_id: int, request) -> None:
-        from backend.remote import RemoteClient
+        from backend.remote.client import RemoteClient
 
         def on_event(event) -> None:
             if event.state == "progress":
@@ -95,7 +95,7 @@ class RemoteRunner(QObject):
         """Count the connected workers in the background; the verdict comes as `checked`."""
 
         def run() -> None:
-            from backend.remote import RemoteClient
+            from backend.remote.client import RemoteClient
 
             try:
                 with RemoteClient(self.url()) as client:

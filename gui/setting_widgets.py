@@ -1,4 +1,4 @@
-"""Form widgets made from the settings' one declaration (backend/request.py `SETTINGS`): range,
+"""Form widgets made from the settings' one declaration (backend/core/request.py `SETTINGS`): range,
 choices, default, label, tooltip, accessible name and objectName all come from there, and so
 does reading a value back from the widget and showing one in it."""
 
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.request import SETTINGS, Setting
+from backend.core.request import SETTINGS, Setting
 
 INT32_MAX = 2**31 - 1
 

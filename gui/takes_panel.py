@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.project import Project, Take
+from backend.project.project_file import Project, Take
 from gui.player import TimelinePlayer, to_qimage
 
 THUMB = QSize(96, 72)

@@ -9,14 +9,14 @@ the pipeline, so cancel is a thread-safe Event the step callback checks (stops w
 from __future__ import annotations
 
 import threading
-import time
 import traceback
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from backend.errors import StudioError, failure_kind
-from backend.job_queue import Job, JobQueue
-from backend.request import GenerationRequest
+from backend.core.errors import StudioError, failure_kind
+from backend.core.job_queue import Job, JobQueue
+from backend.core.progress import ProgressThrottle
+from backend.core.request import GenerationRequest
 
 PROGRESS_INTERVAL = 0.05  # seconds between progress signals; the last step always reports
 
@@ -41,11 +41,11 @@ class GenerationWorker(QObject):
     @Slot()
     def warm_up(self) -> None:
         """Import torch and diffusers here, after the window is up, not on the GUI thread."""
-        from backend.cli import quiet_libraries
-        from backend.models import PipelineCache
+        from backend.core.logs import quiet_libraries
+        from backend.models.loading import PipelineCache
 
         quiet_libraries()
-        import backend.engine  # noqa: F401 - the import is the point: it loads torch/diffusers
+        import backend.engine.generation  # noqa: F401 - the import is the point: it loads torch/diffusers
 
         if self.cache is None:
             self.cache = PipelineCache()
@@ -53,20 +53,16 @@ class GenerationWorker(QObject):
 
     @Slot(int, object)
     def run_job(self, job_id: int, request: GenerationRequest) -> None:
-        from backend.engine import generate
-        from backend.preview import latents_to_rgb
+        from backend.engine.generation import generate
+        from backend.media.preview import latents_to_rgb
 
         if self.cache is None:
             self.warm_up()
-        last = 0.0
+        throttle = ProgressThrottle(PROGRESS_INTERVAL)
 
         def on_progress(progress) -> None:
-            nonlocal last
-            now = time.monotonic()
-            final = progress.phase != "denoising" or progress.step == progress.total
-            if not final and now - last < PROGRESS_INTERVAL:
+            if not throttle.report(progress):
                 return
-            last = now
             info = {
                 "phase": progress.phase,
                 "step": progress.step,
@@ -79,11 +75,11 @@ class GenerationWorker(QObject):
 
                 info = progress_dict(progress)
             self.progress.emit(job_id, info)
-            if progress.latents is not None:
+            if throttle.preview(progress):
                 self.preview.emit(job_id, latents_to_rgb(progress.latents))
 
         try:
-            from backend.downloads import prepare_models
+            from backend.hub.downloads import prepare_models
 
             # Hub models not in the cache yet are downloaded first (phase "downloading").
             prepare_models(request.model, on_progress=on_progress, cancel=self.cancel_event)
@@ -104,7 +100,7 @@ class GenerationWorker(QObject):
 
     @Slot(str)
     def build_demo_model(self, folder: str) -> None:
-        from backend.demo_model import is_demo_model_complete, write_demo_model
+        from backend.models.demo_model import is_demo_model_complete, write_demo_model
 
         try:
             if not is_demo_model_complete(folder):

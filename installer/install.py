@@ -45,7 +45,7 @@ total = float((x @ x).sum().item())
 if total != 64.0 ** 3:
     sys.exit(f"a matrix product on {device} gave {total}, expected {64.0 ** 3}")
 import PySide6.QtCore
-import main, backend.engine
+import main, backend.engine.generation
 print(json.dumps({"torch": torch.__version__, "device": device,
                   "qt": PySide6.QtCore.qVersion()}))
 """

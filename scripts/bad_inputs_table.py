@@ -32,7 +32,7 @@ def shown(argv, case) -> str:
 
 
 def main() -> int:
-    from backend.demo_model import write_demo_model
+    from backend.models.demo_model import write_demo_model
     from tests.backend import test_bad_inputs as table
 
     rows = []

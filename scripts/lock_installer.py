@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from backend.atomic import write_text  # noqa: E402
+from backend.core.atomic import write_text  # noqa: E402
 from installer.targets import PYTHON_VERSION, TARGETS, Target  # noqa: E402
 
 

@@ -27,9 +27,9 @@ def main() -> int:
     os.environ["HF_HUB_OFFLINE"] = "0"
     from PySide6.QtCore import QTimer
 
-    from backend import downloads
-    from backend.demo_model import write_demo_model
-    from backend.model_catalog import find_entry
+    from backend.hub import downloads
+    from backend.hub.catalog import find_entry
+    from backend.models.demo_model import write_demo_model
     from gui.app import get_app
     from gui.main_window import MainWindow
     from tests.hub_server import FakeHub

@@ -7,7 +7,7 @@ pyside6-lupdate reads every self.tr(...), translate("Context", ...) and QT_TRANS
 gui/*.py and main.py into resources/translations/animatediff_studio_zh_CN.ts, keeping the
 translations already there (texts no longer in the code are dropped). The texts declared as data
 in the backend, which lupdate cannot see (each setting's label, help, choice labels and "off"
-text in backend/request.py, the quality presets' labels in backend/presets.py), are handed to it
+text in backend/core/request.py, the quality presets' labels in backend/core/presets.py), are handed to it
 as QT_TRANSLATE_NOOP lines in a temporary file (contexts "Setting" and "Preset", as the window
 translates them). Translate the entries it
 lists as unfinished (Qt Linguist, or by hand: fill <translation> and remove type="unfinished"),
@@ -38,8 +38,8 @@ def declared_texts() -> list[tuple[str, str]]:
     """(context, text) for every text the window shows from the backend's declarations."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from backend.presets import PRESETS
-    from backend.request import SETTINGS
+    from backend.core.presets import PRESETS
+    from backend.core.request import SETTINGS
 
     texts = []
     for setting in SETTINGS.values():

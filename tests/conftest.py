@@ -19,7 +19,7 @@ pytest_plugins = ["tests.remote_fixtures"]
 @pytest.fixture(scope="session")
 def demo_models(tmp_path_factory):
     """The tiny random-weight model set, built once per session with the product's own code."""
-    from backend.demo_model import write_demo_model
+    from backend.models.demo_model import write_demo_model
 
     return write_demo_model(tmp_path_factory.mktemp("models"))
 

@@ -29,6 +29,6 @@ if not QT_ALREADY_LOADED:
 @pytest.fixture(scope="session")
 def cache():
     """One pipeline cache for the session, as the app's worker keeps one."""
-    from backend.models import PipelineCache
+    from backend.models.loading import PipelineCache
 
     return PipelineCache()

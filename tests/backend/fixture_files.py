@@ -128,7 +128,7 @@ def write_embeddings(folder: Path, seed: int) -> tuple[Path, Path]:
     import torch
     from safetensors.torch import save_file
 
-    from backend.demo_model import TEXT_HIDDEN
+    from backend.models.demo_model import TEXT_HIDDEN
 
     g = torch.Generator().manual_seed(seed)
     a1111 = folder / "tiny-style.safetensors"  # two vectors, A1111's emb_params layout
@@ -145,7 +145,7 @@ def write_lightning_adapter(path: Path, seed: int) -> Path:
     from diffusers import MotionAdapter
     from safetensors.torch import save_file
 
-    from backend.demo_model import MOTION_MAX_SEQ_LENGTH, UNET_CHANNELS
+    from backend.models.demo_model import MOTION_MAX_SEQ_LENGTH, UNET_CHANNELS
 
     torch.manual_seed(seed)
     adapter = MotionAdapter(

@@ -40,7 +40,7 @@ def write_controlnet(folder: Path, seed: int, cross_attention_dim: int | None = 
     import torch
     from diffusers import ControlNetModel
 
-    from backend.demo_model import TEXT_HIDDEN, UNET_CHANNELS
+    from backend.models.demo_model import TEXT_HIDDEN, UNET_CHANNELS
 
     torch.manual_seed(seed)
     controlnet = ControlNetModel(
@@ -62,7 +62,7 @@ def write_sparse_controlnet(folder: Path, seed: int) -> Path:
     import torch
     from diffusers import SparseControlNetModel
 
-    from backend.demo_model import MOTION_MAX_SEQ_LENGTH, TEXT_HIDDEN, UNET_CHANNELS
+    from backend.models.demo_model import MOTION_MAX_SEQ_LENGTH, TEXT_HIDDEN, UNET_CHANNELS
 
     torch.manual_seed(seed)
     controlnet = SparseControlNetModel(
@@ -93,7 +93,7 @@ def write_ip_adapter(models: Path, base: Path, seed: int, with_encoder: bool = T
     from safetensors.torch import save_file
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from backend.demo_model import TEXT_HIDDEN
+    from backend.models.demo_model import TEXT_HIDDEN
 
     models.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)

@@ -222,7 +222,7 @@ def png_header(width: int, height: int) -> bytes:
 
 
 def metadata_files(folder: Path) -> None:
-    from backend.request import GenerationRequest
+    from backend.core.request import GenerationRequest
 
     folder.mkdir()
     base = GenerationRequest(prompt="x", seed=1, width=64, height=64, frames=2, steps=1).to_dict()
@@ -258,7 +258,7 @@ def build_inputs(folder: Path) -> None:
     import imageio_ffmpeg
     from PIL import Image
 
-    from backend.video_writer import write_clip
+    from backend.media.writer import write_clip
     from tests.backend.test_video_io import moving_clip
 
     clip = moving_clip(count=12, width=64, height=64)
@@ -321,12 +321,12 @@ def unmet(case: Case) -> str | None:
     """Why a row cannot be checked on this machine, or None."""
     for need in case.needs:
         if need == "seed32":
-            from backend.request import SEED_RANGE
+            from backend.core.request import SEED_RANGE
 
             if SEED_RANGE[1] != 2**32 - 1:
                 return "the seed range is 0..2^32-1 once issue 9's request.py change is merged"
         if need.startswith("memory:"):
-            from backend.limits import MEMORY_SHARE, available_memory
+            from backend.core.limits import MEMORY_SHARE, available_memory
 
             if int(need.split(":")[1]) <= available_memory() * MEMORY_SHARE:
                 return "this machine has the memory for it"
@@ -338,7 +338,7 @@ def run_case(case: Case, inputs: Path, out: Path, models) -> tuple[int, str]:
     import contextlib
     import io
 
-    from backend.cli import main as cli_main
+    from backend.cli.commands import main as cli_main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.cli import main as cli_main
+from backend.cli.commands import main as cli_main
 
 
 @pytest.fixture(scope="module")

@@ -238,7 +238,7 @@ def test_ctrl_c_during_a_download_exits_130_and_leaves_no_partial_file(hub, tmp_
 @pytest.mark.network
 def test_a_real_motion_lora_from_the_hub(tmp_path):
     """Against huggingface.co itself (Xet storage included); skipped without the internet."""
-    from backend.downloads import probe_endpoint
+    from backend.hub.downloads import probe_endpoint
 
     if probe_endpoint("https://huggingface.co", timeout=2.0) is not None:
         pytest.skip("needs the internet: huggingface.co cannot be reached")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.cli import main as cli_main
-from backend.metadata import read_metadata
-from backend.video_reader import probe, read_frames
-from backend.video_writer import write_clip
+from backend.cli.commands import main as cli_main
+from backend.media.metadata import read_metadata
+from backend.media.reader import probe, read_frames
+from backend.media.writer import write_clip
 from tests.backend.test_video_io import ffmpeg_stream, moving_clip
 
 
@@ -164,7 +164,7 @@ def test_metadata_cannot_switch_on_pickle_loading(demo_models, tmp_path):
     data = read_metadata(out)
     data["request"]["model"]["allow_pickle"] = True
     sidecar.write_text(json.dumps(data))
-    from backend.cli import build_parser, request_from_args
+    from backend.cli.commands import build_parser, request_from_args
 
     args = build_parser().parse_args(["generate", "--from-metadata", str(sidecar), "--output", str(tmp_path / "o")])
     assert request_from_args(args, set()).model.allow_pickle is False

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from backend import downloads
-from backend.downloads import DownloadError, HubUnreachable, ModelRef
-from backend.errors import Cancelled
-from backend.request import ModelSpec
+from backend.core.errors import Cancelled
+from backend.core.request import ModelSpec
+from backend.hub import downloads
+from backend.hub.downloads import DownloadError, HubUnreachable, ModelRef
 from tests.hub_server import FakeHub
 
 BASE = ModelRef("demo/base", "base model", "model_index.json")
@@ -199,7 +199,7 @@ def test_unknown_repo_is_a_clear_input_error(hub, tmp_path):
 def test_a_cached_hub_id_loads_from_its_snapshot_folder(hub, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from backend.models import resolve_source
+    from backend.models.sources import resolve_source
 
     cache = tmp_path / "hub"
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))

@@ -8,10 +8,10 @@ import threading
 import numpy as np
 import pytest
 
-from backend.engine import Progress, generate
-from backend.errors import Cancelled
-from backend.models import PipelineCache
-from backend.request import GenerationRequest, ModelSpec, MotionLora
+from backend.core.errors import Cancelled
+from backend.core.request import GenerationRequest, ModelSpec, MotionLora
+from backend.engine.generation import Progress, generate
+from backend.models.loading import PipelineCache
 
 
 def make_request(models, **changes) -> GenerationRequest:
@@ -166,7 +166,7 @@ def test_dtype_is_applied(demo_models):
 def test_device_and_dtype_auto():
     import torch
 
-    from backend.models import resolve_device, resolve_dtype
+    from backend.models.loading import resolve_device, resolve_dtype
 
     expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
     assert resolve_device("auto") == expected

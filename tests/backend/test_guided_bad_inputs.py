@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from backend.cli import main as cli_main
+from backend.cli.commands import main as cli_main
 from tests.backend.test_guided_reference import guided_files  # noqa: F401 - session fixture
 from tests.backend.test_reference import common_args
 
@@ -115,7 +115,7 @@ def test_preprocess_canny_is_opencv(tmp_path, clip_folder, clip_frames, monkeypa
 
 def test_lineart_draws_dark_strokes_bright(tmp_path):
     """A black stroke on white paper becomes a bright line on black; flat paper stays black."""
-    from backend.preprocessors import lineart
+    from backend.models.preprocessors import lineart
 
     paper = np.full((64, 64, 3), 255, np.uint8)
     paper[30:33, 8:56] = 0

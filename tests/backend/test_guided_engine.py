@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from backend.engine import generate
-from backend.guidance import ControlSpec, Keyframe, ReferenceImage, SparseControl, file_sha256
-from backend.memory_estimate import estimate_memory
-from backend.request import GenerationRequest, ModelSpec
+from backend.core.guidance import ControlSpec, Keyframe, ReferenceImage, SparseControl, file_sha256
+from backend.core.request import GenerationRequest, ModelSpec
+from backend.engine.generation import generate
+from backend.models.memory_estimate import estimate_memory
 from tests.backend import reference
 from tests.backend.test_guided_reference import guided_files  # noqa: F401 - session fixture
 
@@ -82,7 +82,7 @@ def test_memory_estimate_counts_guidance_models(demo_models, guided_files, clip_
 
 
 def test_catalogue_has_the_guidance_models_with_licences():
-    from backend.model_catalog import find_entry, load_catalog
+    from backend.hub.catalog import find_entry, load_catalog
 
     wanted = {
         "lllyasviel/control_v11p_sd15_canny": "openrail",
@@ -110,9 +110,9 @@ def test_project_take_reruns_without_the_original_inputs(demo_models, guided_fil
     originals gone, Re-run from the project makes the same clip."""
     import shutil
 
-    from backend.cli import main as cli_main
-    from backend.project import Project
-    from backend.take_inputs import rerun_request
+    from backend.cli.commands import main as cli_main
+    from backend.project.project_file import Project
+    from backend.project.take_inputs import rerun_request
     from tests.backend.test_reference import common_args
 
     source = tmp_path / "source"

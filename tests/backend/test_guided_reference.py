@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.cli import main as cli_main
+from backend.cli.commands import main as cli_main
 from tests.backend import reference_guided
 from tests.backend.test_reference import common_args, read_png_folder
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.memory_estimate import estimate_for, estimate_memory
-from backend.request import GenerationRequest, ModelSpec
+from backend.core.request import GenerationRequest, ModelSpec
+from backend.models.memory_estimate import estimate_for, estimate_memory
 
 
 def request_for(models, **changes) -> GenerationRequest:
@@ -52,10 +52,10 @@ def test_working_memory_scales_with_the_job(demo_models):
 # it uses.
 PROBE = r"""
 import dataclasses, gc, json, sys
-from backend.engine import generate
-from backend.memory_estimate import estimate_memory
-from backend.models import PipelineCache
-from backend.request import GenerationRequest, ModelSpec
+from backend.engine.generation import generate
+from backend.models.memory_estimate import estimate_memory
+from backend.models.loading import PipelineCache
+from backend.core.request import GenerationRequest, ModelSpec
 
 def resident(field):
     with open("/proc/self/status", encoding="ascii") as status:

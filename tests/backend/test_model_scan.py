@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from backend import model_scan
-from backend.model_catalog import load_catalog
+from backend.hub import scan as model_scan
+from backend.hub.catalog import load_catalog
 
 TINY = np.zeros((2, 2), dtype=np.float16)
 

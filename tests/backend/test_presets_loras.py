@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from backend.cli import main as cli_main
-from backend.engine import generate
-from backend.errors import InputError
-from backend.motion_checkpoint import infer_adapter_config, read_shapes
-from backend.presets import apply_preset, lightning_file, steps_from_name
-from backend.request import Embedding, GenerationRequest, ImageLora, ModelSpec, MotionLora
+from backend.cli.commands import main as cli_main
+from backend.core.errors import InputError
+from backend.core.presets import apply_preset, lightning_file, steps_from_name
+from backend.core.request import Embedding, GenerationRequest, ImageLora, ModelSpec, MotionLora
+from backend.engine.generation import generate
+from backend.models.motion_checkpoint import infer_adapter_config, read_shapes
 from tests.backend import reference
 from tests.backend.test_reference import read_png_folder
 

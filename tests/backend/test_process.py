@@ -53,7 +53,7 @@ try:
     raise SystemExit('PySide6 imported despite the block')
 except ImportError:
     pass
-from backend.cli import main
+from backend.cli.commands import main
 status = main({['generate', *tiny_args(demo_models, output), '--quiet']!r})
 assert not any(m.startswith(('PySide6', 'shiboken6')) for m in sys.modules)
 raise SystemExit(status)
@@ -144,8 +144,8 @@ def test_help(argv):
 
 
 def test_demo_model_command(tmp_path, capsys):
-    from backend.cli import main as cli_main
-    from backend.demo_model import is_demo_model_complete
+    from backend.cli.commands import main as cli_main
+    from backend.models.demo_model import is_demo_model_complete
 
     assert cli_main(["demo-model", str(tmp_path / "demo")]) == 0
     assert is_demo_model_complete(tmp_path / "demo")

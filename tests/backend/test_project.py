@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backend.cli import main as cli_main
-from backend.errors import InputError
-from backend.project import SCHEMA_VERSION, Project, append_take
-from backend.request import GenerationRequest, ModelSpec
-from backend.video_reader import read_frames
+from backend.cli.commands import main as cli_main
+from backend.core.errors import InputError
+from backend.core.request import GenerationRequest, ModelSpec
+from backend.media.reader import read_frames
+from backend.project.project_file import SCHEMA_VERSION, Project, append_take
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,7 +76,7 @@ def test_delete_and_undo(tmp_path):
 
 
 def test_rerunning_a_take_reproduces_its_frames(demo_models, tmp_path):
-    from backend.engine import generate
+    from backend.engine.generation import generate
 
     spec = ModelSpec(base_model=str(demo_models.base), motion_adapter=str(demo_models.motion_adapter),
                      device="cpu", dtype="float32", vae_slicing=False)
@@ -186,8 +186,8 @@ def test_damaged_projects_are_refused_and_left_untouched(tmp_path, damage):
 
 KILL_SAVER = """
 import sys, numpy as np
-from backend.project import Project
-from backend.request import GenerationRequest
+from backend.project.project_file import Project
+from backend.core.request import GenerationRequest
 path = sys.argv[1]
 project = Project.open(path)
 for round in range(10_000):
@@ -330,7 +330,7 @@ def test_projects_and_exports_are_created_with_the_users_umask(tmp_path, demo_mo
     import os
     import stat
 
-    from backend.video_writer import write_clip
+    from backend.media.writer import write_clip
 
     old = os.umask(0o022)
     try:
@@ -348,7 +348,7 @@ def test_projects_and_exports_are_created_with_the_users_umask(tmp_path, demo_mo
 
 
 def test_browsing_many_takes_keeps_only_a_few_in_memory(tmp_path):
-    from backend.project import KEEP_LOADED
+    from backend.project.project_file import KEEP_LOADED
 
     project = Project("p")
     for index in range(12):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from backend.cli import main as cli_main
+from backend.cli.commands import main as cli_main
 from tests.backend import reference
 
 

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.errors import Cancelled, GenerationError, InputError
-from backend.request import GenerationRequest, ModelSpec
+from backend.core.errors import Cancelled, GenerationError, InputError
+from backend.core.request import GenerationRequest, ModelSpec
 from tests.rabbitmq import free_port
 from tests.remote_fixtures import ROOT, WorkerProcess, env, needs_rabbitmq, revive
 
@@ -36,7 +36,7 @@ def local_frames(request, cache) -> np.ndarray:
     count changes the order of float sums, and so the last bit of a few pixels."""
     import torch
 
-    from backend.engine import generate
+    from backend.engine.generation import generate
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -68,7 +68,7 @@ def cli_args(models, seed: int, output: Path, steps: int = 3) -> list[str]:
 
 @pytest.fixture()
 def client(rabbitmq):
-    from backend.remote import RemoteClient
+    from backend.remote.client import RemoteClient
 
     with RemoteClient(rabbitmq.url) as remote:
         yield remote
@@ -104,7 +104,7 @@ def test_four_remote_jobs_match_local_runs(render_workers, demo_models, clip_fol
         assert summary["request"]["model"]["base_model"] == str(demo_models.base)
         workers.update(line.split()[-1] for line in err.splitlines() if line.startswith("running on worker"))
     assert workers == {w.hostname for w in render_workers}, "both workers should have taken jobs"
-    from backend.project import Project
+    from backend.project.project_file import Project
 
     takes = Project.open(project).takes
     assert len(takes) == 1 and takes[0].request.seed == 1
@@ -112,7 +112,7 @@ def test_four_remote_jobs_match_local_runs(render_workers, demo_models, clip_fol
     # these models is routed to them first.
     from kombu import Connection
 
-    from backend.transport import model_key, model_queue, queue_counts
+    from backend.remote.transport import model_key, model_queue, queue_counts
 
     name = model_queue(model_key(str(demo_models.base), str(demo_models.motion_adapter))).name
     deadline = time.monotonic() + 20
@@ -195,7 +195,7 @@ def test_worker_killed_mid_job_is_redelivered_with_identical_frames(render_worke
 def test_pickle_message_is_refused(render_workers, demo_models, client, tmp_path):
     from kombu import Connection, Exchange, Producer
 
-    from backend.transport import RENDER_QUEUE, TASK_NAME
+    from backend.remote.transport import RENDER_QUEUE, TASK_NAME
 
     marker = tmp_path / "pwned"
 
@@ -348,8 +348,8 @@ def test_ctrl_c_cancels_the_remote_job(render_workers, demo_models, tmp_path):
 def test_amqps_with_certificate_check(render_workers, rabbitmq, demo_models, monkeypatch, cache):
     """TLS is honoured: the broker's certificate is verified (and its host name), and a job
     submitted over amqps runs like any other."""
-    from backend.remote import RemoteClient
-    from backend.transport import BrokerError
+    from backend.remote.client import RemoteClient
+    from backend.remote.transport import BrokerError
 
     if rabbitmq.tls_port is None:
         pytest.skip("openssl is not installed: no certificate for the TLS listener")

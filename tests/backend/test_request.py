@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from backend.errors import InputError
-from backend.request import (
+from backend.core.errors import InputError
+from backend.core.request import (
     DEFAULT_BASE_MODEL,
     DEFAULT_MOTION_ADAPTER,
     SCHEMA_VERSION,
@@ -78,7 +78,7 @@ def test_settings_from_a_file_never_switch_on_pickle_loading():
 
 
 def test_seed_range_is_the_same_everywhere():
-    from backend.request import SEED_RANGE, random_seed
+    from backend.core.request import SEED_RANGE, random_seed
 
     assert SEED_RANGE == (0, 2**32 - 1)
     GenerationRequest(prompt="x", seed=2**32 - 1).validate()

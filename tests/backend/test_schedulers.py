@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.request import SCHEDULER_NAMES
-from backend.schedulers import PRESETS, build_scheduler
+from backend.core.request import SCHEDULER_NAMES
+from backend.models.schedulers import PRESETS, build_scheduler
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_every_preset_is_first_order(base_config):
 
 
 def test_unknown_scheduler(base_config):
-    from backend.errors import InputError
+    from backend.core.errors import InputError
 
     with pytest.raises(InputError, match="scheduler must be one of"):
         build_scheduler("nope", base_config)

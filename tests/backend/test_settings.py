@@ -6,7 +6,7 @@ import json
 import os
 import stat
 
-from backend.settings import LANGUAGES, SCHEMA_VERSION, Settings
+from backend.project.settings import LANGUAGES, SCHEMA_VERSION, Settings
 
 
 def test_round_trip_and_bad_values_fall_back(tmp_path):
@@ -54,7 +54,7 @@ def test_language_round_trips_and_an_unknown_one_falls_back_to_the_system(tmp_pa
 def test_remote_settings_stay_private_to_the_user(tmp_path, monkeypatch):
     """The broker URL may hold a password: the file is 0600 whatever the umask, also when it
     existed with wider permissions, and a rewrite leaves no temporary file behind."""
-    from backend.remote_settings import RemoteSettings
+    from backend.project.remote_settings import RemoteSettings
 
     monkeypatch.setenv("ANIMATEDIFF_STUDIO_CONFIG_DIR", str(tmp_path))
     path = RemoteSettings.path()

@@ -1,4 +1,4 @@
-"""Each setting is declared once (backend/request.py SETTINGS): the command line, validation and
+"""Each setting is declared once (backend/core/request.py SETTINGS): the command line, validation and
 the metadata writer must say what the declaration says. The form is checked in
 tests/gui/test_settings_declaration.py."""
 
@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from backend import cli
-from backend.errors import InputError
-from backend.metadata import webui_parameters
-from backend.request import (
+from backend.cli import commands as cli
+from backend.cli import options
+from backend.core.errors import InputError
+from backend.core.request import (
     MODEL_SETTINGS,
     REQUEST_SETTINGS,
     SETTINGS,
@@ -20,6 +20,7 @@ from backend.request import (
     ModelSpec,
     Setting,
 )
+from backend.media.metadata import webui_parameters
 
 RANGED = [s for s in SETTINGS.values() if s.range is not None]
 FLAGGED = [s for s in SETTINGS.values() if s.flag]
@@ -79,12 +80,12 @@ def test_command_line_options_follow_the_declaration(command):
         dest = setting.flag[2:].replace("-", "_")
         assert action.dest == dest
         if setting.name != "preset":
-            assert cli._REQUEST_OPTIONS[dest][0] == setting.path  # noqa: SLF001
+            assert options.REQUEST_OPTIONS[dest][0] == setting.path
 
 
 def test_command_line_defaults_make_the_declared_defaults(tmp_path):
     args = cli.build_parser().parse_args(["generate", "--prompt", "x", "--output", str(tmp_path / "o.gif")])
-    request = cli.request_from_args(args)
+    request = options.request_from_args(args)
     assert request.replace(seed=None) == GenerationRequest(prompt="x").with_absolute_paths()
 
 

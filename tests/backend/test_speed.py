@@ -8,9 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from backend import speed
-from backend.engine import generate
-from backend.errors import GenerationError
+from backend.core.errors import GenerationError
+from backend.engine.generation import generate
+from backend.models import speed
 from tests.backend.test_engine import make_request
 
 

@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from backend.errors import InputError
-from backend.transport import (
+from backend.core.errors import InputError
+from backend.remote.transport import (
     broker_url,
     decode_frames,
     encode_frames,

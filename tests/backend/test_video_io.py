@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.errors import InputError
-from backend.metadata import build_metadata, read_metadata
-from backend.request import GenerationRequest
-from backend.video_reader import ReadOptions, parse_frame_range, parse_size, probe, read_frames
-from backend.video_writer import WriteOptions, gif_delays, write_clip
+from backend.core.errors import InputError
+from backend.core.request import GenerationRequest
+from backend.media.metadata import build_metadata, read_metadata
+from backend.media.reader import ReadOptions, parse_frame_range, parse_size, probe, read_frames
+from backend.media.writer import WriteOptions, gif_delays, write_clip
 
 
 def ffmpeg() -> str:
@@ -213,7 +213,7 @@ def test_gif_refuses_fps_players_cannot_show(tmp_path, clip):
 
 
 def test_cancelled_export_leaves_nothing(tmp_path, clip):
-    from backend.errors import Cancelled
+    from backend.core.errors import Cancelled
 
     for name in ("c.gif", "c.mp4", "c.webp", "frames"):
         calls = []
@@ -477,7 +477,7 @@ def test_seeking_gives_the_frames_a_full_decode_gives(long_gop_video):
 
 def test_seek_uses_the_input_side_seek(long_gop_video, monkeypatch):
     """The decoder is asked to start near frame 1000, not to decode and drop 1000 frames."""
-    import backend.video_reader as reader
+    import backend.media.reader as reader
 
     commands = []
     real = reader.subprocess.Popen

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 from PySide6.QtWidgets import QApplication, QWidget
 
-from backend.request import GenerationRequest
+from backend.core.request import GenerationRequest
 from gui.main_window import MainWindow
 
 NAMES = ("frameSlider", "generateButton", "promptEdit", "playButton", "exportButton",

@@ -136,7 +136,7 @@ def test_the_wheel_scrolls_the_form_instead_of_changing_unfocused_fields(window,
 
 
 def test_the_shown_seed_is_what_the_settings_keep(qtbot, tmp_path):
-    from backend.settings import Settings
+    from backend.project.settings import Settings
     from gui.main_window import MainWindow
 
     path = tmp_path / "settings.json"

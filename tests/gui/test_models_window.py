@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backend import downloads
+from backend.hub import downloads
 from tests.hub_server import FakeHub
 
 TIMEOUT = 120_000
@@ -136,7 +136,7 @@ def open_models_window(window):
 def test_models_window_download_use_delete(window, qtbot, hub, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QWidget
 
-    from backend.model_catalog import load_catalog
+    from backend.hub.catalog import load_catalog
 
     dialog = open_models_window(window)
     assert dialog.isVisible() and dialog.objectName() == "modelsWindow"

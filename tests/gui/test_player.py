@@ -9,8 +9,8 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from backend.settings import Settings
-from backend.video_reader import probe, read_frames
+from backend.media.reader import probe, read_frames
+from backend.project.settings import Settings
 from gui.player import LOOP_MODES, TimelinePlayer, frame_at
 
 
@@ -265,11 +265,11 @@ def test_export_runs_on_a_worker_thread(player, qtbot, tmp_path, monkeypatch):
     QThread, not the GUI thread, and an unexpected error comes back as a sentence."""
     import threading
 
-    import backend.video_writer
+    import backend.media.writer
     from gui.export_dialog import ExportDialog
 
     release, writer_threads = threading.Event(), []
-    real_write = backend.video_writer.write_clip
+    real_write = backend.media.writer.write_clip
 
     def slow_write(frames, path, *args, **kwargs):
         writer_threads.append(threading.get_ident())
@@ -278,7 +278,7 @@ def test_export_runs_on_a_worker_thread(player, qtbot, tmp_path, monkeypatch):
             raise RuntimeError("the disk went away")
         return real_write(frames, path, *args, **kwargs)
 
-    monkeypatch.setattr(backend.video_writer, "write_clip", slow_write)
+    monkeypatch.setattr(backend.media.writer, "write_clip", slow_write)
     dialog = ExportDialog(None, player, None, Settings())
     qtbot.addWidget(dialog)
     dialog.path.setText(str(tmp_path / "slow.gif"))

@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from backend.project import Project
+from backend.project.project_file import Project
 
 TIMEOUT = 120_000
 
@@ -166,7 +166,7 @@ def test_main_opens_a_project_from_the_command_line(qtbot, tmp_path):
     from gui.app import main
 
     project = Project("cli")
-    project.add_take(np.zeros((3, 16, 16, 3), np.uint8), __import__("backend.request").request.GenerationRequest(prompt="x", seed=1))
+    project.add_take(np.zeros((3, 16, 16, 3), np.uint8), __import__("backend.core.request").request.GenerationRequest(prompt="x", seed=1))
     path = project.save(tmp_path / "cli.adsproj")
     seen = {}
 
@@ -183,8 +183,8 @@ def test_main_opens_a_project_from_the_command_line(qtbot, tmp_path):
 
 
 def test_export_after_select_generate_cancel_carries_that_takes_frames_and_settings(window, qtbot, tmp_path):
-    from backend.metadata import read_metadata
-    from backend.video_reader import read_frames
+    from backend.media.metadata import read_metadata
+    from backend.media.reader import read_frames
 
     generate(window, qtbot, 1)
     generate(window, qtbot, 2)
@@ -227,8 +227,8 @@ def test_preview_never_replaces_a_take_picked_during_a_job(window, qtbot):
 
 
 def test_take_made_on_the_command_line_with_the_top_seed_loads_into_the_window(window, tmp_path):
-    from backend.project import append_take
-    from backend.request import GenerationRequest
+    from backend.core.request import GenerationRequest
+    from backend.project.project_file import append_take
 
     request = GenerationRequest(prompt="x", width=64, height=64, frames=2, seed=2**32 - 1)
     append_take(tmp_path / "cli.adsproj", np.zeros((2, 64, 64, 3), np.uint8), request)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
-from backend.presets import ANIMATELCM_LORA, lightning_file
-from backend.request import Embedding, ImageLora
+from backend.core.presets import ANIMATELCM_LORA, lightning_file
+from backend.core.request import Embedding, ImageLora
 from tests.gui.conftest import configure_tiny
 
 TIMEOUT = 120_000

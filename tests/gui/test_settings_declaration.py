@@ -1,4 +1,4 @@
-"""The form's widgets say what each setting's one declaration says (backend/request.py
+"""The form's widgets say what each setting's one declaration says (backend/core/request.py
 SETTINGS): range or choices, default, tooltip, accessible name and objectName."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from backend.request import SETTINGS, GenerationRequest
+from backend.core.request import SETTINGS, GenerationRequest
 
 FORM = [s for s in SETTINGS.values() if s.widget or s.switch or s.part_widgets]
 

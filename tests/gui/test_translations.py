@@ -164,8 +164,8 @@ def test_the_language_setting_picks_the_catalogue():
 
 
 def test_windows_of_the_covered_files_are_all_chinese(qtbot, chinese, main_window):
-    from backend.model_catalog import load_catalog
-    from backend.settings import Settings
+    from backend.hub.catalog import load_catalog
+    from backend.project.settings import Settings
     from gui.export_dialog import ExportDialog
     from gui.help_dialogs import GETTING_STARTED, about_text, shortcuts_dialog, text_dialog
     from gui.models_window import ModelsWindow
@@ -223,7 +223,7 @@ def test_an_english_text_left_unwrapped_is_found(qtbot, chinese, main_window):
 
 
 def test_the_language_menu_remembers_the_choice_and_says_when_it_applies(main_window, tmp_path):
-    from backend.settings import Settings
+    from backend.project.settings import Settings
 
     assert [a.text() for a in main_window.language_actions.values()] == ["&System language", "English", "简体中文"]
     assert main_window.language_actions["system"].isChecked()
@@ -248,7 +248,7 @@ def run_app_snippet(code: str, env: dict[str, str]) -> str:
 
 def test_lang_zh_cn_gives_chinese_and_a_bad_setting_does_not_crash(tmp_path):
     code = (
-        "from backend.settings import Settings\n"
+        "from backend.project.settings import Settings\n"
         "from gui.app import get_app\n"
         "from gui import i18n\n"
         "app = get_app()\n"

@@ -107,14 +107,14 @@ def test_invalid_form_is_refused_before_queueing(window):
 
 
 def test_out_of_memory_message(window, qtbot, monkeypatch):
-    import backend.engine
-    from backend.errors import OutOfMemoryError
+    import backend.engine.generation
+    from backend.core.errors import OutOfMemoryError
 
     def out_of_memory(*args, **kwargs):
         raise OutOfMemoryError("out of memory: try fewer frames or a smaller size, or use --offload model")
 
     with monkeypatch.context() as patch:
-        patch.setattr(backend.engine, "generate", out_of_memory)
+        patch.setattr(backend.engine.generation, "generate", out_of_memory)
         with qtbot.waitSignal(window.controller.job_failed, timeout=TIMEOUT) as failed:
             window.generate()
     assert failed.args[1] == "memory"

@@ -1,0 +1,1 @@
+"""The command line: argument parsing and the subcommands. The top of backend/."""

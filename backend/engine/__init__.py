@@ -1,0 +1,1 @@
+"""The engine: a request in, frames out (`generation.generate`). Imports models and below."""

@@ -1,0 +1,2 @@
+"""What is kept on disk for the user: project files, the instance lock, app settings. Imports
+core."""

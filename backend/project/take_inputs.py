@@ -1,0 +1,127 @@
+"""The guidance inputs a take keeps: each control's preprocessed frames, the keyframe images and
+the IP-Adapter reference image, stored in the project as PNGs under
+`takes/<take id>/inputs/<name>/frame_00000.png`, so Re-run works from the project alone, on
+another machine too.
+
+Names: `control_<i>` (the i-th control), `keyframe_<frame>`, `reference`. Re-run writes them to
+a folder and points the request at them (controls then go in with preprocess=none: the stored
+frames are already preprocessed, so the clip is the same).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backend.core.errors import InputError
+
+INPUT_NAME = re.compile(r"^(control_\d{1,3}|keyframe_\d{1,4}|reference)$")
+FRAME_NAME = "frame_{:05d}.png"
+
+
+def input_names(take_id: str, name: str, count: int) -> list[str]:
+    return [f"takes/{take_id}/inputs/{name}/{FRAME_NAME.format(i)}" for i in range(count)]
+
+
+def check_inputs(data: Any, max_side: int, label: str) -> dict[str, list[int]]:
+    """A manifest's `inputs` entry: name -> [frame count, width, height], checked."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(f"take {label!r}: inputs must be a JSON object")
+    result = {}
+    for name, shape in data.items():
+        if not isinstance(name, str) or not INPUT_NAME.match(name):
+            raise InputError(f"take {label!r}: an input has an invalid name {str(name)[:40]!r}")
+        if (not isinstance(shape, list) or len(shape) != 3
+                or any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= max_side
+                       for v in shape) or shape[0] > 1024):
+            raise InputError(f"take {label!r}: input {name} must be [frames, width, height]")
+        result[name] = list(shape)
+    return result
+
+
+def shapes(inputs: dict[str, np.ndarray]) -> dict[str, list[int]]:
+    return {name: [int(a.shape[0]), int(a.shape[2]), int(a.shape[1])] for name, a in inputs.items()}
+
+
+def write_inputs(archive: zipfile.ZipFile, take_id: str, shape: dict[str, list[int]],
+                 source: zipfile.ZipFile | None, arrays: dict[str, np.ndarray] | None) -> None:
+    """Write a take's inputs: copied as stored bytes from `source` when it holds them all, else
+    encoded from `arrays`."""
+    from PIL import Image
+
+    for name, (count, _, _) in shape.items():
+        names = input_names(take_id, name, count)
+        if source is not None and all(n in source.NameToInfo for n in names):
+            for member in names:
+                info = source.getinfo(member)
+                with source.open(info) as stored:
+                    archive.writestr(info, stored.read())
+            continue
+        if arrays is None or name not in arrays:
+            raise InputError(f"take {take_id}: its input {name} is missing")
+        for member, frame in zip(names, arrays[name], strict=True):
+            buffer = io.BytesIO()
+            Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
+            archive.writestr(member, buffer.getvalue())
+
+
+def read_inputs(path: Path, take_id: str, shape: dict[str, list[int]]) -> dict[str, np.ndarray]:
+    from PIL import Image
+
+    result = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name, (count, width, height) in shape.items():
+                frames = np.empty((count, height, width, 3), np.uint8)
+                for index, member in enumerate(input_names(take_id, name, count)):
+                    with Image.open(io.BytesIO(archive.read(member))) as image:
+                        if image.size != (width, height):
+                            raise InputError(f"input {member!r} is {image.size}, not {width}x{height}")
+                        frames[index] = np.asarray(image.convert("RGB"))
+                result[name] = frames
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise InputError(f"project {str(path)!r}: the stored inputs of a take cannot be read "
+                         f"({exc})") from None
+    return result
+
+
+def rerun_request(request, inputs: dict[str, np.ndarray], folder: Path):
+    """`request` with its control sources, keyframes and reference image pointing at the stored
+    `inputs` written into `folder` (which must exist). Unchanged when nothing was stored."""
+    from PIL import Image
+
+    if not inputs:
+        return request
+
+    def save(name: str) -> Path:
+        target = folder / name
+        target.mkdir(exist_ok=True)
+        for index, frame in enumerate(inputs[name]):
+            Image.fromarray(frame).save(target / FRAME_NAME.format(index))
+        return target
+
+    controls = tuple(
+        dataclasses.replace(c, source=str(save(f"control_{i}")), preprocess="none", sha256=None)
+        if f"control_{i}" in inputs else c
+        for i, c in enumerate(request.controls)
+    )
+    keyframes = tuple(
+        dataclasses.replace(k, image=str(save(f"keyframe_{k.frame}") / FRAME_NAME.format(0)),
+                            sha256=None)
+        if f"keyframe_{k.frame}" in inputs else k
+        for k in request.keyframes
+    )
+    reference = request.ip_adapter
+    if reference is not None and "reference" in inputs:
+        reference = dataclasses.replace(
+            reference, image=str(save("reference") / FRAME_NAME.format(0)), sha256=None)
+    return request.replace(controls=controls, keyframes=keyframes, ip_adapter=reference)
+

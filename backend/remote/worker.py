@@ -1,0 +1,350 @@
+"""The render worker: `python main.py worker --broker URL`, one process per GPU.
+
+A Celery worker with the prefork pool and one child process: the main process holds the broker
+connection and the job's unacknowledged message; the child runs jobs and keeps the models loaded
+in its PipelineCache between them. The prefork pool is chosen on purpose: with acks_late and
+reject_on_worker_lost a job whose worker dies goes back to the queue, and with the whole process
+tree gone the broker sees the connection drop and hands the job to another worker at once.
+
+Cancel: the client publishes the job id on a fanout exchange; each child listens on a private
+queue bound to it (a thread with its own connection) and the engine's step callback checks the
+flag, so a running job stops within one step. Revoke would only reach the main process.
+
+Routing: after loading a model set a worker also consumes that set's model queue, so a client
+can send a job where its models are already loaded (see transport.model_queue); nothing else
+schedules jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.core.errors import Cancelled, InputError, OutOfMemoryError, StudioError
+from backend.core.progress import ProgressThrottle
+from backend.remote.transport import (
+    CANCEL_EXCHANGE,
+    DEFAULT_MAX_RESULT_MB,
+    RENDER_QUEUE,
+    TASK_NAME,
+    check_broker,
+    encode_frames,
+    make_app,
+    model_key,
+    model_queue,
+    payload_bytes,
+    queue_counts,
+    safe_url,
+    tls_options,
+)
+
+PROGRESS_INTERVAL = 0.05
+PREVIEW_INTERVAL = 0.5
+
+
+@dataclass
+class WorkerOptions:
+    broker: str
+    name: str = ""
+    device: str = "auto"
+    dtype: str = "auto"
+    threads: int = 0  # 0: torch's default
+    max_result_mb: float = DEFAULT_MAX_RESULT_MB
+    loglevel: str = "WARNING"
+
+
+@dataclass
+class ChildState:
+    """What one pool child keeps between jobs."""
+
+    cache: Any = None
+    cancelled: set[str] = field(default_factory=set)
+    model_queue: str | None = None
+    listener: threading.Thread | None = None
+
+
+_options: WorkerOptions | None = None
+_state = ChildState()
+
+
+def _listen_for_cancels(url: str, state: ChildState) -> None:
+    """Collect cancelled job ids from the fanout exchange, reconnecting when the link drops."""
+    from kombu import Connection, Exchange, Queue
+
+    exchange = Exchange(CANCEL_EXCHANGE, type="fanout", durable=False, auto_delete=False)
+
+    def on_message(body, message) -> None:
+        job_id = body.get("id") if isinstance(body, dict) else None
+        if isinstance(job_id, str):
+            state.cancelled.add(job_id)
+        message.ack()
+
+    while True:
+        try:
+            with Connection(url, heartbeat=10, ssl=tls_options(url) or False) as connection:
+                queue = Queue(
+                    "", exchange, exclusive=True, auto_delete=True, durable=False
+                )
+                with connection.Consumer(queue, callbacks=[on_message], accept=["json"]):
+                    while True:
+                        try:
+                            connection.drain_events(timeout=2.0)
+                        except TimeoutError:
+                            connection.heartbeat_check()
+        except Exception:  # noqa: BLE001 - keep listening; the next connect may work
+            time.sleep(1.0)
+
+
+def _init_child(**_kwargs) -> None:
+    """Runs in each pool child as it starts: torch settings, the cache, the cancel listener."""
+    from backend.core.logs import quiet_libraries
+    from backend.models.loading import PipelineCache
+
+    options = _options
+    if options is None:
+        return
+    quiet_libraries()
+    if options.threads:
+        import torch
+
+        torch.set_num_threads(options.threads)
+        torch.set_num_interop_threads(1)
+    _state.cache = PipelineCache()
+    _state.listener = threading.Thread(
+        target=_listen_for_cancels, args=(options.broker, _state), name="cancel-listener", daemon=True
+    )
+    _state.listener.start()
+
+
+def _worker_ready(sender=None, **_kwargs) -> None:
+    name = getattr(sender, "hostname", "") if sender is not None else ""
+    print(f"worker {name} ready", file=sys.stderr, flush=True)
+
+
+def _check_model_paths(request, worker: str) -> None:
+    """A local path must exist on this machine; say so plainly instead of a hub lookup error."""
+    spec = request.model
+    named = [("base model", spec.base_model), ("motion adapter", spec.motion_adapter)]
+    named += [("motion LoRA", lora.source) for lora in spec.motion_loras]
+    for role, source in named:
+        text = os.path.expanduser(source.strip())
+        if os.path.isabs(text) and not os.path.exists(text):
+            raise InputError(
+                f"{role} {source!r} does not exist on worker {worker}; copy it to the same path "
+                "there, or name a Hugging Face Hub id"
+            )
+
+
+def _client_waiting(task) -> bool:
+    """False when the client that sent the job is gone (its reply queue was deleted as it
+    disconnected, e.g. it gave up waiting for a worker): nobody would receive the frames."""
+    reply_to = task.request.reply_to
+    if not reply_to:
+        return True
+    try:
+        with task.app.connection_for_read() as connection:
+            return queue_counts(connection, reply_to) is not None
+    except Exception:  # noqa: BLE001 - when unsure, do the job
+        return True
+
+
+def _write_input_frames(items: list[str], folder: str) -> None:
+    from PIL import Image
+
+    from backend.remote.transport import decode_png
+
+    for index, item in enumerate(items):
+        Image.fromarray(decode_png(item)).save(os.path.join(folder, f"frame_{index:05d}.png"))
+
+
+def _follow_models(task, spec) -> None:
+    """Consume the loaded model set's queue (and stop consuming the previous one)."""
+    key = model_key(spec.base_model, spec.motion_adapter)
+    queue = model_queue(key)
+    if _state.model_queue == queue.name:
+        return
+    hostname = task.request.hostname
+    try:
+        if _state.model_queue:
+            task.app.control.cancel_consumer(_state.model_queue, destination=[hostname])
+        task.app.control.add_consumer(
+            queue.name,
+            exchange=queue.name,
+            exchange_type="direct",
+            routing_key=queue.name,
+            options={"queue_arguments": queue.queue_arguments},
+            destination=[hostname],
+        )
+        _state.model_queue = queue.name
+    except Exception:  # noqa: BLE001 - routing is an optimisation; the job's result matters
+        pass
+
+
+def render(task, job: dict[str, Any]) -> dict[str, Any]:
+    """The Celery task body. Always returns a JSON dict: frames, or a failure with its kind
+    (input, memory, error, cancelled), so failures reach the client as plain data."""
+    from backend.core.request import GenerationRequest
+
+    options = _options or WorkerOptions(broker="")
+    worker = task.request.hostname or options.name or socket.gethostname()
+    job_id = task.request.id
+    redelivered = bool((task.request.delivery_info or {}).get("redelivered"))
+    task.update_state(state="PROGRESS", meta={"phase": "started", "worker": worker, "redelivered": redelivered})
+    if job_id in _state.cancelled:
+        return {"ok": False, "kind": "cancelled", "message": "cancelled", "worker": worker}
+    if not _client_waiting(task):
+        print(f"skipped job {job_id}: its client is gone", file=sys.stderr, flush=True)
+        return {"ok": False, "kind": "cancelled", "message": "client gone", "worker": worker}
+    if _state.cache is None:
+        _init_child()
+    scratch = None
+    try:
+        if not isinstance(job, dict) or not isinstance(job.get("request"), dict):
+            raise InputError("the job message has no request")
+        request = GenerationRequest.from_dict(job["request"])
+        changes: dict[str, Any] = {}
+        if options.device != "auto":
+            changes["device"] = options.device
+        if options.dtype != "auto":
+            changes["dtype"] = options.dtype
+        if changes:
+            import dataclasses
+
+            request = request.replace(model=dataclasses.replace(request.model, **changes))
+        _check_model_paths(request, worker)
+        if request.mode == "video2video":
+            frames_in = job.get("input_frames") or []
+            if not frames_in:
+                raise InputError("video-to-video job without input frames")
+            scratch = tempfile.mkdtemp(prefix="ads-input-")
+            _write_input_frames(frames_in, scratch)
+            request = request.replace(input_video=scratch)
+        result = _run(task, request, job, worker)
+    except Cancelled:
+        return {"ok": False, "kind": "cancelled", "message": "cancelled", "worker": worker}
+    except OutOfMemoryError as exc:
+        return _failure("memory", exc, worker)
+    except InputError as exc:
+        return _failure("input", exc, worker)
+    except StudioError as exc:
+        return _failure("error", exc, worker)
+    except Exception as exc:  # noqa: BLE001 - the worker must survive anything a job does
+        return {"ok": False, "kind": "error", "message": f"worker {worker}: {type(exc).__name__}: {exc}", "worker": worker}
+    finally:
+        _state.cancelled.discard(job_id)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return result
+
+
+def _failure(kind: str, exc: BaseException, worker: str) -> dict[str, Any]:
+    return {"ok": False, "kind": kind, "message": f"worker {worker}: {exc}", "worker": worker}
+
+
+def _run(task, request, job: dict[str, Any], worker: str) -> dict[str, Any]:
+    from backend.engine.generation import generate
+    from backend.media.preview import latents_to_rgb
+
+    job_id = task.request.id
+    want_previews = bool(job.get("previews"))
+    throttle = ProgressThrottle(PROGRESS_INTERVAL, PREVIEW_INTERVAL)
+
+    def on_progress(progress) -> None:
+        if not throttle.report(progress):
+            return
+        meta: dict[str, Any] = {
+            "phase": progress.phase,
+            "step": progress.step,
+            "total": progress.total,
+            "elapsed": round(progress.elapsed, 3),
+            "eta": None if progress.eta is None else round(progress.eta, 3),
+            "worker": worker,
+        }
+        if want_previews and throttle.preview(progress):
+            meta["preview"] = encode_frames(latents_to_rgb(progress.latents))
+        task.update_state(state="PROGRESS", meta=meta)
+
+    from backend.hub.downloads import prepare_models
+
+    announced = False
+
+    def on_download(progress) -> None:
+        # The client sees a download on the worker as the models loading (said once).
+        nonlocal announced
+        if not announced:
+            announced = True
+            task.update_state(state="PROGRESS", meta={
+                "phase": "loading", "step": 0, "total": 0, "elapsed": round(progress.elapsed, 3),
+                "eta": None, "worker": worker})
+
+    cancelled = lambda: job_id in _state.cancelled  # noqa: E731 - shared by both calls
+    # A Hub id is resolved here, on the worker: downloaded into its cache with the same code as
+    # a local run (offline or unreachable: a bad-input reply within seconds).
+    prepare_models(request.model, on_progress=on_download, cancel=cancelled)
+    result = generate(request, on_progress=on_progress, cancel=cancelled, cache=_state.cache)
+    _follow_models(task, result.request.model)
+    reply = {
+        "ok": True,
+        "frames": encode_frames(result.frames),
+        "request": result.request.to_dict(),
+        "duration": result.duration,
+        "device": result.device,
+        "worker": worker,
+    }
+    limit = int((_options.max_result_mb if _options else DEFAULT_MAX_RESULT_MB) * 1024 * 1024)
+    size = payload_bytes(reply)
+    if size > limit:
+        raise StudioError(
+            f"the result is {size / 2**20:.1f} MB, more than one broker message may carry here "
+            f"({limit / 2**20:.1f} MB); render fewer or smaller frames, or raise RabbitMQ's "
+            "max_message_size and the workers' --max-result-mb"
+        )
+    return reply
+
+
+def build_app(options: WorkerOptions):
+    """The worker's Celery app with the render task registered."""
+    global _options
+    from celery import signals
+
+    _options = options
+    app = make_app(options.broker, name="animatediff_studio.worker")
+    app.task(name=TASK_NAME, bind=True)(render)
+    signals.worker_process_init.connect(_init_child, weak=False)
+    signals.worker_ready.connect(_worker_ready, weak=False)
+    return app
+
+
+def run_worker(options: WorkerOptions) -> int:
+    """Check the broker, then run the Celery worker until interrupted."""
+    if options.device.startswith("cuda:"):
+        # One process per GPU: this process sees only its card, as "cuda".
+        os.environ["CUDA_VISIBLE_DEVICES"] = options.device.split(":", 1)[1]
+        options.device = "cuda"
+    check_broker(options.broker)
+    app = build_app(options)
+    # Two workers on one machine need different names; the pid tells them apart by default.
+    name = options.name or f"ads{os.getpid()}"
+    if "@" not in name:
+        name = f"{name}@{socket.gethostname()}"
+    print(f"worker {name}: connecting to {safe_url(options.broker)}", file=sys.stderr, flush=True)
+    argv = [
+        "worker",
+        "--pool=prefork",
+        "--concurrency=1",
+        f"--hostname={name}",
+        f"--queues={RENDER_QUEUE}",
+        f"--loglevel={options.loglevel}",
+        "--without-gossip",
+        "--without-mingle",
+        "--prefetch-multiplier=1",
+    ]
+    app.worker_main(argv)
+    return 0
