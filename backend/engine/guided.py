@@ -192,3 +192,15 @@ def frames_from_sources(request):
         if count > 1:
             return request.replace(frames=count)
     return request
+
+
+def portable_guidance(request, video_frames=None):
+    """For a job run elsewhere (a render worker): (the request with its inputs' sha256, the
+    inputs a take keeps, read here). The worker gets these frames and images, not the paths."""
+    from PIL import Image
+
+    if not has_guidance(request):
+        return request, {}
+    video = None if video_frames is None else [Image.fromarray(f) for f in video_frames]
+    request, inputs = read_guidance(request, video)
+    return request, kept_inputs(request, inputs)

@@ -135,3 +135,30 @@ def test_project_take_reruns_without_the_original_inputs(demo_models, guided_fil
     resaved = tmp_path / "copy.adsproj"
     opened.save(resaved)  # the inputs travel with the take when the project is saved elsewhere
     assert Project.open(resaved).take_inputs(Project.open(resaved).take(-1)).keys() == take.inputs.keys()
+
+
+def test_guided_job_message_round_trip_without_a_broker(demo_models, guided_files, clip_folder,  # noqa: F811
+                                                        cache, tmp_path):
+    """What the client puts in the message and what the worker makes of it, without RabbitMQ:
+    the worker's request (pointing at the carried frames) makes the local run's frames."""
+    import json
+
+    from backend.core.request import GenerationRequest
+    from backend.engine.generation import generate
+    from backend.engine.guided import portable_guidance
+    from backend.remote.transport import encode_frames
+    from backend.remote.worker import with_guidance_inputs
+
+    request = tiny_request(
+        demo_models, frames=8,
+        controls=(ControlSpec(str(guided_files.controlnet), str(clip_folder), "canny", 0.8),),
+    )
+    sent, kept = portable_guidance(request)
+    message = json.loads(json.dumps({"request": sent.to_dict(), "guidance_inputs": {
+        name: encode_frames(frames) for name, frames in kept.items()}}))
+    folder = tmp_path / "worker"
+    folder.mkdir()
+    on_worker = with_guidance_inputs(GenerationRequest.from_dict(message["request"]),
+                                     message["guidance_inputs"], str(folder))
+    assert on_worker.controls[0].source.startswith(str(folder))
+    assert np.array_equal(generate(on_worker, cache=cache).frames, generate(request, cache=cache).frames)
