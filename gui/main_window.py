@@ -350,10 +350,10 @@ class MainWindow(QMainWindow):
     # -- request <-> panels ----------------------------------------------------------------
 
     def request_from_form(self) -> GenerationRequest:
-        return request_from_panels(self.prompt, self.parameters, self.models)
+        return request_from_panels(self.prompt, self.parameters, self.models, self.guidance)
 
     def apply_request(self, request: GenerationRequest) -> None:
-        fill_panels(request, self.prompt, self.parameters, self.models)
+        fill_panels(request, self.prompt, self.parameters, self.models, self.guidance)
 
     # -- actions ---------------------------------------------------------------------------
 
