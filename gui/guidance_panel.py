@@ -60,6 +60,15 @@ class GuidancePanel(QWidget):
         self.remove_control_button = _named(QPushButton(self.tr("Remove control")),
                                             "removeControlButton", self.tr("Remove control"),
                                             self.tr("Remove the selected ControlNet row"))
+        self.preview_button = _named(QPushButton(self.tr("Preview control")), "previewControlButton",
+                                     self.tr("Preview control"),
+                                     self.tr("Show the first control's preprocessed frames in the "
+                                             "lane under the player, before generating"))
+        self.clip_button = _named(QPushButton(self.tr("Control from a clip…")), "controlClipButton",
+                                  self.tr("Control from a clip"),
+                                  self.tr("Choose a video or image to be the first control's "
+                                          "source (or drop a video on the window with Shift)"))
+        self.clip_button.clicked.connect(self._choose_clip)
         self.add_control_button.clicked.connect(lambda: self.add_control(ControlSpec("")))
         self.remove_control_button.clicked.connect(lambda: self._remove_row(self.controls))
         self.sparse = setting_widget("sparse_control")
@@ -84,8 +93,19 @@ class GuidancePanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.add_control_button)
         buttons.addWidget(self.remove_control_button)
+        buttons.addWidget(self.clip_button)
+        buttons.addWidget(self.preview_button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+
+    def _choose_clip(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(
+            self, self.tr("Control video"), "",
+            self.tr("Videos and images (*.mp4 *.mov *.webm *.mkv *.gif *.webp *.png *.jpg)"))
+        if path:
+            self.set_control_source(path)
 
     # -- rows -------------------------------------------------------------------------------
 

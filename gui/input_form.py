@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from backend.core.request import SETTINGS
+from gui.guidance_lanes import GuidanceLanes
 from gui.guidance_panel import GuidancePanel
 from gui.i18n import translate
 from gui.panels import guard_wheel, hrow
@@ -100,6 +101,12 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     """The left column's widget and its sections by key."""
     prompt, params, models = window.prompt, window.parameters, window.models
     window.guidance = GuidancePanel()
+    window.lanes = GuidanceLanes(window.guidance, prompt, params.frames.value())
+    params.frames.valueChanged.connect(window.lanes.set_frame_count)
+    prompt.travel.itemChanged.connect(window.lanes.update)
+    window.lanes.previewFailed.connect(window.set_status)
+    window.player.add_lane_widget(window.lanes)
+    window.guidance.preview_button.clicked.connect(window.lanes.preview_control)
 
     top = QWidget()
     top_layout = QVBoxLayout(top)

@@ -28,6 +28,7 @@ from backend.core.errors import InputError, sentence
 from backend.core.request import GenerationRequest, random_seed
 from backend.project.project_file import Project, Take
 from backend.project.settings import Settings, data_dir
+from gui.guidance_lanes import use_dropped_video
 from gui.input_form import build_input_column
 from gui.notify import BackgroundNotifier
 from gui.panels import (
@@ -647,8 +648,7 @@ class MainWindow(QMainWindow):
         for url in event.mimeData().urls():
             path = url.toLocalFile()
             if Path(path).suffix.lower() in VIDEO_SUFFIXES or Path(path).is_dir():
-                self.parameters.set_input_video(path)
-                self.set_status(self.tr("Video to video with {0}").format(Path(path).name))
+                use_dropped_video(self, path, bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
                 event.acceptProposedAction()
                 return
 
