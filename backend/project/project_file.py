@@ -36,6 +36,7 @@ from backend.project.take_inputs import (
     rerun_request,
     shapes,
     write_inputs,
+    write_pngs,
 )
 
 SUFFIX = ".adsproj"
@@ -457,22 +458,8 @@ def _frame_names(take: Take) -> list[str]:
 
 def _write_take(archive: zipfile.ZipFile, take: Take, source: zipfile.ZipFile | None,
                 frames: np.ndarray | None) -> None:
-    from PIL import Image
-
     write_inputs(archive, take.id, take.inputs, source, take._inputs)
-    names = _frame_names(take)
-    if source is not None and all(name in source.NameToInfo for name in names):
-        for name in names:
-            info = source.getinfo(name)
-            with source.open(info) as member:
-                archive.writestr(info, member.read())
-        return
-    if frames is None:
-        raise InputError(f"take {take.name!r} has no frames to save")
-    for name, frame in zip(names, frames, strict=True):
-        buffer = io.BytesIO()
-        Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
-        archive.writestr(name, buffer.getvalue())
+    write_pngs(archive, _frame_names(take), source, frames, f"take {take.name!r}")
 
 
 def _read_frame(archive: zipfile.ZipFile, name: str, take: Take) -> np.ndarray:

@@ -51,26 +51,32 @@ def shapes(inputs: dict[str, np.ndarray]) -> dict[str, list[int]]:
     return {name: [int(a.shape[0]), int(a.shape[2]), int(a.shape[1])] for name, a in inputs.items()}
 
 
-def write_inputs(archive: zipfile.ZipFile, take_id: str, shape: dict[str, list[int]],
-                 source: zipfile.ZipFile | None, arrays: dict[str, np.ndarray] | None) -> None:
-    """Write a take's inputs: copied as stored bytes from `source` when it holds them all, else
-    encoded from `arrays`."""
+def write_pngs(archive: zipfile.ZipFile, names: list[str], source: zipfile.ZipFile | None,
+               frames: np.ndarray | None, what: str) -> None:
+    """Write frames as the PNG members `names`: copied as stored bytes from `source` when it
+    holds them all, else encoded from `frames` (InputError naming `what` when there are none)."""
     from PIL import Image
 
+    if source is not None and all(n in source.NameToInfo for n in names):
+        for member in names:
+            info = source.getinfo(member)
+            with source.open(info) as stored:
+                archive.writestr(info, stored.read())
+        return
+    if frames is None:
+        raise InputError(f"{what} has no frames to save")
+    for member, frame in zip(names, frames, strict=True):
+        buffer = io.BytesIO()
+        Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
+        archive.writestr(member, buffer.getvalue())
+
+
+def write_inputs(archive: zipfile.ZipFile, take_id: str, shape: dict[str, list[int]],
+                 source: zipfile.ZipFile | None, arrays: dict[str, np.ndarray] | None) -> None:
+    """Write a take's inputs, from the project file holding them or from memory."""
     for name, (count, _, _) in shape.items():
-        names = input_names(take_id, name, count)
-        if source is not None and all(n in source.NameToInfo for n in names):
-            for member in names:
-                info = source.getinfo(member)
-                with source.open(info) as stored:
-                    archive.writestr(info, stored.read())
-            continue
-        if arrays is None or name not in arrays:
-            raise InputError(f"take {take_id}: its input {name} is missing")
-        for member, frame in zip(names, arrays[name], strict=True):
-            buffer = io.BytesIO()
-            Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
-            archive.writestr(member, buffer.getvalue())
+        write_pngs(archive, input_names(take_id, name, count), source,
+                   (arrays or {}).get(name), f"take {take_id}: input {name}")
 
 
 def read_inputs(path: Path, take_id: str, shape: dict[str, list[int]]) -> dict[str, np.ndarray]:
