@@ -1805,7 +1805,7 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     </message>
     <message>
         <source>A SparseCtrl model (RGB or scribble, with motion adapter v1-5-3) that holds the clip to the keyframes.</source>
-        <translation>SparseCtrl 模型（RGB 或涂鸦，配合运动适配器 v1-5-3 使用），让片段贴合关键帧。</translation>
+        <translation>SparseCtrl 模型（RGB 或涂鸦，配合 1-5-3 版运动适配器使用），让片段贴合关键帧。</translation>
     </message>
     <message>
         <source>Keyframes</source>
