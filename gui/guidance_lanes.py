@@ -97,9 +97,12 @@ class GuidanceLanes(QWidget):
 
     @staticmethod
     def _thumbnail(frame: np.ndarray) -> QImage:
-        frame = np.ascontiguousarray(frame[:: max(1, frame.shape[0] // 48), :: max(1, frame.shape[1] // 48)])
+        """A small copy, smoothly scaled so one-pixel edges stay visible."""
+        frame = np.ascontiguousarray(frame)
         height, width = frame.shape[:2]
-        return QImage(frame.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+        image = QImage(frame.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+        return image.scaled(64, 64, Qt.AspectRatioMode.KeepAspectRatio,
+                            Qt.TransformationMode.SmoothTransformation)
 
     # -- painting ---------------------------------------------------------------------------
 
