@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from backend.core.request import SETTINGS
+from gui.guidance_lanes import GuidanceLanes
+from gui.guidance_panel import GuidancePanel
 from gui.i18n import translate
 from gui.panels import guard_wheel, hrow
 from gui.setting_widgets import translated
@@ -30,6 +32,7 @@ SECTIONS = (
     ("sampling", QT_TRANSLATE_NOOP("InputForm", "Sampling")),
     ("loras", QT_TRANSLATE_NOOP("InputForm", "LoRAs and embeddings")),
     ("motion", QT_TRANSLATE_NOOP("InputForm", "Motion and prompt travel")),
+    ("guidance", QT_TRANSLATE_NOOP("InputForm", "Guidance")),
     ("memory", QT_TRANSLATE_NOOP("InputForm", "Memory and device")),
     ("remote", QT_TRANSLATE_NOOP("InputForm", "Render on other machines")),
 )
@@ -97,6 +100,13 @@ def form() -> QFormLayout:
 def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str, Section]]:
     """The left column's widget and its sections by key."""
     prompt, params, models = window.prompt, window.parameters, window.models
+    window.guidance = GuidancePanel()
+    window.lanes = GuidanceLanes(window.guidance, prompt, params.frames.value())
+    params.frames.valueChanged.connect(window.lanes.set_frame_count)
+    prompt.travel.itemChanged.connect(window.lanes.update)
+    window.lanes.previewFailed.connect(window.set_status)
+    window.player.add_lane_widget(window.lanes)
+    window.guidance.preview_button.clicked.connect(window.lanes.preview_control)
 
     top = QWidget()
     top_layout = QVBoxLayout(top)
@@ -149,6 +159,15 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     motion.addRow(wide_label(label("prompt_travel")))
     motion.addRow(prompt.travel_box)
 
+    guidance = form()
+    guidance.addRow(wide_label(label("controls")))
+    guidance.addRow(window.guidance)
+    guidance.addRow(label("sparse_control"), window.guidance.sparse)
+    guidance.addRow(wide_label(label("keyframes")))
+    guidance.addRow(window.guidance.keyframe_rows())
+    guidance.addRow(label("ip_adapter"), window.guidance.ip_image)
+    guidance.addRow(label("ip_adapter_model"), window.guidance.ip_model)
+
     memory = form()
     memory.addRow(label("device"), models.device)
     memory.addRow(label("dtype"), models.dtype)
@@ -162,12 +181,12 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     if hasattr(remote_panel, "setTitle"):
         remote_panel.setTitle("")  # the section's toggle is its title
         remote_panel.setFlat(True)
-    bodies = {"sampling": sampling, "loras": loras, "motion": motion, "memory": memory,
-              "remote": remote_panel}
+    bodies = {"sampling": sampling, "loras": loras, "motion": motion, "guidance": guidance,
+              "memory": memory, "remote": remote_panel}
     sections = {key: Section(key, translate("InputForm", title), bodies[key])
                 for key, title in SECTIONS}
 
-    align_labels([essentials, sampling, loras, motion, memory])
+    align_labels([essentials, sampling, loras, motion, guidance, memory])
 
     column = QWidget()
     column.setObjectName("inputColumn")

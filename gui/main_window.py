@@ -28,6 +28,7 @@ from backend.core.errors import InputError, sentence
 from backend.core.request import GenerationRequest, random_seed
 from backend.project.project_file import Project, Take
 from backend.project.settings import Settings, data_dir
+from gui.guidance_lanes import use_dropped_video
 from gui.input_form import build_input_column
 from gui.memory_plan_label import MemoryPlanLabel
 from gui.notify import BackgroundNotifier
@@ -96,9 +97,9 @@ class MainWindow(QMainWindow):
         self.takes = TakesPanel()
         self.takes.set_project(self.project)
         self.takes.takeSelected.connect(self.show_take)
-        self.takes.rerunRequested.connect(lambda take: self._run_again(take.request))
+        self.takes.rerunRequested.connect(lambda take: self._run_again(self.project.rerun_request(take)))
         self.takes.varySeedRequested.connect(
-            lambda take: self._run_again(take.request.replace(seed=random_seed())))
+            lambda take: self._run_again(self.project.rerun_request(take).replace(seed=random_seed())))
         self.takes.changed.connect(self._update_title)
         self.takes.compareRequested.connect(self.compare_takes)
 
@@ -352,10 +353,10 @@ class MainWindow(QMainWindow):
     # -- request <-> panels ----------------------------------------------------------------
 
     def request_from_form(self) -> GenerationRequest:
-        return request_from_panels(self.prompt, self.parameters, self.models)
+        return request_from_panels(self.prompt, self.parameters, self.models, self.guidance)
 
     def apply_request(self, request: GenerationRequest) -> None:
-        fill_panels(request, self.prompt, self.parameters, self.models)
+        fill_panels(request, self.prompt, self.parameters, self.models, self.guidance)
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -486,7 +487,7 @@ class MainWindow(QMainWindow):
         self.last_result = result
         # Named here, in the user's language; the name is the take's own from then on.
         name = self.tr("Take {0}").format(len(self.project.takes) + 1)
-        take = self.project.add_take(result.frames, result.request, result.duration, result.device, name)
+        take = self.project.add_take(result.frames, result.request, result.duration, result.device, name, inputs=getattr(result, "inputs", None))
         self._update_title()
         if self._follow_job:
             self.current_request = result.request
@@ -647,8 +648,7 @@ class MainWindow(QMainWindow):
         for url in event.mimeData().urls():
             path = url.toLocalFile()
             if Path(path).suffix.lower() in VIDEO_SUFFIXES or Path(path).is_dir():
-                self.parameters.set_input_video(path)
-                self.set_status(self.tr("Video to video with {0}").format(Path(path).name))
+                use_dropped_video(self, path, bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier))
                 event.acceptProposedAction()
                 return
 

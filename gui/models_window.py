@@ -39,6 +39,10 @@ KIND_TEXT = {  # shown through translate("ModelsWindow", …)
     "motion-adapter": QT_TRANSLATE_NOOP("ModelsWindow", "Motion adapter"),
     "motion-lora": QT_TRANSLATE_NOOP("ModelsWindow", "Motion LoRA"),
     "lora": QT_TRANSLATE_NOOP("ModelsWindow", "Image LoRA"),
+    "controlnet": QT_TRANSLATE_NOOP("ModelsWindow", "ControlNet"),
+    "sparse-control": QT_TRANSLATE_NOOP("ModelsWindow", "SparseCtrl"),
+    "ip-adapter": QT_TRANSLATE_NOOP("ModelsWindow", "IP-Adapter"),
+    "preprocessor": QT_TRANSLATE_NOOP("ModelsWindow", "Preprocessor"),
 }
 
 

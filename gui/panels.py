@@ -655,17 +655,21 @@ class ParametersPanel(QObject):
         self.inputVideoChosen.emit(path)
 
 
-def request_from_panels(prompt: PromptPanel, parameters: ParametersPanel, models: ModelsPanel) -> GenerationRequest:
+def request_from_panels(prompt: PromptPanel, parameters: ParametersPanel, models: ModelsPanel,
+                        guidance=None) -> GenerationRequest:
     """The request the form describes, validated: InputError says what to fix."""
+    extra = guidance.read() if guidance is not None else {}
     request = GenerationRequest(
-        **prompt.read(), **parameters.read(), model=models.spec()
+        **prompt.read(), **parameters.read(), **extra, model=models.spec()
     ).with_absolute_paths()
     request.validate()
     return request
 
 
 def fill_panels(request: GenerationRequest, prompt: PromptPanel, parameters: ParametersPanel,
-                models: ModelsPanel) -> None:
+                models: ModelsPanel, guidance=None) -> None:
+    if guidance is not None:
+        guidance.fill(request)
     prompt.fill(request)
     parameters.fill(request)
     models.set_spec(request.model)

@@ -302,6 +302,7 @@ class TimelinePlayer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view, 1)
         layout.addWidget(self.strip)
+        self._lanes_at = layout.count()
         layout.addLayout(scrub)
         layout.addLayout(transport)
 
@@ -337,6 +338,11 @@ class TimelinePlayer(QWidget):
     @property
     def fps(self) -> float:
         return self.fps_spin.value()
+
+    def add_lane_widget(self, widget: QWidget) -> None:
+        """A lane under the frame strip, aligned with it frame by frame (the guidance lanes)."""
+        self.layout().insertWidget(self._lanes_at, widget)
+        self._lanes_at += 1
 
     def set_frames(self, frames: np.ndarray | None, fps: float | None = None, preview: bool = False,
                    request=None) -> None:

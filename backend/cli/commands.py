@@ -33,10 +33,14 @@ from backend.cli.options import (
     write_options,
 )
 from backend.core.errors import Cancelled, InputError, StudioError, os_failure, redact_urls
+from backend.core.guidance import PREPROCESSORS
 from backend.core.logs import quiet_libraries
 
 PROG = "animatediff-studio"
-COMMANDS = ("generate", "video2video", "convert", "export", "demo-model", "models", "worker", "batch")
+COMMANDS = (
+    "generate", "video2video", "convert", "export", "demo-model", "models", "worker", "batch",
+    "preprocess",
+)
 
 
 class Terminated(BaseException):
@@ -96,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--take", type=int, default=-1, help="take number, 1-based (default: the latest)")
     export.add_argument("--fps", type=float, default=None, help="default: the take's fps")
     add_output_options(export)
+    preprocess = commands.add_parser("preprocess", help="write a control video's preprocessed frames as PNGs")
+    preprocess.add_argument("kind", choices=PREPROCESSORS[1:], help="canny, lineart or depth")
+    preprocess.add_argument("--input", required=True, help="video file, animated GIF/WebP, image, or folder of frames")
+    preprocess.add_argument("--output", required=True, help="a folder for frame_00000.png, frame_00001.png, ...")
     demo = commands.add_parser("demo-model", help="write the tiny random-weight demo models")
     demo.add_argument("dir")
     demo.add_argument("--family", choices=("animatediff", "wan"), default="animatediff",
@@ -165,6 +173,10 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     from backend.media.writer import check_output_writable, output_format, write_clip
 
     request = request_from_args(args, given)
+    if request.controls and "frames" not in given and not args.from_metadata:
+        from backend.engine.guided import frames_from_sources
+
+        request = frames_from_sources(request)  # the clip takes its control video's length
     from backend.families.registry import checked_family
 
     checked_family(request)  # what the model's family cannot do, before any download
@@ -215,7 +227,8 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     if args.project:
         from backend.project.project_file import append_take
 
-        project, take = append_take(args.project, result.frames, result.request, result.duration, result.device)
+        project, take = append_take(args.project, result.frames, result.request, result.duration, result.device,
+                                    inputs=result.inputs)
         outputs.append(project.path)
         print(f"added {take.name} to {project.path}", file=sys.stderr)
     if args.json:
@@ -296,6 +309,26 @@ def run_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_preprocess(args: argparse.Namespace) -> int:
+    from backend.core.guidance import checked_sha256
+    from backend.media.writer import check_output_writable, output_format, write_clip
+    from backend.models.preprocessors import preprocessed_frames
+
+    if output_format(args.output) != "folder":
+        raise InputError(f"preprocess --output {args.output!r}: give a folder (PNG frames go in it)")
+    check_output_writable(args.output)
+    check_not_input(args.output, args.input, "--input")
+    digest = checked_sha256(args.input, None, "--input")
+    bar = _ProgressBar(enabled=True)
+    try:
+        frames = preprocessed_frames(args.input, args.kind, digest, on_progress=bar)
+    finally:
+        bar.close()
+    write_clip(frames, args.output, 8.0)
+    print(f"wrote {args.output} ({len(frames)} {args.kind} frames)", file=sys.stderr)
+    return EXIT_OK
+
+
 def run_demo_model(args: argparse.Namespace) -> int:
     from backend.models.demo_model import write_demo_model
 
@@ -333,6 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_convert(args)
         if args.command == "export":
             return run_export(args)
+        if args.command == "preprocess":
+            return run_preprocess(args)
         if args.command in ("worker", "batch"):
             return cli_remote.run_command(args)
         if args.command == "models":

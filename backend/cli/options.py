@@ -12,6 +12,12 @@ import signal
 from typing import Any
 
 from backend.core.errors import InputError
+from backend.core.guidance import (
+    parse_control,
+    parse_keyframe,
+    parse_reference,
+    parse_sparse_control,
+)
 from backend.core.request import (
     SETTINGS,
     Embedding,
@@ -152,6 +158,10 @@ _CONVERTERS: dict[str, Any] = {
     "motion_loras": lambda items: tuple(parse_motion_lora(i) for i in items),
     "loras": lambda items: tuple(parse_motion_lora(i, "--lora", ImageLora) for i in items),
     "embeddings": lambda items: tuple(parse_embedding(i) for i in items),
+    "controls": lambda items: tuple(parse_control(i) for i in items),
+    "keyframes": lambda items: tuple(parse_keyframe(i) for i in items),
+    "sparse_control": lambda v: parse_sparse_control(v) if v else None,
+    "ip_adapter": lambda v: parse_reference(v) if v else None,
 }
 
 # CLI option (dest) -> (GenerationRequest field or "model.<field>", converter). The preset is

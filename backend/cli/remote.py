@@ -262,7 +262,8 @@ def _write_job(job: BatchJob, result, args: argparse.Namespace) -> None:
     if args.project:
         from backend.project.project_file import append_take
 
-        append_take(args.project, result.frames, result.request, result.duration, result.device)
+        append_take(args.project, result.frames, result.request, result.duration, result.device,
+                    inputs=result.inputs)
 
 
 def _finish_line(job: BatchJob, total: int) -> None:

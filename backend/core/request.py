@@ -16,6 +16,14 @@ from pathlib import PurePath
 from typing import Any
 
 from backend.core.errors import InputError
+from backend.core.guidance import (
+    DEFAULT_IP_ADAPTER,
+    ControlSpec,
+    Keyframe,
+    ReferenceImage,
+    SparseControl,
+    check_guidance,
+)
 
 FORMAT = "animatediff-studio/generation-request"
 SCHEMA_VERSION = 1
@@ -165,6 +173,8 @@ class Setting:
         elif isinstance(self.default, bool):
             if not isinstance(value, bool):
                 raise InputError(f"{term} must be true or false, got {value!r}")
+        elif self.optional and hasattr(value, "validate"):
+            value.validate()  # an optional item (an IP-Adapter image, a SparseCtrl model)
         elif (isinstance(self.default, str) or self.optional) and not isinstance(value, str):
             raise InputError(f"{term} must be text")
 
@@ -489,6 +499,32 @@ class GenerationRequest:
         help="A documented recipe: standard (DDIM, 25 steps); animatelcm and lightning are "
         "distilled motion models that need 6 and 4 steps. It sets the motion adapter, "
         "scheduler, steps, guidance and LoRA; values you set yourself win."))
+    # Guidance (backend/guidance.py): ControlNets, SparseCtrl keyframes, an IP-Adapter image.
+    controls: tuple[ControlSpec, ...] = field(default=(), metadata=setting(
+        label="Controls", flag="--control", repeat=True, widget="controlTable",
+        metavar="model=M[,source=PATH][,preprocess=KIND][,weight=W][,start=S][,end=E]",
+        help="A ControlNet and its control video (video, GIF/WebP, folder of frames or one "
+        "image; in video to video the input by default). preprocess: none, canny, lineart or "
+        "depth. Several make a MultiControlNet."))
+    sparse_control: SparseControl | None = field(default=None, metadata=setting(
+        label="SparseCtrl model", flag="--sparse-control", metavar="M[:WEIGHT]",
+        widget="sparseControlEdit",
+        help="A SparseCtrl model (RGB or scribble, with motion adapter v1-5-3) that holds the "
+        "clip to the keyframes."))
+    keyframes: tuple[Keyframe, ...] = field(default=(), metadata=setting(
+        label="Keyframes", flag="--keyframe", metavar="FRAME:IMAGE", repeat=True,
+        widget="keyframeTable",
+        help="An image at a frame for SparseCtrl; 0:photo.png alone is image to video."))
+    ip_adapter: ReferenceImage | None = field(default=None, metadata=setting(
+        label="IP-Adapter image", flag="--ip-adapter", metavar="IMAGE[:SCALE]",
+        widget="ipAdapterImageEdit",
+        help="A reference image whose look the clip takes on (IP-Adapter), with its scale "
+        "(1.0 by default; 0.5-0.7 keeps more of the prompt)."))
+    ip_adapter_model: str = field(default=DEFAULT_IP_ADAPTER, metadata=setting(
+        label="IP-Adapter model", flag="--ip-adapter-model", metavar="FILE",
+        widget="ipAdapterModelEdit",
+        help="The IP-Adapter weights file; its image encoder is the image_encoder folder "
+        "beside it, as in h94/IP-Adapter."))
     model: ModelSpec = field(default_factory=ModelSpec)
 
     def replace(self, **changes: Any) -> GenerationRequest:
@@ -499,8 +535,16 @@ class GenerationRequest:
         metadata and projects re-run from any folder."""
         video = local_path_or_id(self.input_video) if self.input_video else self.input_video
         image = local_path_or_id(self.start_image) if self.start_image else self.start_image
-        return self.replace(model=self.model.with_absolute_paths(), input_video=video,
-                            start_image=image)
+        return self.replace(
+            model=self.model.with_absolute_paths(),
+            input_video=video,
+            start_image=image,
+            controls=tuple(c.with_absolute_path() for c in self.controls),
+            sparse_control=self.sparse_control and self.sparse_control.with_absolute_path(),
+            keyframes=tuple(k.with_absolute_path() for k in self.keyframes),
+            ip_adapter=self.ip_adapter and self.ip_adapter.with_absolute_path(),
+            ip_adapter_model=local_path_or_id(self.ip_adapter_model),
+        )
 
     @property
     def run_mode(self) -> str:
@@ -534,6 +578,7 @@ class GenerationRequest:
                 f"with strength {self.strength} and {self.steps} steps, video-to-video would run "
                 "no denoising step; raise steps or strength"
             )
+        check_guidance(self)
         self.model.validate()
 
     def denoising_steps(self) -> int:
@@ -570,6 +615,10 @@ class GenerationRequest:
         data["prompt_travel"] = {str(k): v for k, v in sorted(self.prompt_travel.items())}
         data["freeu"] = list(self.freeu) if self.freeu is not None else None
         data["model"] = self.model.to_dict()
+        data["controls"] = [control.to_dict() for control in self.controls]
+        data["keyframes"] = [keyframe.to_dict() for keyframe in self.keyframes]
+        for name in ("sparse_control", "ip_adapter"):
+            data[name] = getattr(self, name) and getattr(self, name).to_dict()
         return data
 
     @classmethod
@@ -599,6 +648,12 @@ class GenerationRequest:
             if values.get("freeu") is not None:
                 values["freeu"] = tuple(float(x) for x in values["freeu"])
             values["model"] = ModelSpec.from_dict(data.get("model") or {})
+            values["controls"] = tuple(ControlSpec.from_dict(c) for c in data.get("controls") or ())
+            values["keyframes"] = tuple(Keyframe.from_dict(k) for k in data.get("keyframes") or ())
+            if data.get("sparse_control"):
+                values["sparse_control"] = SparseControl.from_dict(data["sparse_control"])
+            if data.get("ip_adapter"):
+                values["ip_adapter"] = ReferenceImage.from_dict(data["ip_adapter"])
             request = cls(**values)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise InputError(f"generation settings are malformed: {exc}") from None

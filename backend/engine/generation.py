@@ -24,6 +24,7 @@ from backend.core.errors import (
     cancel_check,
 )
 from backend.core.request import GenerationRequest, MotionLora, random_seed
+from backend.engine.guided import guided_arguments, guided_pipeline, kept_inputs, read_guidance
 from backend.engine.memory import (
     context_window,
     motion_length,
@@ -87,11 +88,13 @@ class Progress:
 @dataclass
 class GenerationResult:
     frames: np.ndarray  # uint8 [F, H, W, 3]
-    request: GenerationRequest  # with the seed that was used
+    request: GenerationRequest  # with the seed that was used (and its inputs' sha256)
     duration: float
     device: str
     timings: dict[str, float] = field(default_factory=dict)
     plan: MemoryPlan | None = None  # the memory plan the frames were made with
+    # Guidance inputs as the job used them, for a project take to keep (backend/take_inputs.py).
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class _StepReporter:
@@ -144,9 +147,12 @@ def configure_pipeline(
     # so they always work on the unwrapped UNet, and the wrappers go back on last.
     remove_split_inference(pipe)
     pipe.scheduler = build_scheduler(request.scheduler, cache.scheduler_config)
-    # FreeNoise swaps transformer blocks, so it must be set before LoRAs are injected.
-    window, _ = context_window(request, pipe.motion_adapter.config.motion_max_seq_length)
-    set_free_noise(pipe, window, cache)
+    # FreeNoise swaps transformer blocks, so it must be set before LoRAs are injected. SparseCtrl
+    # has none (its requests are refused with a window): turned off through the base pipeline,
+    # whose UNet it shares.
+    noise_pipe = pipe if hasattr(pipe, "enable_free_noise") else cache.pipelines()[0]
+    window, _ = context_window(request, noise_pipe.motion_adapter.config.motion_max_seq_length)
+    set_free_noise(noise_pipe, window, cache)
     apply_loras(pipe, request.model, sources)
     apply_embeddings(pipe, request.model, sources)
     apply_speed_options(pipe, request.model)
@@ -174,7 +180,7 @@ def configure_pipeline(
     set_vae_dtype(pipe, vae_dtype_for(pipe, request.model.vae_dtype, pipe.unet.dtype))
     watch_decoder(pipe)
     if "split_inference" in savers:
-        apply_split_inference(pipe, request.frames, request.height, request.width,
+        apply_split_inference(noise_pipe, request.frames, request.height, request.width,
                               2 if request.guidance > 1.0 else 1)
 
 
@@ -295,6 +301,7 @@ def generate(
     family, configs = checked_family(request)
     video = load_input_video(request) if request.mode == "video2video" else None
     image = load_start_image(request) if request.run_mode == "image2video" else None
+    request, guidance = read_guidance(request, video, on_progress)
     if should_cancel():
         raise Cancelled()
     sources = resolve_sources(request.model)
@@ -311,7 +318,7 @@ def generate(
                        long_clip=window is not None and request.frames > window[0],
                        forced=savers, family=family)
     notify(plan.describe())
-    inputs = (family, configs, sources, video, image)
+    inputs = (family, configs, sources, video, image, guidance)
     for attempt in (1, 2):
         try:
             frames, reporter = _run(request, plan, cache, inputs, on_progress,
@@ -339,13 +346,14 @@ def generate(
     timings["total"] = duration
     if on_progress is not None:
         on_progress(Progress("done", reporter.step, reporter.total, duration, 0.0))
-    return GenerationResult(frames, request, duration, cache.device, timings, plan)
+    return GenerationResult(frames, request, duration, cache.device, timings, plan,
+                            kept_inputs(request, guidance))
 
 
 def _run(request, plan, cache, inputs, on_progress, should_cancel, started, timings):
     """One try: (uint8 frames, the step reporter). The pipeline lives only in this frame, so
     a failure's traceback is the last thing holding it (release_failure clears that)."""
-    family, configs, sources, video, image = inputs
+    family, configs, sources, video, image, guidance = inputs
 
     def loading() -> None:
         if on_progress is not None:
@@ -363,8 +371,10 @@ def _run(request, plan, cache, inputs, on_progress, should_cancel, started, timi
     else:
         spec = spec_with_plan(request.model, plan)
         pipe = cache.pipeline(spec, request.run_mode, on_loading=loading, sources=sources)
+        pipe = guided_pipeline(cache, pipe, request)  # also takes off a previous job's IP-Adapter
         configure_pipeline(pipe, request, cache, sources, plan.active)
-        arguments = pipeline_arguments(request, video, plan.active)
+        arguments = {**pipeline_arguments(request, video, plan.active),
+                     **guided_arguments(request, guidance)}
     timings["load"] = time.perf_counter() - started
     if should_cancel():
         raise Cancelled()

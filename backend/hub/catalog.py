@@ -31,12 +31,20 @@ KIND_MARKERS = {
     "motion-adapter": "config.json",
     "motion-lora": None,
     "lora": None,
+    "controlnet": "config.json",
+    "sparse-control": "config.json",
+    "ip-adapter": None,
+    "preprocessor": "config.json",
 }
 KIND_ROLES = {
     "base-model": "base model",
     "motion-adapter": "motion adapter",
     "motion-lora": "motion LoRA",
     "lora": "image LoRA",
+    "controlnet": "ControlNet",
+    "sparse-control": "SparseCtrl model",
+    "ip-adapter": "IP-Adapter",
+    "preprocessor": "preprocessor",
 }
 
 

@@ -204,6 +204,8 @@ class PipelineCache:
         self._spec: ModelSpec | None = None
         self._offload_owner: str | None = None
         self.loads = 0  # how many times models were read from disk; tests and the UI use it
+        # Models that live on top of the loaded set (ControlNets, an IP-Adapter), dropped with it.
+        self.attached: dict[str, Any] = {}
 
     @property
     def loaded_spec(self) -> ModelSpec | None:
@@ -322,6 +324,7 @@ class PipelineCache:
             except Exception:  # noqa: BLE001 - best effort: we are dropping the pipeline anyway
                 pass
         self._pipes = {}
+        self.attached.clear()
         self._key = None
         self._spec = None
         self._offload_owner = None

@@ -42,6 +42,15 @@ FAMILY_VAE_TILE = 256  # AutoencoderKLWan's tile_sample_min_height/width
 CPU_RUNTIME_BYTES = 600 * 2**20  # Python, torch and libraries, resident before any model
 CPU_HEAP_SLACK = 0.34  # of the weights: freed while loading, still resident (0.23-0.27 measured)
 _COMPONENTS = ("unet", "text_encoder", "vae")
+# Parameter counts of the guidance models named by Hub id (not on disk to measure): an SD1.5
+# ControlNet (v1.1: 1.45 GB in float32), SparseCtrl (1.99 GB) and IP-Adapter SD1.5's weights
+# plus its ViT-H image encoder (44.6 MB in float16, 2.53 GB in float32).
+CONTROLNET_PARAMS = 361_000_000
+SPARSECTRL_PARAMS = 497_000_000
+IP_ADAPTER_PARAMS = 22_000_000 + 632_000_000
+# Each ControlNet's residuals are held while the UNet runs, and its own pass adds working
+# memory like the UNet's down half: counted as this share of the UNet's activations.
+CONTROLNET_WORK_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,30 @@ def _weights(
     return unet + rest + motion, unet
 
 
+def _local_or(text: str, params: int, element_size: int, extra: str = "") -> int:
+    """The weights of a local guidance model (file, or folder of .safetensors, plus `extra`, a
+    folder beside a file); `params` values when it is a Hub id."""
+    path = Path(text).expanduser()
+    if not path.exists():
+        return params * element_size
+    files = [path] if path.is_file() else sorted(path.glob("*.safetensors"))
+    if extra and path.is_file():
+        files += sorted((path.parent / extra).glob("*.safetensors"))
+    files = [f for f in files if f.suffix == ".safetensors"]
+    return _tensor_bytes(files, element_size, False, "") if files else params * element_size
+
+
+def guidance_weights(request: GenerationRequest, element_size: int) -> int:
+    """Bytes of the ControlNets, SparseCtrl model and IP-Adapter (with its image encoder)."""
+    total = sum(_local_or(c.model, CONTROLNET_PARAMS, element_size) for c in request.controls)
+    if request.sparse_control is not None:
+        total += _local_or(request.sparse_control.model, SPARSECTRL_PARAMS, element_size)
+    if request.ip_adapter is not None:
+        total += _local_or(request.ip_adapter_model, IP_ADAPTER_PARAMS, element_size,
+                           extra="image_encoder")
+    return total
+
+
 def family_estimate(family, request: GenerationRequest, device: str, element_size: int,
                     savers: frozenset[str] = frozenset()) -> MemoryEstimate:
     """The estimate from a family's own terms (backend/families): weights counted from the
@@ -187,6 +220,8 @@ def estimate_memory(request: GenerationRequest, device: str, element_size: int,
         activations = int(held + per_image * min(batch, SPLIT_BATCH))
     else:
         activations = int(per_image * batch)
+    controlnets = len(request.controls) + (request.sparse_control is not None)
+    activations += int(activations * CONTROLNET_WORK_SHARE * controlnets)
     sliced = request.model.vae_slicing or "chunked_decode" in savers
     chunk = 1 if sliced else min(request.frames, DECODE_CHUNK)
     vae_scale = _width(request.model.base_model, "vae", VAE_BASE_CHANNELS)
@@ -198,6 +233,8 @@ def estimate_memory(request: GenerationRequest, device: str, element_size: int,
                  + output * OUTPUT_COPIES["cpu" if cpu else "accelerator"])
     weights = _weights(request.model.base_model, request.model.motion_adapter, element_size,
                        request.model.allow_pickle)
+    if weights is not None:
+        weights = (weights[0] + guidance_weights(request, element_size), weights[1])
     on_device = None
     if weights is not None:
         on_device = weights[0]

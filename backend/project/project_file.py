@@ -30,6 +30,16 @@ import numpy as np
 from backend.core.atomic import atomic_path
 from backend.core.errors import InputError
 from backend.core.request import FRAMES_RANGE, GenerationRequest
+from backend.project.take_inputs import (
+    check_inputs,
+    checked_png,
+    png_bytes_limit,
+    read_inputs,
+    rerun_request,
+    shapes,
+    write_inputs,
+    write_pngs,
+)
 
 SUFFIX = ".adsproj"
 FORMAT = "animatediff-studio/project"
@@ -61,7 +71,10 @@ class Take:
     device: str = ""
     notes: str = ""
     favourite: bool = False
+    # Guidance inputs kept with the take (backend/take_inputs.py): name -> [frames, w, h].
+    inputs: dict[str, list[int]] = field(default_factory=dict)
     _frames: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _inputs: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     # A project file that holds this take's frames as PNGs (None: only in memory so far).
     _store: Path | None = field(default=None, repr=False, compare=False)
 
@@ -77,6 +90,7 @@ class Take:
             "device": self.device,
             "notes": self.notes,
             "favourite": self.favourite,
+            **({"inputs": self.inputs} if self.inputs else {}),
         }
 
     @classmethod
@@ -118,6 +132,7 @@ class Take:
             device=_typed(data, "device", str, "", name),
             notes=_typed(data, "notes", str, "", name),
             favourite=_typed(data, "favourite", bool, False, name),
+            inputs=check_inputs(data.get("inputs"), MAX_SIDE, name),
         )
 
 
@@ -188,7 +203,9 @@ class Project:
     # -- takes ----------------------------------------------------------------------------
 
     def add_take(self, frames: np.ndarray, request: GenerationRequest, duration: float = 0.0,
-                 device: str = "", name: str = "") -> Take:
+                 device: str = "", name: str = "",
+                 inputs: dict[str, np.ndarray] | None = None) -> Take:
+        """A new take; `inputs` are the guidance inputs to keep with it (GenerationResult's)."""
         frames = np.ascontiguousarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise InputError(f"a take needs uint8 frames [F, H, W, 3], got {frames.shape} {frames.dtype}")
@@ -200,7 +217,9 @@ class Project:
             name=name or f"Take {len(self.takes) + 1}",
             duration=duration,
             device=device,
+            inputs=shapes(inputs or {}),
             _frames=frames,
+            _inputs=dict(inputs or {}),
         )
         self.takes.append(take)
         self.touch()
@@ -252,11 +271,32 @@ class Project:
                     old._frames = None
         return take._frames
 
+    def take_inputs(self, take: Take) -> dict[str, np.ndarray]:
+        """The guidance inputs stored with the take (empty when it has none)."""
+        if take._inputs is not None:
+            return take._inputs
+        if not take.inputs:
+            return {}
+        if take._store is None:
+            raise InputError(f"take {take.name!r} has no stored inputs")
+        return read_inputs(take._store, take.id, take.inputs)
+
+    def rerun_request(self, take: Take) -> GenerationRequest:
+        """The request that re-runs `take`: its stored guidance inputs written to a new temporary
+        folder and the request pointed at them (so it works without the original files)."""
+        import tempfile
+
+        inputs = self.take_inputs(take)
+        if not inputs:
+            return take.request
+        return rerun_request(take.request, inputs, Path(tempfile.mkdtemp(prefix="ads-rerun-")))
+
     def load_all_frames(self) -> None:
         """Read every take's frames into memory (before the file holding them goes away)."""
         for take in self.takes:
             if take._frames is None:
                 take._frames = _read_take_frames(take._store, take) if take._store else None
+            take._inputs = self.take_inputs(take)
             take._store = None
         self._loaded.clear()
 
@@ -299,6 +339,8 @@ class Project:
         current = {take.id for take in self.takes}
         for take, _, _ in snapshot.takes:
             take._store = path
+            if take.inputs:
+                take._inputs = None  # in the file now; read again when asked for
             if take.id in current and take.id not in self._loaded:
                 self._loaded[take.id] = take
         while len(self._loaded) > KEEP_LOADED:
@@ -418,42 +460,17 @@ def _frame_names(take: Take) -> list[str]:
 
 def _write_take(archive: zipfile.ZipFile, take: Take, source: zipfile.ZipFile | None,
                 frames: np.ndarray | None) -> None:
-    from PIL import Image
-
-    names = _frame_names(take)
-    if source is not None and all(name in source.NameToInfo for name in names):
-        for name in names:
-            info = _checked_member(source, name, take)
-            with source.open(info) as member:
-                archive.writestr(info, member.read())
-        return
-    if frames is None:
-        raise InputError(f"take {take.name!r} has no frames to save")
-    for name, frame in zip(names, frames, strict=True):
-        buffer = io.BytesIO()
-        Image.fromarray(frame).save(buffer, format="PNG", compress_level=1)
-        archive.writestr(name, buffer.getvalue())
+    write_inputs(archive, take.id, take.inputs, source, take._inputs)
+    write_pngs(archive, _frame_names(take), source, frames, f"take {take.name!r}",
+               check=lambda name: _checked_member(source, name, take))
 
 
 def frame_bytes_limit(take: Take) -> int:
-    """The most bytes a PNG frame of the take's size can need: 16-bit RGBA stored without
-    compression (8 bytes a pixel and a filter byte a row), zlib's block overhead, and room for
-    the text chunks (the settings)."""
-    width, height = take.size
-    raw = height * (width * 8 + 1)
-    return raw + raw // 1000 + 1024 * 1024
+    return png_bytes_limit(*take.size)
 
 
 def _checked_member(archive: zipfile.ZipFile, name: str, take: Take) -> zipfile.ZipInfo:
-    """The member's entry, refused before it is read when it declares more bytes than a frame
-    of its take can hold (a small file that would inflate to gigabytes)."""
-    info = archive.getinfo(name)
-    if info.file_size > frame_bytes_limit(take):
-        raise InputError(
-            f"frame {name!r} declares {info.file_size} bytes; a {take.size[0]}x{take.size[1]} "
-            f"frame needs at most {frame_bytes_limit(take)}"
-        )
-    return info
+    return checked_png(archive, name, *take.size)
 
 
 def _read_frame(archive: zipfile.ZipFile, name: str, take: Take) -> np.ndarray:
@@ -489,12 +506,13 @@ def _read_take_frames(path: Path, take: Take) -> np.ndarray:
 
 
 def append_take(path: str | os.PathLike, frames: np.ndarray, request: GenerationRequest,
-                duration: float = 0.0, device: str = "") -> tuple[Project, Take]:
+                duration: float = 0.0, device: str = "",
+                inputs: dict[str, np.ndarray] | None = None) -> tuple[Project, Take]:
     """Add a take to the project at `path`, creating the project if the file does not exist."""
     path = Path(os.path.expanduser(str(path)))
     if path.suffix.lower() != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
     project = Project.open(path) if path.exists() else Project(path.stem, None)
-    take = project.add_take(frames, request, duration, device)
+    take = project.add_take(frames, request, duration, device, inputs=inputs)
     project.save(path)
     return project, take

@@ -29,6 +29,7 @@ from backend.core.errors import (
 )
 from backend.core.request import GenerationRequest, random_seed
 from backend.engine.generation import GenerationResult, Progress
+from backend.engine.guided import portable_guidance
 from backend.media.reader import read_input_video
 from backend.remote.transport import (
     CANCEL_EXCHANGE,
@@ -94,6 +95,7 @@ class RemoteJob:
         self.result = result
         self.id: str = result.id
         self.request = request  # as the user gave it
+        self.inputs: dict[str, Any] = {}  # guidance inputs, for a project take to keep
         self.workers: list[str] = []
         self._cancel_requested = threading.Event()
 
@@ -216,7 +218,11 @@ class RemoteJob:
             raise GenerationError(message)
         request = GenerationRequest.from_dict(reply["request"])
         # The result names what the user gave, not the worker's paths.
-        request = request.replace(model=self.request.model, input_video=self.request.input_video)
+        request = request.replace(
+            model=self.request.model, input_video=self.request.input_video,
+            controls=self.request.controls, keyframes=self.request.keyframes,
+            ip_adapter=self.request.ip_adapter,
+        )
         frames = decode_frames(reply["frames"])
         return RemoteResult(
             frames=frames,
@@ -225,6 +231,7 @@ class RemoteJob:
             device=str(reply.get("device", "")),
             worker=worker,
             workers=list(self.workers),
+            inputs=self.inputs,
         )
 
 
@@ -288,10 +295,15 @@ class RemoteClient:
         if request.seed is None:
 
             request = request.replace(seed=random_seed())
+        video = read_input_video(request) if request.mode == "video2video" else None
+        # Guidance inputs travel with the job as the video-to-video input does: as frames.
+        request, kept = portable_guidance(request, video)
         sent = portable_request(request)
         job: dict[str, Any] = {"request": sent.to_dict(), "previews": previews}
-        if request.mode == "video2video":
-            job["input_frames"] = encode_frames(read_input_video(request))
+        if video is not None:
+            job["input_frames"] = encode_frames(video)
+        if kept:
+            job["guidance_inputs"] = {name: encode_frames(frames) for name, frames in kept.items()}
         queue = self._route(sent)
         options: dict[str, Any] = {}
         if queue is not None:
@@ -307,7 +319,9 @@ class RemoteClient:
         if queue is not None:
             with self._lock:
                 self._routed[result.id] = queue.name
-        return RemoteJob(self, result, request)
+        job = RemoteJob(self, result, request)
+        job.inputs = kept
+        return job
 
     def send_cancel(self, job_id: str) -> None:
         from kombu import Exchange

@@ -164,6 +164,20 @@ def _write_input_frames(items: list[str], folder: str) -> None:
         Image.fromarray(decode_png(item)).save(os.path.join(folder, f"frame_{index:05d}.png"))
 
 
+def with_guidance_inputs(request, items: Any, folder: str):
+    """The request pointed at the control frames, keyframes and reference image the job
+    carries, written into `folder` (the client read and preprocessed them)."""
+    from pathlib import Path
+
+    from backend.project.take_inputs import INPUT_NAME, rerun_request
+    from backend.remote.transport import decode_frames
+
+    if not isinstance(items, dict) or not all(isinstance(n, str) and INPUT_NAME.match(n) for n in items):
+        raise InputError("the job's guidance inputs are malformed")
+    inputs = {name: decode_frames(frames) for name, frames in items.items()}
+    return rerun_request(request, inputs, Path(folder))
+
+
 def _follow_models(task, spec) -> None:
     """Consume the loaded model set's queue (and stop consuming the previous one)."""
     key = model_key(spec.base_model, spec.motion_adapter)
@@ -225,6 +239,9 @@ def render(task, job: dict[str, Any]) -> dict[str, Any]:
             scratch = make_scratch()
             _write_input_frames(frames_in, scratch)
             request = request.replace(input_video=scratch)
+        if job.get("guidance_inputs"):
+            scratch = scratch or make_scratch()
+            request = with_guidance_inputs(request, job["guidance_inputs"], scratch)
         result = _run(task, request, job, worker)
     except Cancelled:
         return {"ok": False, "kind": "cancelled", "message": "cancelled", "worker": worker}

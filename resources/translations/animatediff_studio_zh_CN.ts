@@ -205,6 +205,164 @@
     </message>
 </context>
 <context>
+    <name>GuidanceLanes</name>
+    <message>
+        <source>Guidance lanes</source>
+        <translation>引导轨道</translation>
+    </message>
+    <message>
+        <source>Control frames, keyframes and prompt changes, frame by frame. Drop an image on a frame to add a keyframe; drag markers to move them; Delete removes the selected keyframe; double-click a prompt marker to edit it.</source>
+        <translation>逐帧显示控制帧、关键帧和提示词变化。把图片拖到某一帧上可添加关键帧；拖动标记可移动；按 Delete 删除选中的关键帧；双击提示词标记可编辑。</translation>
+    </message>
+    <message>
+        <source>Prompt from frame {0}</source>
+        <translation>从第 {0} 帧起的提示词</translation>
+    </message>
+    <message>
+        <source>Prompt</source>
+        <translation>提示词</translation>
+    </message>
+</context>
+<context>
+    <name>GuidancePanel</name>
+    <message>
+        <source>Guidance</source>
+        <translation>引导</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Source</source>
+        <translation>来源</translation>
+    </message>
+    <message>
+        <source>Preprocess</source>
+        <translation>预处理</translation>
+    </message>
+    <message>
+        <source>Weight</source>
+        <translation>权重</translation>
+    </message>
+    <message>
+        <source>Start</source>
+        <translation>开始</translation>
+    </message>
+    <message>
+        <source>End</source>
+        <translation>结束</translation>
+    </message>
+    <message>
+        <source>Add control</source>
+        <translation>添加控制</translation>
+    </message>
+    <message>
+        <source>Add a ControlNet row</source>
+        <translation>添加一行 ControlNet</translation>
+    </message>
+    <message>
+        <source>Remove control</source>
+        <translation>移除控制</translation>
+    </message>
+    <message>
+        <source>Remove the selected ControlNet row</source>
+        <translation>移除选中的 ControlNet 行</translation>
+    </message>
+    <message>
+        <source>Preview control</source>
+        <translation>预览控制</translation>
+    </message>
+    <message>
+        <source>Show the first control&apos;s preprocessed frames in the lane under the player, before generating</source>
+        <translation>在生成之前，于播放器下方的轨道中显示第一个控制的预处理帧</translation>
+    </message>
+    <message>
+        <source>Control from a clip…</source>
+        <translation>从片段设置控制…</translation>
+    </message>
+    <message>
+        <source>Control from a clip</source>
+        <translation>从片段设置控制</translation>
+    </message>
+    <message>
+        <source>Choose a video or image to be the first control&apos;s source (or drop a video on the window with Shift)</source>
+        <translation>选择一个视频或图片作为第一个控制的来源（或按住 Shift 把视频拖到窗口上）</translation>
+    </message>
+    <message>
+        <source>Frame</source>
+        <translation>帧</translation>
+    </message>
+    <message>
+        <source>Image</source>
+        <translation>图片</translation>
+    </message>
+    <message>
+        <source>Add keyframe</source>
+        <translation>添加关键帧</translation>
+    </message>
+    <message>
+        <source>Add a keyframe row</source>
+        <translation>添加一行关键帧</translation>
+    </message>
+    <message>
+        <source>Remove keyframe</source>
+        <translation>移除关键帧</translation>
+    </message>
+    <message>
+        <source>Remove the selected keyframe</source>
+        <translation>移除选中的关键帧</translation>
+    </message>
+    <message>
+        <source>Control video</source>
+        <translation>控制视频</translation>
+    </message>
+    <message>
+        <source>Videos and images (*.mp4 *.mov *.webm *.mkv *.gif *.webp *.png *.jpg)</source>
+        <translation>视频和图片 (*.mp4 *.mov *.webm *.mkv *.gif *.webp *.png *.jpg)</translation>
+    </message>
+    <message>
+        <source>Control model</source>
+        <translation>控制模型</translation>
+    </message>
+    <message>
+        <source>A ControlNet: Hub id, diffusers folder or v1.1 .safetensors file</source>
+        <translation>ControlNet：Hub ID、diffusers 文件夹或 v1.1 的 .safetensors 文件</translation>
+    </message>
+    <message>
+        <source>Control source</source>
+        <translation>控制来源</translation>
+    </message>
+    <message>
+        <source>The control video, GIF, folder of frames or image (empty: the input video in video to video)</source>
+        <translation>控制视频、GIF、帧文件夹或图片（留空：视频转视频时使用输入视频）</translation>
+    </message>
+    <message>
+        <source>Preprocessor</source>
+        <translation>预处理器</translation>
+    </message>
+    <message>
+        <source>Control weight</source>
+        <translation>控制权重</translation>
+    </message>
+    <message>
+        <source>Control start</source>
+        <translation>控制开始</translation>
+    </message>
+    <message>
+        <source>Control end</source>
+        <translation>控制结束</translation>
+    </message>
+    <message>
+        <source>Keyframe frame</source>
+        <translation>关键帧所在帧</translation>
+    </message>
+    <message>
+        <source>Keyframe image</source>
+        <translation>关键帧图片</translation>
+    </message>
+</context>
+<context>
     <name>HelpDialogs</name>
     <message>
         <source>Generate (while a job runs: add to the queue)</source>
@@ -364,6 +522,10 @@ memory options are under the parameters and models sections.&lt;/p&gt;
     <message>
         <source>Motion and prompt travel</source>
         <translation>运动与提示词切换</translation>
+    </message>
+    <message>
+        <source>Guidance</source>
+        <translation>引导</translation>
     </message>
     <message>
         <source>Memory and device</source>
@@ -711,6 +873,10 @@ memory options are under the parameters and models sections.&lt;/p&gt;
         <translation>（暂无）</translation>
     </message>
     <message>
+        <source>Control video {0}</source>
+        <translation>控制视频 {0}</translation>
+    </message>
+    <message>
         <source>Video to video with {0}</source>
         <translation>视频转视频：{0}</translation>
     </message>
@@ -793,6 +959,22 @@ memory options are under the parameters and models sections.&lt;/p&gt;
     <message>
         <source>Image LoRA</source>
         <translation>图像 LoRA</translation>
+    </message>
+    <message>
+        <source>ControlNet</source>
+        <translation>ControlNet</translation>
+    </message>
+    <message>
+        <source>SparseCtrl</source>
+        <translation>SparseCtrl</translation>
+    </message>
+    <message>
+        <source>IP-Adapter</source>
+        <translation>IP-Adapter</translation>
+    </message>
+    <message>
+        <source>Preprocessor</source>
+        <translation>预处理器</translation>
     </message>
     <message>
         <source>{0}/s</source>
@@ -1545,6 +1727,14 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>关闭</translation>
     </message>
     <message>
+        <source>Start image</source>
+        <translation>起始图片</translation>
+    </message>
+    <message>
+        <source>Image-to-video: the clip starts from this image (resized to the clip&apos;s size). Only models that can use one (Wan2.2-TI2V-5B, Wan image-to-video models).</source>
+        <translation>图生视频：片段从这张图片开始（缩放到片段的尺寸）。仅适用于能使用起始图片的模型（Wan2.2-TI2V-5B、Wan 图生视频模型）。</translation>
+    </message>
+    <message>
         <source>Input video</source>
         <translation>输入视频</translation>
     </message>
@@ -1631,6 +1821,46 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     <message>
         <source>A documented recipe: standard (DDIM, 25 steps); animatelcm and lightning are distilled motion models that need 6 and 4 steps. It sets the motion adapter, scheduler, steps, guidance and LoRA; values you set yourself win.</source>
         <translation>经过文档验证的配方：标准（DDIM，25 步）；AnimateLCM 和 Lightning 是蒸馏运动模型，分别只需 6 步和 4 步。预设会设置运动适配器、调度器、步数、引导强度和 LoRA；你自己设置的值优先。</translation>
+    </message>
+    <message>
+        <source>Controls</source>
+        <translation>控制</translation>
+    </message>
+    <message>
+        <source>A ControlNet and its control video (video, GIF/WebP, folder of frames or one image; in video to video the input by default). preprocess: none, canny, lineart or depth. Several make a MultiControlNet.</source>
+        <translation>一个 ControlNet 及其控制视频（视频、GIF/WebP、帧文件夹或一张图片；视频转视频时默认使用输入视频）。预处理：none、canny、lineart 或 depth。多个控制组成 MultiControlNet。</translation>
+    </message>
+    <message>
+        <source>SparseCtrl model</source>
+        <translation>SparseCtrl 模型</translation>
+    </message>
+    <message>
+        <source>A SparseCtrl model (RGB or scribble, with motion adapter v1-5-3) that holds the clip to the keyframes.</source>
+        <translation>SparseCtrl 模型（RGB 或涂鸦，配合 1-5-3 版运动适配器使用），让片段贴合关键帧。</translation>
+    </message>
+    <message>
+        <source>Keyframes</source>
+        <translation>关键帧</translation>
+    </message>
+    <message>
+        <source>An image at a frame for SparseCtrl; 0:photo.png alone is image to video.</source>
+        <translation>SparseCtrl 在某一帧使用的图片；只给 0:photo.png 即为图生视频。</translation>
+    </message>
+    <message>
+        <source>IP-Adapter image</source>
+        <translation>IP-Adapter 参考图</translation>
+    </message>
+    <message>
+        <source>A reference image whose look the clip takes on (IP-Adapter), with its scale (1.0 by default; 0.5-0.7 keeps more of the prompt).</source>
+        <translation>参考图片，片段会带上它的风格（IP-Adapter），附带强度（默认 1.0；0.5-0.7 能更多保留提示词）。</translation>
+    </message>
+    <message>
+        <source>IP-Adapter model</source>
+        <translation>IP-Adapter 模型</translation>
+    </message>
+    <message>
+        <source>The IP-Adapter weights file; its image encoder is the image_encoder folder beside it, as in h94/IP-Adapter.</source>
+        <translation>IP-Adapter 权重文件；其图像编码器是旁边的 image_encoder 文件夹，与 h94/IP-Adapter 的布局相同。</translation>
     </message>
     <message>
         <source>Base model</source>
