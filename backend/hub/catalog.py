@@ -31,12 +31,16 @@ KIND_MARKERS = {
     "motion-adapter": "config.json",
     "motion-lora": None,
     "lora": None,
+    "interpolation-model": None,
+    "upscale-model": None,
 }
 KIND_ROLES = {
     "base-model": "base model",
     "motion-adapter": "motion adapter",
     "motion-lora": "motion LoRA",
     "lora": "image LoRA",
+    "interpolation-model": "interpolation model",
+    "upscale-model": "upscale model",
 }
 
 
