@@ -209,9 +209,6 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     frames, fps, steps = run_plan(plan, result.frames, request.fps, request.model.device,
                                   _ProgressBar(enabled=not args.quiet))
     metadata = build_metadata(result.request.to_dict(), **({"finishing": steps} if steps else {}))
-    frames, fps, steps = run_plan(plan, frames, fps, "auto", _ProgressBar(enabled=True))
-    if steps:
-        metadata = dict(metadata or {}, finishing=[*(metadata or {}).get("finishing", []), *steps])
     outputs = write_clip(frames, args.output, fps, options, metadata)
     if args.project:
         from backend.project.project_file import append_take
@@ -279,6 +276,9 @@ def run_convert(args: argparse.Namespace) -> int:
         metadata = read_metadata(args.input)
     except InputError:
         metadata = None
+    frames, fps, steps = run_plan(plan, frames, fps, "auto", _ProgressBar(enabled=True))
+    if steps:
+        metadata = dict(metadata or {}, finishing=[*(metadata or {}).get("finishing", []), *steps])
     outputs = write_clip(frames, args.output, fps, options, metadata)
     print(f"wrote {outputs[0]} ({len(frames)} frames, {frames.shape[2]}x{frames.shape[1]}, {fps:g} fps)", file=sys.stderr)
     return EXIT_OK

@@ -47,7 +47,7 @@ def _state_dict_from_zip(path: Path, allow_pickle: bool) -> dict:
         with tempfile.TemporaryDirectory() as folder:
             target = Path(folder) / "flownet.pkl"
             target.write_bytes(archive.read(names[0]))
-            return load_weights(target, allow_pickle=allow_pickle)
+            return load_weights(target, allow_pickle=allow_pickle, role="interpolation model")
 
 
 def load_ifnet(path: str | Path, allow_pickle: bool = False) -> IFNet:
@@ -57,7 +57,9 @@ def load_ifnet(path: str | Path, allow_pickle: bool = False) -> IFNet:
     if path.suffix.lower() == ".zip":
         state = _state_dict_from_zip(path, allow_pickle)
     else:
-        state = load_weights(path, allow_pickle=allow_pickle)
+        state = load_weights(path, allow_pickle=allow_pickle, role="interpolation model")
+    if not isinstance(state, dict):
+        raise InputError(f"{str(path)!r} is not {EXPECTED}")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     encoder = state.get("encode.cnn3.weight")
     channels = int(encoder.shape[1]) if encoder is not None and encoder.ndim == 4 else None
@@ -65,7 +67,7 @@ def load_ifnet(path: str | Path, allow_pickle: bool = False) -> IFNet:
         raise InputError(f"{str(path)!r} is not {EXPECTED}")
     net = IFNet(channels)
     expected = net.state_dict()
-    wrong = [k for k, v in expected.items() if k not in state or state[k].shape != v.shape]
+    wrong = [k for k, v in expected.items() if getattr(state.get(k), "shape", None) != v.shape]
     extra = [k for k in state if k not in expected]
     if wrong or extra:
         first = (wrong or extra)[0]

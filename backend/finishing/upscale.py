@@ -42,7 +42,9 @@ def load_upscaler(path: str | Path, allow_pickle: bool = False) -> Upscaler:
     import spandrel
 
     path = Path(path)
-    state = load_weights(path, allow_pickle=allow_pickle)
+    state = load_weights(path, allow_pickle=allow_pickle, role="upscale model")
+    if not isinstance(state, dict):
+        raise InputError(f"upscale model {str(path)!r} does not hold a state dict of tensors")
     try:
         model = spandrel.ModelLoader(device="cpu").load_from_state_dict(state)
     except spandrel.UnsupportedModelError:
