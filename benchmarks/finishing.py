@@ -83,7 +83,9 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    import spandrel
+    from backend.finishing.spandrel_import import import_spandrel
+
+    spandrel = import_spandrel()
     from spandrel.architectures.Compact import Compact
 
     rng = np.random.default_rng(0)

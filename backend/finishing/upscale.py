@@ -39,8 +39,9 @@ class Upscaler:
 
 def load_upscaler(path: str | Path, allow_pickle: bool = False) -> Upscaler:
     """spandrel's model for `path`; InputError when it is not an image-to-image upscaler."""
-    import spandrel
+    from backend.finishing.spandrel_import import import_spandrel
 
+    spandrel = import_spandrel()
     path = Path(path)
     state = load_weights(path, allow_pickle=allow_pickle, role="upscale model")
     if not isinstance(state, dict):

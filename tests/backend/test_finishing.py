@@ -23,6 +23,7 @@ from backend.core.errors import InputError
 from backend.finishing.finish import FinishingOptions, finish_frames, plan_finishing
 from backend.finishing.ifnet import IFNet, padding_multiple
 from backend.finishing.interpolate import interpolate_frames, load_ifnet
+from backend.finishing.spandrel_import import import_spandrel
 from backend.finishing.upscale import load_upscaler, upscale_frames
 from backend.media.reader import probe, read_frames
 from backend.media.writer import write_clip
@@ -157,6 +158,7 @@ def test_convert_with_interpolation_doubles_the_fps_and_records_the_step(rife_fi
 
 
 def compact(scale: int, seed: int = 0):
+    import_spandrel()
     from spandrel.architectures.Compact import Compact
 
     torch.manual_seed(seed)
@@ -171,8 +173,7 @@ def upscaler_file(tmp_path_factory):
 
 
 def test_upscale_equals_spandrels_own_call(upscaler_file):
-    import spandrel
-
+    spandrel = import_spandrel()
     frames = clip(2)
     ours = upscale_frames(frames, load_upscaler(upscaler_file))
     model = spandrel.ModelLoader().load_from_file(upscaler_file).eval()
@@ -264,3 +265,34 @@ def test_upscale_past_the_formats_limit_or_free_memory_is_refused(upscaler_file,
         plan_finishing(options, 10**6, 512, 512, "folder", "frames")
     assert convert(tmp_path, "--upscale-model", str(upscaler_file), "--upscale", "9") == 2
     assert "--upscale" in capsys.readouterr().err
+
+
+# -- generate, project takes and export ---------------------------------------------------------
+
+
+def test_generate_interpolates_into_a_take_linked_to_its_parent_and_export_upscales(
+        demo_models, rife_files, upscaler_file, tmp_path):
+    from backend.media.metadata import read_metadata
+    from backend.project.project_file import Project
+
+    _, folder = rife_files
+    project_file = tmp_path / "p.adsproj"
+    argv = ["generate", "--prompt", "a cat", "--output", str(tmp_path / "g.webp"),
+            "--base-model", str(demo_models.base), "--motion-adapter", str(demo_models.motion_adapter),
+            "--width", "64", "--height", "64", "--frames", "4", "--steps", "2", "--quiet",
+            "--device", "cpu", "--dtype", "float32", "--fps", "8", "--project", str(project_file),
+            "--interpolate", "2", "--interpolation-model", str(folder / "flownet.pkl")]
+    assert cli_main(argv) == 0
+    assert len(read_frames(tmp_path / "g.webp")) == 7
+    steps = read_metadata(tmp_path / "g.webp")["finishing"]
+    assert steps[0]["step"] == "interpolate" and steps[0]["factor"] == 2 and len(steps[0]["sha256"]) == 64
+    project = Project.open(project_file)
+    source, finished = project.takes
+    assert finished.parent == source.id and source.frame_count == 4 and finished.frame_count == 7
+    assert finished.fps == 16 and source.fps == 8
+    assert cli_main(["export", str(project_file), "--output", str(tmp_path / "e.webp"),
+                     "--upscale-model", str(upscaler_file)]) == 0
+    exported = read_frames(tmp_path / "e.webp")
+    assert exported.shape == (7, 128, 128, 3)
+    assert probe(tmp_path / "e.webp").fps == pytest.approx(16, rel=0.05)
+    assert [s["step"] for s in read_metadata(tmp_path / "e.webp")["finishing"]] == ["interpolate", "upscale"]
