@@ -168,7 +168,8 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     check_output_writable(args.output)
     check_not_input(args.output, request.input_video if request.mode == "video2video" else None, "--input")
     check_output_size(output_format(args.output), request.width, request.height, args.output)
-    plan = plan_for_args(args, request.frames, request.width, request.height, output_format(args.output))
+    plan = plan_for_args(args, request.frames, request.width, request.height, output_format(args.output),
+                         _ProgressBar(enabled=not args.quiet))
     # The pipeline decodes to float32 RGB (12 bytes a pixel) before our uint8 copy (3 more).
     check_memory(request.frames, request.width, request.height, args.command, bytes_per_pixel=15)
     if args.project:
@@ -296,7 +297,8 @@ def run_export(args: argparse.Namespace) -> int:
     take = project.take(args.take)
     fps = args.fps or take.fps
     frames = project.frames(take)
-    plan = plan_for_args(args, len(frames), frames.shape[2], frames.shape[1], output_format(args.output))
+    plan = plan_for_args(args, len(frames), frames.shape[2], frames.shape[1], output_format(args.output),
+                         _ProgressBar(enabled=True))
     frames, fps, steps = run_plan(plan, frames, fps, "auto", _ProgressBar(enabled=True))
     extra = {"finishing": [*take.finishing, *steps]} if (take.finishing or steps) else {}
     metadata = build_metadata(take.request.to_dict(), take=take.name, **extra)

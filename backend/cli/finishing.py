@@ -48,7 +48,11 @@ def plan_for_args(args: argparse.Namespace, count: int, width: int, height: int,
     options = finishing_options(args)
     if not options.active:
         return None
-    return plan_finishing(options, count, width, height, output_kind, args.output, progress)
+    try:
+        return plan_finishing(options, count, width, height, output_kind, args.output, progress)
+    finally:
+        if progress is not None and hasattr(progress, "close"):
+            progress.close()
 
 
 def run_plan(plan: FinishingPlan | None, frames: np.ndarray, fps: float, device: str,
