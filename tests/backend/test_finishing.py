@@ -296,3 +296,14 @@ def test_generate_interpolates_into_a_take_linked_to_its_parent_and_export_upsca
     assert exported.shape == (7, 128, 128, 3)
     assert probe(tmp_path / "e.webp").fps == pytest.approx(16, rel=0.05)
     assert [s["step"] for s in read_metadata(tmp_path / "e.webp")["finishing"]] == ["interpolate", "upscale"]
+
+
+def test_progress_counts_pairs_and_cancel_stops_within_one(rife_files):
+    from backend.core.errors import Cancelled
+
+    net, _ = rife_files
+    reports = []
+    interpolate_frames(clip(3), net, 2, on_progress=reports.append)
+    assert [(r.phase, r.step, r.total) for r in reports] == [("interpolating", i, 2) for i in range(3)]
+    with pytest.raises(Cancelled):
+        interpolate_frames(clip(3), net, 2, on_progress=lambda p: None, cancel=lambda: len(reports) > 2)
