@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from backend.cli import remote as cli_remote
+from backend.cli.finishing import add_finishing_options, plan_for_args, run_plan
 from backend.cli.options import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -80,8 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=OptionParser)
     required = "--prompt is required unless --from-metadata gives the settings"
-    add_generation_options(commands.add_parser("generate", help="text to video", description=f"Text to video. {required}."), video=False)
-    add_generation_options(commands.add_parser("video2video", help="video to video", description=f"Video to video. {required}, and so is --input."), video=True)
+    generate = commands.add_parser("generate", help="text to video", description=f"Text to video. {required}.")
+    add_generation_options(generate, video=False)
+    add_finishing_options(generate)
+    video2video = commands.add_parser("video2video", help="video to video", description=f"Video to video. {required}, and so is --input.")
+    add_generation_options(video2video, video=True)
+    add_finishing_options(video2video)
     convert = commands.add_parser("convert", help="re-encode a clip into another format")
     convert.add_argument("input", help="video file, animated GIF/WebP, image, or folder of frames")
     convert.add_argument("--output", required=True, help=".gif .mp4 .webm .webp, or a folder for PNG frames")
@@ -93,12 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--max-frames", type=int, default=None)
     convert.add_argument("--size", default=None, metavar="WxH")
     convert.add_argument("--resize", default="crop", choices=RESIZE_MODES, help="crop: cover and crop; pad: fit and pad; fit: stretch")
+    add_finishing_options(convert)
     add_output_options(convert)
     export = commands.add_parser("export", help="export a take of a project")
     export.add_argument("project", help="an .adsproj project file")
     export.add_argument("--output", required=True, help=".gif .mp4 .webm .webp, or a folder for PNG frames")
     export.add_argument("--take", type=int, default=-1, help="take number, 1-based (default: the latest)")
     export.add_argument("--fps", type=float, default=None, help="default: the take's fps")
+    add_finishing_options(export)
     add_output_options(export)
     preprocess = commands.add_parser("preprocess", help="write a control video's preprocessed frames as PNGs")
     preprocess.add_argument("kind", choices=PREPROCESSORS[1:], help="canny, lineart or depth")
@@ -185,6 +192,8 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     check_output_writable(args.output)
     check_not_input(args.output, request.input_video if request.mode == "video2video" else None, "--input")
     check_output_size(output_format(args.output), request.width, request.height, args.output)
+    plan = plan_for_args(args, request.frames, request.width, request.height, output_format(args.output),
+                         _ProgressBar(enabled=not args.quiet))
     # The pipeline decodes to float32 RGB (12 bytes a pixel) before our uint8 copy (3 more).
     check_memory(request.frames, request.width, request.height, args.command, bytes_per_pixel=15)
     if args.project:
@@ -222,13 +231,19 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
             result = generate(request, on_progress=bar)
     finally:
         bar.close()
-    metadata = build_metadata(result.request.to_dict(), **input_records(result.request))
-    outputs = write_clip(result.frames, args.output, request.fps, options, metadata)
+    frames, fps, steps = run_plan(plan, result.frames, request.fps, request.model.device,
+                                  _ProgressBar(enabled=not args.quiet))
+    metadata = build_metadata(result.request.to_dict(), **input_records(result.request),
+                              **({"finishing": steps} if steps else {}))
+    outputs = write_clip(frames, args.output, fps, options, metadata)
     if args.project:
         from backend.project.project_file import append_take
 
         project, take = append_take(args.project, result.frames, result.request, result.duration, result.device,
                                     inputs=result.inputs)
+        if steps:
+            take = project.add_finished_take(take, frames, steps)
+            project.save(project.path)
         outputs.append(project.path)
         print(f"added {take.name} to {project.path}", file=sys.stderr)
     if args.json:
@@ -236,14 +251,16 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
             "request": result.request.to_dict(),
             "output": str(Path(args.output)),
             "files": [str(p) for p in outputs],
-            "frames": int(result.frames.shape[0]),
-            "size": [int(result.frames.shape[2]), int(result.frames.shape[1])],
+            "frames": int(frames.shape[0]),
+            "size": [int(frames.shape[2]), int(frames.shape[1])],
+            "fps": fps,
+            "finishing": steps,
             "device": result.device,
             "seconds": round(result.duration, 3),
         }
         print(json.dumps(summary, indent=2))
     else:
-        print(f"wrote {args.output} ({result.frames.shape[0]} frames, seed {result.request.seed})", file=sys.stderr)
+        print(f"wrote {args.output} ({frames.shape[0]} frames, seed {result.request.seed})", file=sys.stderr)
     return EXIT_OK
 
 
@@ -273,6 +290,8 @@ def run_convert(args: argparse.Namespace) -> int:
     check_not_input(args.output, args.input, "input")
     info = probe(args.input)
     check_output_size(output_format(args.output), *(read.size or info.size), args.output)
+    plan = plan_for_args(args, info.frame_count or 1, *(read.size or info.size), output_format(args.output),
+                         _ProgressBar(enabled=True))  # the bar shows a default model's download
     if info.fps:
         fps = args.fps or info.fps
         if args.fps:
@@ -284,6 +303,9 @@ def run_convert(args: argparse.Namespace) -> int:
         metadata = read_metadata(args.input)
     except InputError:
         metadata = None
+    frames, fps, steps = run_plan(plan, frames, fps, "auto", _ProgressBar(enabled=True))
+    if steps:
+        metadata = dict(metadata or {}, finishing=[*(metadata or {}).get("finishing", []), *steps])
     outputs = write_clip(frames, args.output, fps, options, metadata)
     print(f"wrote {outputs[0]} ({len(frames)} frames, {frames.shape[2]}x{frames.shape[1]}, {fps:g} fps)", file=sys.stderr)
     return EXIT_OK
@@ -292,7 +314,7 @@ def run_convert(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     from backend.core.limits import check_fps
     from backend.media.metadata import build_metadata
-    from backend.media.writer import check_output_writable, write_clip
+    from backend.media.writer import check_output_writable, output_format, write_clip
     from backend.project.project_file import Project
 
     options = write_options(args)
@@ -302,10 +324,15 @@ def run_export(args: argparse.Namespace) -> int:
     check_output_writable(args.output)
     project = Project.open(args.project)
     take = project.take(args.take)
-    fps = args.fps if args.fps is not None else take.request.fps
-    metadata = build_metadata(take.request.to_dict(), take=take.name)
-    outputs = write_clip(project.frames(take), args.output, fps, options, metadata)
-    print(f"wrote {outputs[0]} ({take.name}, {take.frame_count} frames, {fps:g} fps)", file=sys.stderr)
+    fps = args.fps if args.fps is not None else take.fps
+    frames = project.frames(take)
+    plan = plan_for_args(args, len(frames), frames.shape[2], frames.shape[1], output_format(args.output),
+                         _ProgressBar(enabled=True))
+    frames, fps, steps = run_plan(plan, frames, fps, "auto", _ProgressBar(enabled=True))
+    extra = {"finishing": [*take.finishing, *steps]} if (take.finishing or steps) else {}
+    metadata = build_metadata(take.request.to_dict(), take=take.name, **extra)
+    outputs = write_clip(frames, args.output, fps, options, metadata)
+    print(f"wrote {outputs[0]} ({take.name}, {len(frames)} frames, {fps:g} fps)", file=sys.stderr)
     return EXIT_OK
 
 

@@ -35,6 +35,8 @@ KIND_MARKERS = {
     "sparse-control": "config.json",
     "ip-adapter": None,
     "preprocessor": "config.json",
+    "interpolation-model": None,
+    "upscale-model": None,
 }
 KIND_ROLES = {
     "base-model": "base model",
@@ -45,6 +47,8 @@ KIND_ROLES = {
     "sparse-control": "SparseCtrl model",
     "ip-adapter": "IP-Adapter",
     "preprocessor": "preprocessor",
+    "interpolation-model": "interpolation model",
+    "upscale-model": "upscale model",
 }
 
 

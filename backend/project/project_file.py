@@ -73,6 +73,9 @@ class Take:
     favourite: bool = False
     # Guidance inputs kept with the take (backend/take_inputs.py): name -> [frames, w, h].
     inputs: dict[str, list[int]] = field(default_factory=dict)
+    # A finished take (interpolated, upscaled) names the take it was made from and its steps.
+    parent: str = ""
+    finishing: tuple[dict[str, Any], ...] = ()
     _frames: np.ndarray | None = field(default=None, repr=False, compare=False)
     _inputs: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
     # A project file that holds this take's frames as PNGs (None: only in memory so far).
@@ -91,7 +94,17 @@ class Take:
             "notes": self.notes,
             "favourite": self.favourite,
             **({"inputs": self.inputs} if self.inputs else {}),
+            **({"parent": self.parent, "finishing": list(self.finishing)} if self.parent else {}),
         }
+
+    @property
+    def fps(self) -> float:
+        """The rate it plays at: its request's, times each interpolation's factor."""
+        rate = float(self.request.fps)
+        for step in self.finishing:
+            if step.get("step") == "interpolate":
+                rate *= int(step.get("factor", 1))
+        return rate
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Take:
@@ -133,6 +146,9 @@ class Take:
             notes=_typed(data, "notes", str, "", name),
             favourite=_typed(data, "favourite", bool, False, name),
             inputs=check_inputs(data.get("inputs"), MAX_SIDE, name),
+            parent=_typed(data, "parent", str, "", name),
+            finishing=tuple(step for step in _typed(data, "finishing", list, [], name)
+                            if isinstance(step, dict)),
         )
 
 
@@ -223,6 +239,15 @@ class Project:
         )
         self.takes.append(take)
         self.touch()
+        return take
+
+    def add_finished_take(self, parent: Take, frames: np.ndarray,
+                          steps: list[dict[str, Any]]) -> Take:
+        """A new take made from `parent` by finishing steps; the parent stays as it is."""
+        take = self.add_take(frames, parent.request, parent.duration, parent.device,
+                             name=f"{parent.name} finished")
+        take.parent = parent.id
+        take.finishing = (*parent.finishing, *steps)
         return take
 
     def take(self, number_or_id: int | str) -> Take:

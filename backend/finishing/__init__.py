@@ -1,0 +1,1 @@
+"""Finishing a clip after generation: RIFE frame interpolation and model upscaling."""
