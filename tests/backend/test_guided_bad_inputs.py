@@ -82,7 +82,7 @@ def test_depth_offline(capsys, tmp_path, demo_models, guided_files, clip_folder,
 def test_pickle_controlnet(capsys, tmp_path, demo_models, guided_files, clip_folder):  # noqa: F811
     line = run_bad(capsys, tmp_path, demo_models, "generate", "--control",
                    f"model={guided_files.pickle_controlnet},source={clip_folder}")
-    assert "is a pickle checkpoint (.pth)" in line
+    assert "is a pickle file that needs to run code to load" in line and "--allow-pickle" in line
 
 
 def test_changed_source_is_refused_on_rerun(capsys, tmp_path, demo_models, guided_files,  # noqa: F811
