@@ -7,8 +7,8 @@ from __future__ import annotations
 import base64
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -42,9 +42,14 @@ from gui.panels import (
 from gui.player import TimelinePlayer
 from gui.project_controller import ProjectController
 from gui.queue_panel import QueuePanel
+from gui.quit_sequence import QuitSequence
 from gui.remote_panel import attach_remote
+from gui.save_status import SaveStatus
 from gui.takes_panel import CompareDialog, TakesPanel, elided
 from gui.worker import GenerationController
+
+if TYPE_CHECKING:
+    import numpy as np
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
 
@@ -69,15 +74,18 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else Settings.load(settings_path)
         self.controller = controller or GenerationController(self)
         self.last_result = None
-        self._closing = False
+        self.quitting = QuitSequence(self)
         self._fitted_with_frame = False
+        self._painted = False
         self.notifier = BackgroundNotifier(self)
         self._waiting_for_demo: list[GenerationRequest] = []
+        self.download_check = None  # gui/download_check.py's, while the Hub is asked
         self._job_started_at = 0.0
         self.current_request: GenerationRequest | None = None
         self.projects = ProjectController(self, self.settings)
         self.projects.project_changed.connect(self._show_project)
         self.projects.saved.connect(self._update_title)
+        self.projects.saving_changed.connect(self._update_title)
         self.projects.status.connect(self.set_status)
         self.projects.error.connect(self.show_error)
         self.projects.error_cleared.connect(self.clear_error)
@@ -170,6 +178,7 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel(self.tr("Starting…"))
         self.status_label.setObjectName("statusLabel")
         self.statusBar().addWidget(self.status_label, 1)
+        self.save_status = SaveStatus(self.projects, self.statusBar())
 
         self._build_menu()
         self.set_theme(self.settings.theme)
@@ -198,7 +207,14 @@ class MainWindow(QMainWindow):
         self._update_title()
         if self.settings.read_only_reason:
             self.set_status(self.settings.read_only_reason)
-        QTimer.singleShot(0, self.controller.start)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        super().paintEvent(event)
+        if not self._painted:
+            # torch and diffusers load in the worker once the window is on screen: started
+            # earlier, their import competes with the first paint for the interpreter.
+            self._painted = True
+            QTimer.singleShot(0, self.controller.start)
 
     # -- building --------------------------------------------------------------------------
 
@@ -380,10 +396,13 @@ class MainWindow(QMainWindow):
         self._follow_job = True
         remote = getattr(self.controller, "remote", None)
         if not (remote is not None and remote.active):  # workers resolve their own models
-            from gui.models_window import confirm_downloads
+            from gui.download_check import check_before_job
 
-            if not confirm_downloads(self, request.model):
-                return
+            if check_before_job(self, request.model, lambda: self._submit(request)):
+                return  # Hub models: asked about off the GUI thread, submitted after
+        self._submit(request)
+
+    def _submit(self, request: GenerationRequest) -> None:
         if self.parameters.random_seed.isChecked():
             self.parameters.seed.setValue(request.seed)
         self.settings.last_request = request.to_dict()
@@ -575,7 +594,8 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         mark = "*" if self.project.dirty else ""
-        self.setWindowTitle(f"{self.projects.shown_name()}{mark} — AnimateDiff Studio")
+        saving = self.tr(" (saving…)") if self.projects.saving else ""
+        self.setWindowTitle(f"{self.projects.shown_name()}{mark}{saving} — AnimateDiff Studio")
 
     def _show_project(self, project: Project) -> None:
         """Show a project the project controller just made current."""
@@ -686,15 +706,9 @@ class MainWindow(QMainWindow):
             print(f"animatediff-studio: could not save settings: {exc}")
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        if not self._closing and not self.projects.may_discard():
+        """Closes once unsaved work is saved or discarded and the worker stopped; the window
+        stays responsive meanwhile (gui/quit_sequence.py)."""
+        if not self.quitting.close_requested():
             event.ignore()
             return
-        if not self._closing:
-            self._closing = True
-            self.projects.autosave_timer.stop()  # no new autosave while the worker stops
-            self.set_status(self.tr("Stopping…"))
-            self.controller.shutdown()  # first, so the worker stops whatever fails below
-            self.player.pause()
-            self.projects.shutdown()
-            self.save_settings()
         super().closeEvent(event)

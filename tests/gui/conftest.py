@@ -34,7 +34,7 @@ def no_leaked_windows(qapp):
     qapp.processEvents()
     leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.objectName() == "mainWindow"]
     for window in leaked:
-        window.close()
+        close_and_wait(window)
     settle()
     assert not leaked, "a test left a main window open"
 
@@ -62,9 +62,22 @@ def window(qtbot, demo_models, tmp_path):
     win.show()
     configure_tiny(win, demo_models)
     yield win
-    win.close()
-    assert not win.controller._thread.isRunning()
+    close_and_wait(win)
+    assert not win.isVisible() and not win.controller.running
     settle()
+
+
+def close_and_wait(window, timeout: float = 60.0) -> None:
+    """Close a main window and wait until it has closed: closing never blocks the window, so
+    it ends once the worker has stopped and any project write is done."""
+    import time
+
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    window.close()
+    deadline = time.monotonic() + timeout
+    while window.isVisible() and time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
 
 def settle() -> None:

@@ -51,7 +51,7 @@ def main() -> None:
         window.generate()
     else:
         restored = window.offer_recovery()
-        window.projects.wait_autosave()
+        window.projects.wait_writes()
         report(window, restored=restored, dirty=window.project.dirty)
     app.exec()
 
