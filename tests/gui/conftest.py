@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from tests.hub_server import FakeHub
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
@@ -90,3 +92,44 @@ def settle() -> None:
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     QCoreApplication.processEvents()
     gc.collect()
+
+
+# The Hub stand-in on 127.0.0.1 serving the demo model under Hub ids (tests/hub_server.py).
+ZOOM = "guoyww/animatediff-motion-lora-zoom-in"
+EPIC = "emilianJR/epiCRealism"
+
+
+@pytest.fixture
+def hub(demo_models, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    server = FakeHub(
+        {
+            "demo/base": demo_models.base,
+            "demo/adapter": demo_models.motion_adapter,
+            ZOOM: demo_models.motion_lora,
+            EPIC: demo_models.base,
+        }
+    ).start()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def asked(monkeypatch):
+    questions = []
+
+    def answer(parent, text):
+        questions.append(text)
+        return True
+
+    monkeypatch.setattr("gui.models_window.ask_download", answer)
+    return questions
+
+
+def use_hub_models(window) -> None:
+    window.models.base.set_text("demo/base")
+    window.models.adapter.set_text("demo/adapter")
