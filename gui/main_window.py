@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from backend.core.errors import InputError, sentence
 from backend.core.request import GenerationRequest, random_seed
+from backend.core.units import format_bytes
 from backend.project.project_file import Project, Take
 from backend.project.settings import Settings, data_dir
 from gui.input_form import build_input_column
@@ -48,19 +48,7 @@ from gui.save_status import SaveStatus
 from gui.takes_panel import CompareDialog, TakesPanel, elided
 from gui.worker import GenerationController
 
-if TYPE_CHECKING:
-    import numpy as np
-
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
-
-
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 class MainWindow(QMainWindow):
@@ -211,8 +199,7 @@ class MainWindow(QMainWindow):
     def paintEvent(self, event) -> None:  # noqa: N802
         super().paintEvent(event)
         if not self._painted:
-            # torch and diffusers load in the worker once the window is on screen: started
-            # earlier, their import competes with the first paint for the interpreter.
+            # torch loads in the worker once the window is shown, not competing with its paint
             self._painted = True
             QTimer.singleShot(0, self.controller.start)
 
@@ -482,7 +469,7 @@ class MainWindow(QMainWindow):
             self.progress.setFormat(self.tr("decoding…"))
             self.set_status(self.tr("Job {0}: decoding frames…").format(job.id))
 
-    def _on_job_preview(self, job, frames: np.ndarray) -> None:
+    def _on_job_preview(self, job, frames) -> None:  # uint8 [F, h, w, 3]
         if not self._follow_job:
             return
         if not self.player.is_preview:
@@ -545,7 +532,7 @@ class MainWindow(QMainWindow):
 
     def _on_unloaded(self, freed: int) -> None:
         if freed:
-            self.set_status(self.tr("Unloaded the models: freed {0}.").format(human_bytes(freed)))
+            self.set_status(self.tr("Unloaded the models: freed {0}.").format(format_bytes(freed)))
         else:
             self.set_status(self.tr("Nothing to unload: no models are in memory."))
 
@@ -705,10 +692,8 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             print(f"animatediff-studio: could not save settings: {exc}")
 
-    def closeEvent(self, event) -> None:  # noqa: N802
-        """Closes once unsaved work is saved or discarded and the worker stopped; the window
-        stays responsive meanwhile (gui/quit_sequence.py)."""
-        if not self.quitting.close_requested():
+    def closeEvent(self, event) -> None:  # noqa: N802 - never blocks: gui/quit_sequence.py
+        if self.quitting.close_requested():
+            super().closeEvent(event)
+        else:
             event.ignore()
-            return
-        super().closeEvent(event)

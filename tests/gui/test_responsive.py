@@ -20,8 +20,8 @@ from PIL import Image
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from backend.project.project_file import Project
 from backend.core.request import GenerationRequest
+from backend.project.project_file import Project
 from tests.gui.conftest import close_and_wait, use_hub_models
 
 TIMEOUT = 120_000
