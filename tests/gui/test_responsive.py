@@ -58,12 +58,13 @@ def png_gate(monkeypatch):
         return real(image, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "save", save)
-    return gate, threads
+    yield gate, threads
+    gate.set()  # a failed test never leaves a write held
 
 
 def gui_runs_while_held(qtbot, window, threads, gate) -> None:
     """Wait until the write is held at the gate and the GUI thread has ticked meanwhile."""
-    qtbot.waitUntil(lambda: threads, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: bool(threads), timeout=TIMEOUT)
     beats = heartbeat(window)
     qtbot.waitUntil(lambda: beats[0] >= 3, timeout=TIMEOUT)
     gate.set()
@@ -122,7 +123,7 @@ def test_quitting_waits_for_the_save_and_says_so(qtbot, demo_models, tmp_path, p
     add_takes(win, 2)
     path = tmp_path / "last.adsproj"
     win.projects.save_to(path)
-    qtbot.waitUntil(lambda: threads, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: bool(threads), timeout=TIMEOUT)
     win.close()
     assert win.isVisible() and "project is written" in win.status_label.text()
     gate.set()
