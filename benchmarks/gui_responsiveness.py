@@ -47,7 +47,7 @@ class FirstPaint(QObject):
     def eventFilter(self, target, event):
         if not self.seen and event.type() == QEvent.Type.Paint and target.objectName() == "mainWindow":
             self.seen = True
-            print(f"{time.time() - launched:.4f} {'torch' in sys.modules}", flush=True)
+            print(f"{time.time() - launched:.4f} {time.thread_time():.4f} {'torch' in sys.modules}", flush=True)
             QTimer.singleShot(0, target.close)
         return False
 probe = FirstPaint()
@@ -96,27 +96,29 @@ def measure_exit(launches: int, env: dict[str, str]) -> list[float]:
     return times
 
 
-def launch_to_visible(root: Path, env: dict[str, str]) -> tuple[float, bool]:
+def launch_to_visible(root: Path, env: dict[str, str]) -> tuple[float, float, bool]:
+    """Seconds from launch to the first paint, the GUI thread's CPU seconds by then (a figure a
+    busy machine disturbs less), and whether torch was imported."""
     env = dict(env, PYTHONPATH=str(root))
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # an installed program has its bytecode caches
     launched = time.time()
     result = subprocess.run([sys.executable, "-c", STARTUP_PROBE, repr(launched)], cwd=root, env=env,
                             capture_output=True, text=True, timeout=120, check=True)
-    seconds, torch = result.stdout.split()[-2:]
-    return float(seconds), torch == "True"
+    seconds, cpu, torch = result.stdout.split()[-3:]
+    return float(seconds), float(cpu), torch == "True"
 
 
-def measure_startup(launches: int, env: dict[str, str], roots: list[Path]) -> dict[Path, tuple[list[float], bool]]:
-    """Launches alternate between the checkouts, so a busy machine slows them alike."""
+def measure_startup(launches: int, env: dict[str, str], roots: list[Path]) -> dict[Path, tuple]:
+    """Per checkout: (seconds, CPU seconds, torch loaded in any); launches alternate between
+    the checkouts, so a busy machine slows them alike."""
     for root in roots:
         launch_to_visible(root, env)  # writes the bytecode caches
-    found = {root: ([], False) for root in roots}
+    found = {root: ([], [], False) for root in roots}
     for _ in range(launches):
         for root in roots:
-            seconds, torch = launch_to_visible(root, env)
-            times, loaded = found[root]
-            times.append(seconds)
-            found[root] = (times, loaded or torch)
+            seconds, cpu, torch = launch_to_visible(root, env)
+            times, cpus, loaded = found[root]
+            found[root] = (times + [seconds], cpus + [cpu], loaded or torch)
     return found
 
 
@@ -124,9 +126,9 @@ def measure_save_stall(folder: Path) -> tuple[float, float, float, float]:
     """(longest GUI stall, seconds) for a save of 20 takes x 16 x 512x512 from the window, then
     the same for that save on the GUI thread (how the window saved before)."""
     import numpy as np
-    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
     from backend.core.request import GenerationRequest
+    from benchmarks.gui_stall import stall_during
     from gui.app import get_app
     from gui.main_window import MainWindow
 
@@ -142,40 +144,19 @@ def measure_save_stall(folder: Path) -> tuple[float, float, float, float]:
     while window.takes.thumbnails.pending:
         app.processEvents()
 
-    def stall_during(start, done) -> tuple[float, float]:
-        clock, worst, last = QElapsedTimer(), [0.0], [0.0]
-        clock.start()
-
-        def tick() -> None:
-            now = clock.nsecsElapsed() / 1e6
-            worst[0] = max(worst[0], now - last[0] - 5.0)
-            last[0] = now
-
-        timer = QTimer()
-        timer.setTimerType(Qt.TimerType.PreciseTimer)
-        timer.setInterval(5)
-        timer.timeout.connect(tick)
-        timer.start()
-        last[0] = clock.nsecsElapsed() / 1e6
-        began = time.perf_counter()
-        start()
-        tick()  # a save that ran on the GUI thread shows here
-        while not done():
-            app.processEvents()
-            time.sleep(0.001)
-        seconds = time.perf_counter() - began
-        timer.stop()
-        return worst[0], seconds
+    def measure(start, done) -> tuple[float, float]:
+        seconds, worst = stall_during(app, lambda: (start(), done)[1])
+        return worst, seconds
 
     saved = []
     window.projects.saved.connect(lambda: saved.append(True))
-    threaded = stall_during(lambda: window.projects.save_to(folder / "threaded.adsproj"), lambda: bool(saved))
+    threaded = measure(lambda: window.projects.save_to(folder / "threaded.adsproj"), lambda: bool(saved))
     # Before: Project.save on the GUI thread, as the window's Save did (fresh takes, so the
     # PNGs are encoded again rather than copied from the first file).
     for take in window.project.takes:
         window.project.add_take(window.project.frames(take).copy(), take.request)
     del window.project.takes[:20]
-    inline = stall_during(lambda: window.project.save(folder / "inline.adsproj"), lambda: True)
+    inline = measure(lambda: window.project.save(folder / "inline.adsproj"), lambda: True)
     window.project.dirty = False
     window.close()
     while window.isVisible():
@@ -260,12 +241,12 @@ def main() -> int:
 
     roots = [ROOT] + ([args.compare.resolve()] if args.compare else [])
     startup = measure_startup(args.launches, env, roots)
-    for root, (times, loaded) in startup.items():
+    for root, (times, cpus, loaded) in startup.items():
         name = "this checkout" if root == ROOT else str(root)
         print(f"window visible after launch ({name}): median {statistics.median(times):.3f} s, min "
-              f"{min(times):.3f} s, max {max(times):.3f} s over {len(times)} launches; torch imported "
-              f"by then: {loaded}")
-    times, torch_loaded = startup[ROOT]
+              f"{min(times):.3f} s, max {max(times):.3f} s over {len(times)} launches (GUI thread's "
+              f"CPU by then: median {statistics.median(cpus):.3f} s); torch imported by then: {loaded}")
+    times, _, torch_loaded = startup[ROOT]
     if args.compare:
         ratio = statistics.median(times) / statistics.median(startup[roots[1]][0])
         print(f"  this checkout / the other: {ratio:.2f}")
