@@ -183,9 +183,10 @@ def test_the_demo_model_is_chosen_for_both_fields(window):
     assert window.models.base.text() == DEMO_LABEL
 
 
-def test_saying_no_downloads_nothing_and_starts_nothing(window, hub, monkeypatch):
+def test_saying_no_downloads_nothing_and_starts_nothing(window, qtbot, hub, monkeypatch):
     monkeypatch.setattr("gui.models_window.ask_download", lambda parent, text: False)
     use_hub_models(window)
-    window.generate_button.click()
+    window.generate_button.click()  # the Hub is asked off the GUI thread, then the question
+    qtbot.waitUntil(lambda: window.download_check is None, timeout=TIMEOUT)
     assert window.controller.queue.running is None and not window.controller.queue.pending
     assert hub.file_requests("GET") == [] and "not started" in window.status_label.text()
