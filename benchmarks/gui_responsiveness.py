@@ -153,7 +153,7 @@ def measure_save_stall(folder: Path) -> tuple[float, float, float, float]:
     threaded = measure(lambda: window.projects.save_to(folder / "threaded.adsproj"), lambda: bool(saved))
     # Before: Project.save on the GUI thread, as the window's Save did (fresh takes, so the
     # PNGs are encoded again rather than copied from the first file).
-    for take in window.project.takes:
+    for take in list(window.project.takes):
         window.project.add_take(window.project.frames(take).copy(), take.request)
     del window.project.takes[:20]
     inline = measure(lambda: window.project.save(folder / "inline.adsproj"), lambda: True)
