@@ -21,6 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.gui_stall import stall_during  # noqa: E402
+
 
 def take_frames(seed: int) -> np.ndarray:
     """Smooth moving colour fields with a little grain: compresses like generated frames."""
@@ -49,7 +51,6 @@ def window_figures() -> bool:
     tmp = tempfile.mkdtemp()
     os.environ["ANIMATEDIFF_STUDIO_CONFIG_DIR"] = f"{tmp}/config"
     os.environ["ANIMATEDIFF_STUDIO_DATA_DIR"] = f"{tmp}/data"
-    from PySide6.QtCore import QElapsedTimer, QTimer
 
     from backend.core.request import GenerationRequest
     from backend.project.project_file import Project
@@ -63,29 +64,7 @@ def window_figures() -> bool:
     app.processEvents()
 
     def stalls_during(action) -> tuple[float, float]:
-        """Run `action` (which starts background work and returns a 'done?' check) while a
-        5 ms timer measures how late the GUI thread serves it."""
-        clock, worst, last = QElapsedTimer(), [0.0], [0.0]
-        clock.start()
-
-        def tick() -> None:
-            now = clock.nsecsElapsed() / 1e6
-            worst[0] = max(worst[0], now - last[0] - 5.0)
-            last[0] = now
-
-        timer = QTimer()
-        timer.setInterval(5)
-        timer.timeout.connect(tick)
-        timer.start()
-        started = time.perf_counter()
-        last[0] = clock.nsecsElapsed() / 1e6
-        done = action()
-        while not done():
-            app.processEvents()
-            time.sleep(0.001)
-        elapsed = time.perf_counter() - started
-        timer.stop()
-        return elapsed, worst[0]
+        return stall_during(app, action)
 
     for seed in range(20):
         window.project.add_take(take_frames(seed), GenerationRequest(prompt=f"take {seed}", seed=seed))

@@ -8,7 +8,6 @@ import base64
 import time
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from backend.core.errors import InputError, sentence
 from backend.core.request import GenerationRequest, random_seed
+from backend.core.units import format_bytes
 from backend.project.project_file import Project, Take
 from backend.project.settings import Settings, data_dir
 from gui.guidance_lanes import use_dropped_video
@@ -44,20 +44,13 @@ from gui.panels import (
 from gui.player import TimelinePlayer
 from gui.project_controller import ProjectController
 from gui.queue_panel import QueuePanel
+from gui.quit_sequence import QuitSequence
 from gui.remote_panel import attach_remote
+from gui.save_status import SaveStatus
 from gui.takes_panel import CompareDialog, TakesPanel, elided
 from gui.worker import GenerationController
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
-
-
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1024
-    return f"{size:.1f} GB"
 
 
 class MainWindow(QMainWindow):
@@ -71,15 +64,18 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else Settings.load(settings_path)
         self.controller = controller or GenerationController(self)
         self.last_result = None
-        self._closing = False
+        self.quitting = QuitSequence(self)
         self._fitted_with_frame = False
+        self._painted = False
         self.notifier = BackgroundNotifier(self)
         self._waiting_for_demo: list[GenerationRequest] = []
+        self.download_check = None  # gui/download_check.py's, while the Hub is asked
         self._job_started_at = 0.0
         self.current_request: GenerationRequest | None = None
         self.projects = ProjectController(self, self.settings)
         self.projects.project_changed.connect(self._show_project)
         self.projects.saved.connect(self._update_title)
+        self.projects.saving_changed.connect(self._update_title)
         self.projects.status.connect(self.set_status)
         self.projects.error.connect(self.show_error)
         self.projects.error_cleared.connect(self.clear_error)
@@ -173,6 +169,7 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel(self.tr("Starting…"))
         self.status_label.setObjectName("statusLabel")
         self.statusBar().addWidget(self.status_label, 1)
+        self.save_status = SaveStatus(self.projects, self.statusBar())
 
         self._build_menu()
         self.set_theme(self.settings.theme)
@@ -201,7 +198,13 @@ class MainWindow(QMainWindow):
         self._update_title()
         if self.settings.read_only_reason:
             self.set_status(self.settings.read_only_reason)
-        QTimer.singleShot(0, self.controller.start)
+
+    def paintEvent(self, event) -> None:  # noqa: N802
+        super().paintEvent(event)
+        if not self._painted:
+            # torch loads in the worker once the window is shown, not competing with its paint
+            self._painted = True
+            QTimer.singleShot(0, self.controller.start)
 
     # -- building --------------------------------------------------------------------------
 
@@ -383,10 +386,13 @@ class MainWindow(QMainWindow):
         self._follow_job = True
         remote = getattr(self.controller, "remote", None)
         if not (remote is not None and remote.active):  # workers resolve their own models
-            from gui.models_window import confirm_downloads
+            from gui.download_check import check_before_job
 
-            if not confirm_downloads(self, request.model):
-                return
+            if check_before_job(self, request.model, lambda: self._submit(request)):
+                return  # Hub models: asked about off the GUI thread, submitted after
+        self._submit(request)
+
+    def _submit(self, request: GenerationRequest) -> None:
         if self.parameters.random_seed.isChecked():
             self.parameters.seed.setValue(request.seed)
         self.settings.last_request = request.to_dict()
@@ -466,7 +472,7 @@ class MainWindow(QMainWindow):
             self.progress.setFormat(self.tr("decoding…"))
             self.set_status(self.tr("Job {0}: decoding frames…").format(job.id))
 
-    def _on_job_preview(self, job, frames: np.ndarray) -> None:
+    def _on_job_preview(self, job, frames) -> None:  # uint8 [F, h, w, 3]
         if not self._follow_job:
             return
         if not self.player.is_preview:
@@ -527,7 +533,7 @@ class MainWindow(QMainWindow):
 
     def _on_unloaded(self, freed: int) -> None:
         if freed:
-            self.set_status(self.tr("Unloaded the models: freed {0}.").format(human_bytes(freed)))
+            self.set_status(self.tr("Unloaded the models: freed {0}.").format(format_bytes(freed)))
         else:
             self.set_status(self.tr("Nothing to unload: no models are in memory."))
 
@@ -576,7 +582,8 @@ class MainWindow(QMainWindow):
 
     def _update_title(self) -> None:
         mark = "*" if self.project.dirty else ""
-        self.setWindowTitle(f"{self.projects.shown_name()}{mark} — AnimateDiff Studio")
+        saving = self.tr(" (saving…)") if self.projects.saving else ""
+        self.setWindowTitle(f"{self.projects.shown_name()}{mark}{saving} — AnimateDiff Studio")
 
     def _show_project(self, project: Project) -> None:
         """Show a project the project controller just made current."""
@@ -685,16 +692,8 @@ class MainWindow(QMainWindow):
         except OSError as exc:
             print(f"animatediff-studio: could not save settings: {exc}")
 
-    def closeEvent(self, event) -> None:  # noqa: N802
-        if not self._closing and not self.projects.may_discard():
+    def closeEvent(self, event) -> None:  # noqa: N802 - never blocks: gui/quit_sequence.py
+        if self.quitting.close_requested():
+            super().closeEvent(event)
+        else:
             event.ignore()
-            return
-        if not self._closing:
-            self._closing = True
-            self.projects.autosave_timer.stop()  # no new autosave while the worker stops
-            self.set_status(self.tr("Stopping…"))
-            self.controller.shutdown()  # first, so the worker stops whatever fails below
-            self.player.pause()
-            self.projects.shutdown()
-            self.save_settings()
-        super().closeEvent(event)

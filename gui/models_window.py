@@ -89,40 +89,24 @@ def ask_download(parent, text: str) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def confirm_downloads(window, spec) -> bool:
-    """Before a job whose Hub models are not cached: say what will be downloaded and how big,
-    and ask once. False (with the reason in the error banner) when the user says no or the Hub
-    cannot be reached."""
-    from backend.hub.downloads import check_free_space, plan_download, requirements
-
-    missing = requirements(spec).missing
-    if not missing:
-        return True
-    try:
-        plans = [plan_download(ref) for ref in missing]
-    except StudioError as exc:
-        window.show_error(str(exc))
-        return False
+def download_question(plans) -> str:
+    """The question before a job whose Hub models are not cached: what will be downloaded, how
+    big (gui/download_check.py gathers the plans off the GUI thread)."""
     needed = sum(plan.missing_bytes for plan in plans)
     lines = "\n".join(
         f"  • {plan.ref.role}: {plan.ref.label} — {format_bytes(plan.missing_bytes)}"
         for plan in plans
     )
-    try:
-        check_free_space(needed)
-    except StudioError as exc:
-        window.show_error(str(exc))
-        return False
-    text = translate(
+    return translate(
         "ModelsWindow",
         "This job needs models that are not downloaded yet:\n{0}\n\n"
         "Download {1} from the Hugging Face Hub now, then generate? "
         "They are kept in the Hugging Face cache for next time.",
     ).format(lines, format_bytes(needed))
-    if ask_download(window, text):
-        return True
-    window.set_status(translate("ModelsWindow", "Nothing downloaded; the job was not started."))
-    return False
+
+
+def nothing_downloaded() -> str:
+    return translate("ModelsWindow", "Nothing downloaded; the job was not started.")
 
 
 # -- the window ----------------------------------------------------------------------------------

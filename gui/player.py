@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QRect, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
@@ -37,6 +37,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LOOP_MODES = ("loop", "pingpong", "once")
 LOOP_LABELS = {  # shown through tr() of TimelinePlayer
@@ -83,6 +86,8 @@ class FrameView(QWidget):
         self.placeholder = self.tr("No frames yet: write a prompt and press Generate (Ctrl+Enter).")
 
     def set_frame(self, frame: np.ndarray | None) -> None:
+        import numpy as np  # numpy loads with the first frame, not before the window shows
+
         self.frame = None if frame is None else np.ascontiguousarray(frame)
         self.update()
 
@@ -140,6 +145,7 @@ class ThumbnailStrip(QWidget):
         self.setFixedHeight(THUMB_HEIGHT + 8)
 
     def set_frames(self, frames: np.ndarray) -> None:
+        import numpy as np
         from PIL import Image
 
         height, width = frames.shape[1:3]
@@ -349,6 +355,8 @@ class TimelinePlayer(QWidget):
         """Show a clip. A preview (latents while denoising) keeps the playhead and in/out
         range when its length matches; a new take resets them. `request` is the request that
         made these frames: exports take it with them, so frames and settings never mix."""
+        import numpy as np
+
         self.clip_request = None if preview else request
         same_length = frames is not None and self.frames is not None and len(frames) == len(self.frames)
         keep = same_length and (preview or self.is_preview)

@@ -1,22 +1,26 @@
 """The open project's lifecycle: new, open, save and save as; the autosave of unsaved takes to a
-recovery file on a background thread; and, after a crash, the offer to restore them.
+recovery file; and, after a crash, the offer to restore them.
 
-It owns the project and tells the window through signals; the window shows it."""
+Saves and autosaves are written by a ProjectWriter on a thread of its own, one at a time; the
+GUI thread never waits for one: what must follow a write (the next save, dropping the recovery
+file, quitting) is queued until the writer is idle. It owns the project and tells the window
+through signals; the window shows it."""
 
 from __future__ import annotations
 
 import os
-import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from backend.core.errors import InputError
 from backend.project.instance_lock import InstanceLock
-from backend.project.project_file import SUFFIX, Project, write_snapshot
+from backend.project.project_file import SUFFIX, Project
 from backend.project.settings import Settings, data_dir
+from gui.project_writer import ProjectWriter, Write
 
 AUTOSAVE_MS = 5000
 
@@ -25,17 +29,13 @@ def recovery_dir() -> Path:
     return data_dir() / "recovery"
 
 
-class _AutosaveDone(QObject):
-    """Carries "the autosave thread finished" to the GUI thread (a queued signal)."""
-
-    done = Signal()
-
-
 class ProjectController(QObject):
     """Lives in the GUI thread; `parent` is the window its questions and file dialogs open on."""
 
     project_changed = Signal(object)  # Project: a new, opened or restored project to show
     saved = Signal()  # the project's name or unsaved state changed
+    saving_changed = Signal(bool)  # a save started (True) or ended (False)
+    save_progress = Signal(int, int)  # takes written, of
     status = Signal(str)
     error = Signal(str)
     error_cleared = Signal()
@@ -51,10 +51,10 @@ class ProjectController(QObject):
         self.recovery_path = recovery_dir() / f"autosave-{recovery_id}{SUFFIX}"
         self.recovery_lock = InstanceLock(recovery_dir() / f"autosave-{recovery_id}.lock")
         self._autosaved_revision = -1
-        self._autosave_thread: threading.Thread | None = None
-        self._autosave_result: tuple | None = None
-        self._autosave_signal = _AutosaveDone(self)
-        self._autosave_signal.done.connect(self._finish_autosave, Qt.ConnectionType.QueuedConnection)
+        self.writer = ProjectWriter(self)
+        self.writer.finished.connect(self._write_finished)
+        self.writer.progress.connect(self._write_progress)
+        self._when_idle: list[Callable[[], None]] = []
         self.autosave_timer = QTimer(self)
         self.autosave_timer.setInterval(AUTOSAVE_MS)
         self.autosave_timer.timeout.connect(self.autosave)
@@ -83,31 +83,46 @@ class ProjectController(QObject):
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
         return answer == QMessageBox.StandardButton.Yes
 
-    def may_discard(self) -> bool:
-        """Whether the current project may go: nothing unsaved, saved now, or the user said so."""
+    def may_discard(self, then: Callable[[], None]) -> bool:
+        """Let the current project go, then call `then`: at once when nothing is unsaved or the
+        user discards it; after the save finished when the user saves it (not at all if that
+        save fails or is cancelled). False when the user cancelled."""
+        if self.saving:  # asked again once the save running now is written
+            self.after_writes(lambda: self.may_discard(then))
+            return True
         if not (self.project.dirty and self.project.takes):
+            then()
             return True
         answer = self.ask_unsaved()
         if answer == "save":
-            return self.save_project()
-        return answer == "discard"
+            return self.save_project(then=then)
+        if answer == "discard":
+            then()
+            return True
+        return False
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def set_project(self, project: Project) -> None:
-        self.wait_autosave()
-        self.project = project
+        self.project = project  # an autosave of the one before, still writing, is dropped then
         self._autosaved_revision = -1
         self.project_changed.emit(project)
 
     def new_project(self) -> None:
-        if self.may_discard():
+        def new() -> None:
             self._drop_recovery()
             self.set_project(Project())
 
+        self.may_discard(new)
+
     def open_project(self, path: str) -> bool:
-        if not self.may_discard():
-            return False
+        """Open `path` once the current project may go. True when it opened now; False when it
+        could not, or will open after the current project's save."""
+        opened = []
+        self.may_discard(lambda: opened.append(self._open(path)))
+        return bool(opened and opened[0])
+
+    def _open(self, path: str) -> bool:
         try:
             project = Project.open(path)
         except InputError as exc:
@@ -135,36 +150,81 @@ class ProjectController(QObject):
     def projects_filter(self) -> str:
         return self.tr("AnimateDiff Studio projects (*{0})").format(SUFFIX)
 
-    def save_project(self) -> bool:
+    def save_project(self, then: Callable[[], None] | None = None) -> bool:
         if self.project.path is None:
-            return self.save_project_as()
-        return self.save_to(self.project.path)
+            return self.save_project_as(then)
+        return self.save_to(self.project.path, then)
 
-    def save_project_as(self) -> bool:
+    def save_project_as(self, then: Callable[[], None] | None = None) -> bool:
         path, _ = QFileDialog.getSaveFileName(self.window, self.tr("Save project"),
                                               str(self._start_folder() / f"{self.shown_name()}{SUFFIX}"),
                                               self.projects_filter())
-        return self.save_to(Path(path)) if path else False
+        return self.save_to(Path(path), then) if path else False
 
-    def save_to(self, path: Path) -> bool:
-        self.wait_autosave()
-        try:
-            saved = self.project.save(path)
-        except (InputError, OSError) as exc:
-            self.error.emit(self.tr("Could not save the project: {0}").format(exc))
-            return False
-        self._drop_recovery()
-        self.settings.remember("projects", str(saved))
-        self.saved.emit()
-        self.status.emit(self.tr("Saved {0}").format(saved))
+    def save_to(self, path: Path, then: Callable[[], None] | None = None) -> bool:
+        """Start saving the project to `path` on the writer's thread (after a running autosave)
+        and return; `saved` or `error` says how it ended, and `then` runs after a save that
+        succeeded. The frames are taken as they are now: takes added meanwhile stay unsaved."""
+        self.after_writes(lambda: self._start_save(Path(path), then))
         return True
 
-    def shutdown(self) -> None:
-        """On quit: stop autosaving and remove our recovery file (the work was saved or
-        discarded by then), then let the next start know this window closed normally."""
+    @property
+    def saving(self) -> bool:
+        write = self.writer.current
+        return write is not None and write.kind == "save"
+
+    def _start_save(self, path: Path, then: Callable[[], None] | None) -> None:
+        project = self.project
+        self.writer.start(Write("save", project, project.snapshot(), path, then=then))
+        self.saving_changed.emit(True)
+        self.status.emit(self.tr("Saving {0}…").format(path))
+
+    def _save_finished(self, write: Write) -> None:
+        self.saving_changed.emit(False)
+        if write.error is not None:
+            self.error.emit(self.tr("Could not save the project: {0}").format(write.error))
+            return
+        write.project.saved_to(write.snapshot, write.path)
+        if write.project is self.project:
+            self._drop_recovery()
+        self.settings.remember("projects", str(write.path))
+        self.saved.emit()
+        self.status.emit(self.tr("Saved {0}").format(write.path))
+        if write.then is not None:
+            write.then()
+
+    def _write_progress(self, done: int, total: int) -> None:
+        if self.saving:
+            self.save_progress.emit(done, total)
+
+    def shutdown(self, then: Callable[[], None] | None = None) -> None:
+        """On quit: stop autosaving; once a running write is done, remove our recovery file
+        (the work was saved or discarded by then) and let the next start know this window
+        closed normally; then call `then`."""
         self.autosave_timer.stop()
-        self._drop_recovery()
-        self.recovery_lock.release()
+
+        def finish() -> None:
+            self._drop_recovery()
+            self.recovery_lock.release()
+            if then is not None:
+                then()
+
+        self.after_writes(finish)
+
+    def after_writes(self, action: Callable[[], None]) -> None:
+        """Run `action` now if nothing is being written, else as soon as the writes end."""
+        if self.writer.busy:
+            self._when_idle.append(action)
+        else:
+            action()
+
+    def _write_finished(self, write: Write) -> None:
+        if write.kind == "save":
+            self._save_finished(write)
+        else:
+            self._autosave_finished(write)
+        while self._when_idle and not self.writer.busy:
+            self._when_idle.pop(0)()
 
     # -- autosave ---------------------------------------------------------------------------
 
@@ -173,8 +233,8 @@ class ProjectController(QObject):
         something changed since the last autosave, and writes on a background thread; takes
         already in a project or recovery file are copied as stored, not encoded again."""
         project = self.project
-        if self._autosave_thread is not None:
-            return  # the previous one is still writing; the next tick catches up
+        if self.writer.busy:
+            return  # a save or the previous autosave is still writing; the next tick catches up
         if not (project.dirty and project.takes):
             if not project.takes:
                 self._drop_recovery()
@@ -182,55 +242,45 @@ class ProjectController(QObject):
         if project.revision == self._autosaved_revision:
             return
         project.ui_state["original_path"] = str(project.path) if project.path else ""
-        snapshot = project.snapshot()
         target = self.recovery_path
 
-        def write() -> None:
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                self.recovery_lock.acquire()
-                self._autosave_result = (project, snapshot, write_snapshot(snapshot, target), None)
-            except (InputError, OSError) as exc:
-                self._autosave_result = (project, snapshot, None, exc)
-            self._autosave_signal.done.emit()
+        def prepare() -> None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.recovery_lock.acquire()
 
-        self._autosave_thread = threading.Thread(target=write, name="autosave", daemon=True)
-        self._autosave_thread.start()
+        self.writer.start(Write("autosave", project, project.snapshot(), target, prepare))
 
     @property
     def autosaving(self) -> bool:
-        return self._autosave_thread is not None
+        write = self.writer.current
+        return write is not None and write.kind == "autosave"
 
-    def _finish_autosave(self) -> None:
-        thread = self._autosave_thread
-        if thread is None or thread.is_alive():
+    def _autosave_finished(self, write: Write) -> None:
+        if write.error is not None:
+            self.status.emit(self.tr("Autosave failed: {0}").format(write.error))
             return
-        self._autosave_thread = None
-        project, snapshot, path, error = self._autosave_result
-        self._autosave_result = None
-        if error is not None:
-            self.status.emit(self.tr("Autosave failed: {0}").format(error))
-            return
-        if project is self.project:
-            project.stored_in(snapshot, path)
-            self._autosaved_revision = snapshot.revision
+        if write.project is self.project:
+            write.project.stored_in(write.snapshot, write.path)
+            self._autosaved_revision = write.snapshot.revision
+        else:  # the project changed while it was written: that copy is no one's recovery now
+            write.path.unlink(missing_ok=True)
 
     def autosave_now(self) -> None:
-        """Autosave and wait for it (tests, benchmarks, a quit that keeps the recovery file)."""
+        """Autosave and wait for it (tests, benchmarks, the crash story's scripted app)."""
         self.autosave()
-        self.wait_autosave()
+        self.wait_writes()
 
-    def wait_autosave(self) -> None:
-        """Let a running autosave finish (before a save, a project switch or quitting)."""
-        if self._autosave_thread is not None:
-            self._autosave_thread.join()
-            self._finish_autosave()
+    def wait_writes(self) -> None:
+        """Block until the running save or autosave is done (tests and benchmarks only: the
+        window never waits for a write)."""
+        self.writer.wait()
 
     def _drop_recovery(self) -> None:
-        self.wait_autosave()
-        if self.recovery_path.exists():
-            self.recovery_path.unlink()
-        self._autosaved_revision = -1
+        def drop() -> None:
+            self.recovery_path.unlink(missing_ok=True)
+            self._autosaved_revision = -1
+
+        self.after_writes(drop)
 
     # -- recovery ---------------------------------------------------------------------------
 
@@ -257,8 +307,7 @@ class ProjectController(QObject):
 
     def _restore_from(self, path: Path) -> bool:
         """Make a crashed window's recovery file ours: moved, not copied, so it is never gone
-        before its takes are safe in our own recovery file."""
-        self.wait_autosave()
+        before its takes are safe in our own recovery file. At start, so nothing is writing."""
         self.recovery_lock.acquire()
         self.recovery_path.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, self.recovery_path)

@@ -64,10 +64,13 @@ class RemoteRunner(QObject):
     def cancel(self) -> None:
         self._cancel.set()
 
-    def shutdown(self, timeout: float = 15.0) -> None:
+    def shutdown(self) -> None:
+        """Cancel the job; returns at once (`running` says when its thread has ended)."""
         self._cancel.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def _run(self, job_id: int, request) -> None:
         from backend.remote.client import RemoteClient
@@ -221,10 +224,10 @@ def attach_remote(window) -> RenderOnPanel:
     controller = window.controller
     runner = RemoteRunner(RemoteSettings.load(), controller)
     controller.remote = runner
-    runner.progress.connect(controller._on_progress)
-    runner.preview.connect(controller._on_preview)
-    runner.finished.connect(controller._on_finished)
-    runner.failed.connect(controller._on_failed)
+    runner.progress.connect(controller.on_progress)
+    runner.preview.connect(controller.on_preview)
+    runner.finished.connect(controller.on_finished)
+    runner.failed.connect(controller.on_failed)
     panel = RenderOnPanel(runner, window)
     # A method of a widget, so Qt runs it in the GUI thread although the runner's thread emits.
     runner.state.connect(panel.on_state)

@@ -3,9 +3,8 @@ favourite, delete (undoable) and compare; and the side-by-side compare dialog.""
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -20,7 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from backend.project.project_file import Project, Take
-from gui.player import TimelinePlayer, to_qimage
+from gui.player import TimelinePlayer
+from gui.thumbnails import ThumbnailLoader
 
 THUMB = QSize(96, 72)
 
@@ -28,12 +28,6 @@ THUMB = QSize(96, 72)
 def elided(text: str, widget: QWidget, width: int) -> str:
     """`text` cut to `width` pixels in the widget's font, with "…" where it was cut."""
     return widget.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, width)
-
-
-def thumbnail_icon(frame: np.ndarray) -> QIcon:
-    image = to_qimage(np.ascontiguousarray(frame)).copy()
-    return QIcon(QPixmap.fromImage(image).scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatio,
-                                                 Qt.TransformationMode.SmoothTransformation))
 
 
 class TakesPanel(QWidget):
@@ -48,6 +42,10 @@ class TakesPanel(QWidget):
         self.setObjectName("takesPanel")
         self.project: Project | None = None
         self._undo: list[tuple[Take, int]] = []
+        # Thumbnails are read and scaled on a thread of their own and kept: a refresh of the
+        # strip decodes no frame on the GUI thread.
+        self.thumbnails = ThumbnailLoader(THUMB, self)
+        self.thumbnails.ready.connect(self._thumbnail_ready)
         self.list = QListWidget()
         self.list.setObjectName("takesList")
         self.list.setAccessibleName(self.tr("Takes"))
@@ -97,6 +95,7 @@ class TakesPanel(QWidget):
     def set_project(self, project: Project) -> None:
         self.project = project
         self._undo.clear()
+        self.thumbnails.keep_only({take.id for take in project.takes})
         self.refresh()
 
     def refresh(self, select: Take | None = None) -> None:
@@ -111,16 +110,22 @@ class TakesPanel(QWidget):
                 details = self.tr("{0} frames, {1}x{2}, {3}").format(
                     take.frame_count, take.size[0], take.size[1], take.created)
                 item.setToolTip(f"{take.request.prompt}\n{details}{notes}")
-                try:
-                    item.setIcon(thumbnail_icon(self.project.thumbnail(take)))
-                except Exception:  # noqa: BLE001 - a take without readable frames still lists
-                    pass
+                icon = self.thumbnails.icon(self.project, take)
+                if icon is not None:
+                    item.setIcon(icon)
                 self.list.addItem(item)
                 if select is not None and take.id == select.id:
                     item.setSelected(True)
                     self.list.scrollToItem(item)
         self.list.blockSignals(False)
         self._update_buttons()
+
+    def _thumbnail_ready(self, take_id: str) -> None:
+        icon = self.thumbnails.made(take_id)
+        for row in range(self.list.count() if icon is not None else 0):
+            item = self.list.item(row)
+            if item.data(Qt.ItemDataRole.UserRole) == take_id:
+                item.setIcon(icon)
 
     def selected_takes(self) -> list[Take]:
         if self.project is None:
@@ -245,4 +250,4 @@ class CompareDialog(QDialog):
     def _follow(self, index: int) -> None:
         count = self.right.frame_count
         if count:
-            self.right._show(min(index, count - 1) if count < self.left.frame_count else index % count)
+            self.right.seek(min(index, count - 1) if count < self.left.frame_count else index % count)

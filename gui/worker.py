@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import traceback
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, QThread, Signal, Slot
 
 from backend.core.errors import StudioError, failure_kind
 from backend.core.job_queue import Job, JobQueue
@@ -19,6 +19,17 @@ from backend.core.progress import ProgressThrottle
 from backend.core.request import GenerationRequest
 
 PROGRESS_INTERVAL = 0.05  # seconds between progress signals; the last step always reports
+
+PHASE_TEXT = {  # what a job is doing, shown through tr() of GenerationController
+    "loading": QT_TRANSLATE_NOOP("GenerationController", "loading models"),
+    "downloading": QT_TRANSLATE_NOOP("GenerationController", "downloading models"),
+    "downloaded": QT_TRANSLATE_NOOP("GenerationController", "downloading models"),
+    "denoising": QT_TRANSLATE_NOOP("GenerationController", "finishing a denoising step"),
+    "decoding": QT_TRANSLATE_NOOP("GenerationController", "decoding frames"),
+}
+# Threads given up on by a window that quit without waiting for them (see `abandon`): kept
+# referenced until they end, so that no running QThread is ever destroyed.
+_abandoned: list[QThread] = []
 
 
 class GenerationWorker(QObject):
@@ -148,21 +159,29 @@ class GenerationController(QObject):
         self._warm.connect(self.worker.warm_up)
         self._unload.connect(self.worker.unload)
         self._build_demo.connect(self.worker.build_demo_model)
-        self.worker.ready.connect(self._on_ready)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.preview.connect(self._on_preview)
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
+        self.worker.ready.connect(self.on_ready)
+        self.worker.progress.connect(self.on_progress)
+        self.worker.preview.connect(self.on_preview)
+        self.worker.finished.connect(self.on_finished)
+        self.worker.failed.connect(self.on_failed)
         self.worker.unloaded.connect(self.unloaded)
         self.worker.demo_model_ready.connect(self.demo_model_ready)
         self.worker.demo_model_failed.connect(self.demo_model_failed)
         self._stopped = False
+        self._warming = False
+        self._building_demo = False
+        self._phase = ""  # the running job's last reported phase
         self.remote = None  # a gui.remote_panel.RemoteRunner, set by the window when it has one
+        self.demo_model_ready.connect(self._demo_done)
+        self.demo_model_failed.connect(self._demo_done)
 
     def start(self) -> None:
+        """Start the worker thread and load torch and diffusers there (the window calls this
+        once it is on screen); anything sent to the worker starts it too."""
         if self._stopped or self._thread.isRunning():
             return  # closed before the deferred start ran, or already started
         self._thread.start()
+        self._warming = True
         self._warm.emit()
 
     @property
@@ -190,27 +209,60 @@ class GenerationController(QObject):
             self.queue_changed.emit()
 
     def unload_models(self) -> None:
+        self.start()
         self._unload.emit()
 
     def build_demo_model(self, folder: str) -> None:
+        self.start()
+        self._building_demo = True
         self._build_demo.emit(folder)
 
-    def shutdown(self, timeout_ms: int = 60000) -> bool:
-        """Cancel the running job, drop the queue and stop the thread. True if it stopped."""
+    def _demo_done(self, _text: str) -> None:
+        self._building_demo = False
+
+    def shutdown(self) -> None:
+        """Cancel the running job, drop the queue and ask the worker thread to end. Returns at
+        once: `running` says when it has ended (a job stops within a step; loading models or
+        importing torch cannot be interrupted), and `activity` what it is still doing."""
         if self._stopped:
-            return True
+            return
         self._stopped = True
         self.queue.clear()
         self._cancel.set()
         if self.remote is not None:
             self.remote.shutdown()
-        if not self._thread.isRunning():
-            return True
         self._thread.quit()
-        stopped = self._thread.wait(timeout_ms)
-        # Nothing the worker sent before it stopped may reach a window that is going away.
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker thread (or a remote job's thread) is still running."""
+        remote = self.remote is not None and self.remote.running
+        return self._thread.isRunning() or remote
+
+    def activity(self) -> str:
+        """What the worker is doing, in words ("loading models"), for "still …" messages."""
+        if self.queue.running is not None and self._phase in PHASE_TEXT:
+            return self.tr(PHASE_TEXT[self._phase])
+        if self.queue.running is not None:
+            return self.tr("starting a job")
+        if self._warming:
+            return self.tr("loading torch and diffusers")
+        if self._building_demo:
+            return self.tr("building the demo model")
+        return self.tr("finishing its work")
+
+    def settle(self) -> None:
+        """After the thread ended: nothing it sent may reach a window that is going away."""
         QCoreApplication.removePostedEvents(self)
-        return bool(stopped)
+
+    def abandon(self) -> None:
+        """Quit without waiting for the worker (the user closed the window twice): its thread
+        is detached from the window and left to end with the process."""
+        if self._thread.isRunning():
+            self._thread.setParent(None)
+            _abandoned.append(self._thread)
+            self._thread.finished.connect(lambda thread=self._thread: _abandoned.remove(thread))
+        self.settle()
 
     def _run_next(self) -> None:
         if self._stopped:
@@ -219,37 +271,43 @@ class GenerationController(QObject):
         if job is None:
             return
         self._cancel.clear()
+        self._phase = ""
         self.queue_changed.emit()
         self.job_started.emit(job)
         if self.remote is not None and self.remote.active:
             self.remote.submit(job)
             return
+        self.start()
         self._submit.emit(job.id, job.request)
 
     def _current(self, job_id: int) -> Job | None:
         job = self.queue.running
         return job if job is not None and job.id == job_id else None
 
+    # The worker's news (the local worker's, or a RemoteRunner's for a job on a render worker).
+
     @Slot()
-    def _on_ready(self) -> None:
+    def on_ready(self) -> None:
+        self._warming = False
         if self._stopped:
             return
         self.ready.emit()
 
     @Slot(int, object)
-    def _on_progress(self, job_id: int, info: dict) -> None:
+    def on_progress(self, job_id: int, info: dict) -> None:
         job = self._current(job_id)
         if job is not None:
+            self._phase = info.get("phase", "")
             self.job_progress.emit(job, info)
 
     @Slot(int, object)
-    def _on_preview(self, job_id: int, frames) -> None:
+    def on_preview(self, job_id: int, frames) -> None:
         job = self._current(job_id)
         if job is not None:
             self.job_preview.emit(job, frames)
 
     @Slot(int, object)
-    def _on_finished(self, job_id: int, result) -> None:
+    def on_finished(self, job_id: int, result) -> None:
         job = self.queue.finish(job_id, "done")
         if job is not None:
             self.job_finished.emit(job, result)
@@ -257,7 +315,7 @@ class GenerationController(QObject):
         self._run_next()
 
     @Slot(int, str, str)
-    def _on_failed(self, job_id: int, kind: str, message: str) -> None:
+    def on_failed(self, job_id: int, kind: str, message: str) -> None:
         job = self.queue.finish(job_id, "cancelled" if kind == "cancelled" else "failed", message)
         if job is not None:
             self.job_failed.emit(job, kind, message)

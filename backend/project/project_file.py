@@ -20,12 +20,11 @@ import re
 import uuid
 import zipfile
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from backend.core.atomic import atomic_path
 from backend.core.errors import InputError
@@ -40,6 +39,9 @@ from backend.project.take_inputs import (
     write_inputs,
     write_pngs,
 )
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where frames are handled: the window shows before numpy loads
 
 SUFFIX = ".adsproj"
 FORMAT = "animatediff-studio/project"
@@ -222,6 +224,8 @@ class Project:
                  device: str = "", name: str = "",
                  inputs: dict[str, np.ndarray] | None = None) -> Take:
         """A new take; `inputs` are the guidance inputs to keep with it (GenerationResult's)."""
+        import numpy as np
+
         frames = np.ascontiguousarray(frames)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise InputError(f"a take needs uint8 frames [F, H, W, 3], got {frames.shape} {frames.dtype}")
@@ -342,8 +346,9 @@ class Project:
 
     def thumbnail(self, take: Take) -> np.ndarray:
         """The take's first frame, without loading the rest."""
-        if take._frames is not None:
-            return take._frames[0]
+        frames = take._frames  # read once: another thread may release them meanwhile
+        if frames is not None:
+            return frames[0]
         if take._store is None:
             raise InputError(f"take {take.name!r} has no frames")
         with zipfile.ZipFile(take._store) as archive:
@@ -388,12 +393,17 @@ class Project:
             raise InputError("project has no file yet: give a path to save it to")
         snapshot = self.snapshot()
         target = write_snapshot(snapshot, target)
-        self.stored_in(snapshot, target)
-        self.path = target
-        if not self.name or self.name == "Untitled":
-            self.name = target.stem
-        self.dirty = self.revision != snapshot.revision
+        self.saved_to(snapshot, target)
         return target
+
+    def saved_to(self, snapshot: ProjectSnapshot, path: Path) -> None:
+        """After `snapshot` was written to `path` as the project's own file (a save that ran on
+        another thread ends here): its file, its name, and unsaved only if it changed since."""
+        self.stored_in(snapshot, path)
+        self.path = path
+        if not self.name or self.name == "Untitled":
+            self.name = path.stem
+        self.dirty = self.revision != snapshot.revision
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> Project:
@@ -455,8 +465,10 @@ class ProjectSnapshot:
     revision: int
 
 
-def write_snapshot(snapshot: ProjectSnapshot, path: str | os.PathLike) -> Path:
-    """Write a project file from a snapshot, atomically. Safe to call off the GUI thread."""
+def write_snapshot(snapshot: ProjectSnapshot, path: str | os.PathLike,
+                   on_take: Callable[[int, int], None] | None = None) -> Path:
+    """Write a project file from a snapshot, atomically. Safe to call off the GUI thread.
+    `on_take(done, total)` is called after each take is written (a save's progress)."""
     target = Path(os.path.expanduser(str(path)))
     if target.suffix.lower() != SUFFIX:
         target = target.with_name(target.name + SUFFIX)
@@ -466,13 +478,15 @@ def write_snapshot(snapshot: ProjectSnapshot, path: str | os.PathLike) -> Path:
     try:
         with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
             archive.writestr(MANIFEST, json.dumps(snapshot.manifest, indent=1))
-            for take, store, frames in snapshot.takes:
+            for number, (take, store, frames) in enumerate(snapshot.takes, start=1):
                 source = None
                 if store is not None and store.is_file():
                     if store not in sources:
                         sources[store] = zipfile.ZipFile(store)
                     source = sources[store]
                 _write_take(archive, take, source, frames)
+                if on_take is not None:
+                    on_take(number, len(snapshot.takes))
     finally:
         for source in sources.values():
             source.close()
@@ -501,6 +515,7 @@ def _checked_member(archive: zipfile.ZipFile, name: str, take: Take) -> zipfile.
 def _read_frame(archive: zipfile.ZipFile, name: str, take: Take) -> np.ndarray:
     """One frame, its declared size checked against its take before it is read and its image
     size against the manifest's before it is decoded."""
+    import numpy as np
     from PIL import Image
 
     data = archive.read(_checked_member(archive, name, take))
@@ -512,6 +527,7 @@ def _read_frame(archive: zipfile.ZipFile, name: str, take: Take) -> np.ndarray:
 
 
 def _read_take_frames(path: Path, take: Take) -> np.ndarray:
+    import numpy as np
     from PIL import Image
 
     width, height = take.size

@@ -16,11 +16,12 @@ import re
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from backend.core.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np  # loaded where frames are handled: the window shows before numpy loads
 
 INPUT_NAME = re.compile(r"^(control_\d{1,3}|keyframe_\d{1,4}|reference)$")
 FRAME_NAME = "frame_{:05d}.png"
@@ -103,6 +104,7 @@ def write_inputs(archive: zipfile.ZipFile, take_id: str, shape: dict[str, list[i
 
 
 def read_inputs(path: Path, take_id: str, shape: dict[str, list[int]]) -> dict[str, np.ndarray]:
+    import numpy as np
     from PIL import Image
 
     result = {}

@@ -13,6 +13,17 @@
     </message>
 </context>
 <context>
+    <name>DownloadCheck</name>
+    <message>
+        <source>Asking the Hugging Face Hub what the models need…</source>
+        <translation>正在向 Hugging Face Hub 查询模型所需的文件…</translation>
+    </message>
+    <message>
+        <source>The Hugging Face Hub did not answer within {0} s, so the job was not started. Check the network connection, or choose models that are on this computer.</source>
+        <translation>Hugging Face Hub 在 {0} 秒内没有响应，因此任务没有开始。请检查网络连接，或选择本机上已有的模型。</translation>
+    </message>
+</context>
+<context>
     <name>EmbeddingList</name>
     <message>
         <source>Embedding file</source>
@@ -195,6 +206,41 @@
     <message>
         <source>No frames yet: write a prompt and press Generate (Ctrl+Enter).</source>
         <translation>还没有画面：请输入提示词，然后点击“生成”（Ctrl+Enter）。</translation>
+    </message>
+</context>
+<context>
+    <name>GenerationController</name>
+    <message>
+        <source>loading models</source>
+        <translation>正在加载模型</translation>
+    </message>
+    <message>
+        <source>downloading models</source>
+        <translation>正在下载模型</translation>
+    </message>
+    <message>
+        <source>finishing a denoising step</source>
+        <translation>正在完成一个去噪步骤</translation>
+    </message>
+    <message>
+        <source>decoding frames</source>
+        <translation>正在解码帧</translation>
+    </message>
+    <message>
+        <source>starting a job</source>
+        <translation>正在启动任务</translation>
+    </message>
+    <message>
+        <source>loading torch and diffusers</source>
+        <translation>正在加载 torch 和 diffusers</translation>
+    </message>
+    <message>
+        <source>building the demo model</source>
+        <translation>正在生成演示模型</translation>
+    </message>
+    <message>
+        <source>finishing its work</source>
+        <translation>正在结束手头的工作</translation>
     </message>
 </context>
 <context>
@@ -869,6 +915,10 @@ memory options are under the parameters and models sections.&lt;/p&gt;
         <translation>{0}：种子 {1}，{2} 帧，在 {3} 上生成，用时 {4} 秒</translation>
     </message>
     <message>
+        <source> (saving…)</source>
+        <translation>（正在保存…）</translation>
+    </message>
+    <message>
         <source>(none yet)</source>
         <translation>（暂无）</translation>
     </message>
@@ -879,10 +929,6 @@ memory options are under the parameters and models sections.&lt;/p&gt;
     <message>
         <source>Video to video with {0}</source>
         <translation>视频转视频：{0}</translation>
-    </message>
-    <message>
-        <source>Stopping…</source>
-        <translation>正在停止…</translation>
     </message>
 </context>
 <context>
@@ -1384,6 +1430,10 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>保存项目</translation>
     </message>
     <message>
+        <source>Saving {0}…</source>
+        <translation>正在保存 {0}…</translation>
+    </message>
+    <message>
         <source>Could not save the project: {0}</source>
         <translation>无法保存项目：{0}</translation>
     </message>
@@ -1491,6 +1541,21 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     </message>
 </context>
 <context>
+    <name>QuitSequence</name>
+    <message>
+        <source>Quitting once the project is written…</source>
+        <translation>项目写入完成后即退出…</translation>
+    </message>
+    <message>
+        <source>Stopping…</source>
+        <translation>正在停止…</translation>
+    </message>
+    <message>
+        <source>Still {0}: the window closes when that ends. Close it again to quit now.</source>
+        <translation>仍在{0}：完成后窗口将关闭。再次关闭窗口可立即退出。</translation>
+    </message>
+</context>
+<context>
     <name>RenderOnPanel</name>
     <message>
         <source>This computer</source>
@@ -1595,6 +1660,17 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     <message>
         <source>requeued: its worker was lost; now on {0}</source>
         <translation>已重新排队：原渲染节点失联；现在在 {0} 上运行</translation>
+    </message>
+</context>
+<context>
+    <name>SaveStatus</name>
+    <message>
+        <source>Saving the project</source>
+        <translation>正在保存项目</translation>
+    </message>
+    <message>
+        <source>saving %v of %m takes</source>
+        <translation>正在保存第 %v 个镜头，共 %m 个</translation>
     </message>
 </context>
 <context>

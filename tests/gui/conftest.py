@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+from tests.hub_server import FakeHub
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
@@ -34,7 +36,7 @@ def no_leaked_windows(qapp):
     qapp.processEvents()
     leaked = [w for w in QApplication.topLevelWidgets() if w.isVisible() and w.objectName() == "mainWindow"]
     for window in leaked:
-        window.close()
+        close_and_wait(window)
     settle()
     assert not leaked, "a test left a main window open"
 
@@ -62,9 +64,22 @@ def window(qtbot, demo_models, tmp_path):
     win.show()
     configure_tiny(win, demo_models)
     yield win
-    win.close()
-    assert not win.controller._thread.isRunning()
+    close_and_wait(win)
+    assert not win.isVisible() and not win.controller.running
     settle()
+
+
+def close_and_wait(window, timeout: float = 60.0) -> None:
+    """Close a main window and wait until it has closed: closing never blocks the window, so
+    it ends once the worker has stopped and any project write is done."""
+    import time
+
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    window.close()
+    deadline = time.monotonic() + timeout
+    while window.isVisible() and time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
 
 
 def settle() -> None:
@@ -77,3 +92,44 @@ def settle() -> None:
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     QCoreApplication.processEvents()
     gc.collect()
+
+
+# The Hub stand-in on 127.0.0.1 serving the demo model under Hub ids (tests/hub_server.py).
+ZOOM = "guoyww/animatediff-motion-lora-zoom-in"
+EPIC = "emilianJR/epiCRealism"
+
+
+@pytest.fixture
+def hub(demo_models, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    server = FakeHub(
+        {
+            "demo/base": demo_models.base,
+            "demo/adapter": demo_models.motion_adapter,
+            ZOOM: demo_models.motion_lora,
+            EPIC: demo_models.base,
+        }
+    ).start()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def asked(monkeypatch):
+    questions = []
+
+    def answer(parent, text):
+        questions.append(text)
+        return True
+
+    monkeypatch.setattr("gui.models_window.ask_download", answer)
+    return questions
+
+
+def use_hub_models(window) -> None:
+    window.models.base.set_text("demo/base")
+    window.models.adapter.set_text("demo/adapter")

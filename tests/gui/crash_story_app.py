@@ -59,7 +59,7 @@ def main() -> None:
         window.generate()
     else:
         restored = window.offer_recovery()
-        window.projects.wait_autosave()
+        window.projects.wait_writes()
         report(window, restored=restored, dirty=window.project.dirty,
                asked_at=asked[0] if asked else None)
     app.exec()

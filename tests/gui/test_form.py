@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QWidget
 
 from gui.input_form import SECTIONS
+from tests.gui.conftest import close_and_wait
 
 
 def test_advanced_sections_start_folded_and_remember_their_state(qtbot, tmp_path):
@@ -22,7 +23,7 @@ def test_advanced_sections_start_folded_and_remember_their_state(qtbot, tmp_path
     assert first.parameters.free_init.isVisible()
     first.sections["memory"].button.click()
     first.sections["memory"].button.click()  # opened and closed again
-    first.close()
+    close_and_wait(first)
 
     second = MainWindow(settings_path=settings)
     qtbot.addWidget(second)

@@ -5,51 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from backend.hub import downloads
-from tests.hub_server import FakeHub
+from tests.gui.conftest import EPIC, ZOOM, use_hub_models
 
 TIMEOUT = 120_000
 UNET = "unet/diffusion_pytorch_model.safetensors"
-ZOOM = "guoyww/animatediff-motion-lora-zoom-in"
-EPIC = "emilianJR/epiCRealism"
-
-
-@pytest.fixture
-def hub(demo_models, tmp_path, monkeypatch):
-    from huggingface_hub import constants
-
-    server = FakeHub(
-        {
-            "demo/base": demo_models.base,
-            "demo/adapter": demo_models.motion_adapter,
-            ZOOM: demo_models.motion_lora,
-            EPIC: demo_models.base,
-        }
-    ).start()
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def asked(monkeypatch):
-    questions = []
-
-    def answer(parent, text):
-        questions.append(text)
-        return True
-
-    monkeypatch.setattr("gui.models_window.ask_download", answer)
-    return questions
-
-
-def use_hub_models(window) -> None:
-    window.models.base.set_text("demo/base")
-    window.models.adapter.set_text("demo/adapter")
 
 
 def test_a_job_with_uncached_models_asks_downloads_with_progress_then_generates(
@@ -112,8 +72,8 @@ def test_cancel_during_the_download_leaves_the_app_usable(window, qtbot, hub, as
 def test_the_hub_gone_is_said_before_the_job_starts(window, qtbot, hub, asked):
     hub.stop()
     use_hub_models(window)
-    window.generate_button.click()
-    assert window.error_banner.isVisible()
+    window.generate_button.click()  # the Hub is asked off the GUI thread
+    qtbot.waitUntil(window.error_banner.isVisible, timeout=TIMEOUT)
     assert (
         "cannot be reached" in window.error_banner.text()
         and "demo/base" in window.error_banner.text()
@@ -223,9 +183,10 @@ def test_the_demo_model_is_chosen_for_both_fields(window):
     assert window.models.base.text() == DEMO_LABEL
 
 
-def test_saying_no_downloads_nothing_and_starts_nothing(window, hub, monkeypatch):
+def test_saying_no_downloads_nothing_and_starts_nothing(window, qtbot, hub, monkeypatch):
     monkeypatch.setattr("gui.models_window.ask_download", lambda parent, text: False)
     use_hub_models(window)
-    window.generate_button.click()
+    window.generate_button.click()  # the Hub is asked off the GUI thread, then the question
+    qtbot.waitUntil(lambda: window.download_check is None, timeout=TIMEOUT)
     assert window.controller.queue.running is None and not window.controller.queue.pending
     assert hub.file_requests("GET") == [] and "not started" in window.status_label.text()

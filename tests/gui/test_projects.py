@@ -25,7 +25,9 @@ def test_takes_are_kept_saved_and_reopened(window, qtbot, tmp_path):
     generate(window, qtbot, 2)
     assert window.takes.list.count() == 2
     assert window.windowTitle().startswith("Untitled*")
-    assert window.projects.save_to(tmp_path / "storm.adsproj")
+    with qtbot.waitSignal(window.projects.saved, timeout=TIMEOUT):
+        assert window.projects.save_to(tmp_path / "storm.adsproj")
+        assert window.windowTitle().startswith("Untitled* (saving…)")  # written on its thread
     assert window.windowTitle().startswith("storm —")
     frames_two = window.project.frames(window.project.takes[1])
 
@@ -58,7 +60,8 @@ def test_rerun_and_vary_seed(window, qtbot):
 
 def test_vary_seed_on_a_reopened_project_shows_the_new_take(window, qtbot, tmp_path):
     generate(window, qtbot, 3)
-    window.projects.save_to(tmp_path / "one.adsproj")
+    with qtbot.waitSignal(window.projects.saved, timeout=TIMEOUT):
+        window.projects.save_to(tmp_path / "one.adsproj")
     window.open_project(str(tmp_path / "one.adsproj"))  # a project with takes: nothing to follow
     take = window.project.takes[0]
     with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
@@ -116,7 +119,7 @@ def test_autosave_and_recovery_after_a_crash(window, qtbot, demo_models, tmp_pat
         assert take.request.seed == 8
         assert not crashed.exists()
         # The frames came back, and are safe in the new window's own recovery file at once.
-        other.projects.wait_autosave()
+        other.projects.wait_writes()
         assert other.recovery_path.is_file()
         assert np.array_equal(other.project.frames(take), frames)
         saved = Project.open(other.recovery_path)

@@ -14,7 +14,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
-from tests.gui.conftest import configure_tiny
+from tests.gui.conftest import close_and_wait, configure_tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 120_000
@@ -182,8 +182,8 @@ def test_close_during_a_job(qtbot, demo_models, tmp_path):
     win.generate()
     win.generate()  # and one waiting
     qtbot.waitUntil(lambda: "denoising" in started, timeout=TIMEOUT)
-    win.close()
-    assert not win.controller._thread.isRunning()
+    close_and_wait(win)
+    assert not win.isVisible() and not win.controller.running
     assert (tmp_path / "settings.json").is_file()
 
 
@@ -298,6 +298,8 @@ while not ready and time.monotonic() < deadline:
     time.sleep(0.01)
 print(shown_without, bool(ready), first_import.get('torch'), first_import.get('diffusers'))
 window.close()
+while window.isVisible():
+    app.processEvents()
 """
 
 
