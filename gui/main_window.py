@@ -44,6 +44,7 @@ from gui.project_controller import ProjectController
 from gui.queue_panel import QueuePanel
 from gui.remote_panel import attach_remote
 from gui.takes_panel import CompareDialog, TakesPanel, elided
+from gui.window_fit import FrameFitter
 from gui.worker import GenerationController
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
@@ -70,7 +71,6 @@ class MainWindow(QMainWindow):
         self.controller = controller or GenerationController(self)
         self.last_result = None
         self._closing = False
-        self._fitted_with_frame = False
         self.notifier = BackgroundNotifier(self)
         self._waiting_for_demo: list[GenerationRequest] = []
         self._job_started_at = 0.0
@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         c.demo_model_ready.connect(self._on_demo_ready)
         c.demo_model_failed.connect(self.show_error)
 
+        self.frame_fitter = FrameFitter(self)
         self.fit_to_screen(1280, 800)
         self.restore_settings()
         self._update_title()
@@ -313,31 +314,14 @@ class MainWindow(QMainWindow):
         self._open_help(text_dialog(self, "aboutDialog", "About AnimateDiff Studio", about_text(device)))
 
     def fit_to_screen(self, width: int, height: int) -> None:
-        """Take `width` x `height`, or the screen's available area where that is smaller (a
-        geometry remembered on a larger screen included), and keep the window on the screen."""
+        """Take `width` x `height`, or less where the screen's available area is smaller; the
+        frame fitter then keeps the whole frame, title bar included, inside that area."""
         screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
-            self.resize(width, height)
-            return
-        area = screen.availableGeometry()
-        # The frame (title bar, borders) comes on top of the client size.
-        frame_w = max(0, self.frameGeometry().width() - self.geometry().width())
-        frame_h = max(0, self.frameGeometry().height() - self.geometry().height())
-        width = min(width, area.width() - frame_w)
-        height = min(height, area.height() - frame_h)
+        if screen is not None:
+            area = screen.availableGeometry()
+            width, height = min(width, area.width()), min(height, area.height())
         self.resize(width, height)
-        x = min(max(self.x(), area.left()), area.right() - width - frame_w + 1)
-        y = min(max(self.y(), area.top()), area.bottom() - height - frame_h + 1)
-        if self.isMaximized():
-            return
-        self.move(x, y)
-
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        # The frame's size is known only once the window is shown: fit again with it.
-        if not self._fitted_with_frame:
-            self._fitted_with_frame = True
-            self.fit_to_screen(self.width(), self.height())
+        self.frame_fitter.fit()
 
     def show_models_window(self) -> None:
         from gui.models_window import show_models_window
@@ -666,7 +650,7 @@ class MainWindow(QMainWindow):
         self.parameters.random_seed.setChecked(s.random_seed)
         if s.window_geometry:
             self.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
-            self.fit_to_screen(self.width(), self.height())
+            self.frame_fitter.fit()
         if s.window_state:
             self.restoreState(QByteArray(base64.b64decode(s.window_state)))
 
