@@ -360,6 +360,8 @@ class MainWindow(QMainWindow):
         except InputError as exc:
             self.show_error(self.tr("{0} Fix it and press Generate again.").format(sentence(str(exc))))
             return
+        if not self._fits(request):
+            return
         self.clear_error()
         self._follow_job = True
         remote = getattr(self.controller, "remote", None)
@@ -384,8 +386,22 @@ class MainWindow(QMainWindow):
 
     def _run_again(self, request: GenerationRequest) -> None:
         """Re-run or Vary seed: asked for like Generate, so the player shows the new take."""
+        if not self._fits(request):
+            return
         self._follow_job = True
         self.controller.enqueue(request)
+
+    def _fits(self, request: GenerationRequest) -> bool:
+        """The command line's checks before work (backend/engine/preflight.py): a job that
+        cannot fit is refused with the same sentence and never started."""
+        from backend.engine.preflight import check_job_fits
+
+        try:
+            check_job_fits(request)
+        except InputError as exc:
+            self.show_error(self.tr("{0} Fix it and press Generate again.").format(sentence(str(exc))))
+            return False
+        return True
 
     def _on_demo_ready(self, _folder: str) -> None:
         waiting, self._waiting_for_demo = self._waiting_for_demo, []

@@ -152,7 +152,8 @@ class _ProgressBar:
 
 
 def run_generate(args: argparse.Namespace, given: set[str]) -> int:
-    from backend.core.limits import check_memory, check_output_size
+    from backend.core.limits import check_output_size
+    from backend.engine.preflight import check_job_fits
     from backend.media.writer import check_output_writable, output_format, write_clip
 
     request = request_from_args(args, given)
@@ -161,8 +162,7 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     check_output_writable(args.output)
     check_not_input(args.output, request.input_video if request.mode == "video2video" else None, "--input")
     check_output_size(output_format(args.output), request.width, request.height, args.output)
-    # The pipeline decodes to float32 RGB (12 bytes a pixel) before our uint8 copy (3 more).
-    check_memory(request.frames, request.width, request.height, args.command, bytes_per_pixel=15)
+    check_job_fits(request)
     if args.project:
         project_path = Path(os.path.expanduser(args.project))
         if not project_path.parent.is_dir():
