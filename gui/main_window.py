@@ -562,8 +562,11 @@ class MainWindow(QMainWindow):
         self._before_preview = None
         self.current_request = take.request
         self.player.set_frames(frames, take.request.fps, request=take.request)
+        # Its settings are shown; Random stays as the user set it (Re-run and "Use these
+        # settings" are the ways to take the take's seed).
+        random_seed = self.parameters.random_seed.isChecked()
         self.apply_request(take.request)
-        self.parameters.random_seed.setChecked(False)  # the take's seed is the one shown and used
+        self.parameters.random_seed.setChecked(random_seed)
         self.project.ui_state["selected_take"] = take.id
         self.set_status(self.tr("{0}: seed {1}, {2} frames, made on {3} in {4} s").format(
             take.name, take.request.seed, take.frame_count, take.device or "?", f"{take.duration:.1f}"))

@@ -3,6 +3,7 @@ view, and never changes what the user did not ask to change."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 
@@ -28,3 +29,41 @@ def test_a_job_that_cannot_fit_is_refused_with_the_command_lines_sentence(window
     window.generate()
     assert not started
     assert window.error_banner.isVisible() and sentence in window.error_banner.text()
+
+
+def add_takes(window, count: int = 2, frames: int = 16):
+    from backend.core.request import GenerationRequest
+
+    clip = np.zeros((frames, 64, 64, 3), np.uint8)
+    return [window.project.add_take(clip, GenerationRequest(prompt=f"take {n}", seed=40 + n, frames=frames))
+            for n in range(count)]
+
+
+def test_in_out_points_and_zoom_belong_to_the_take_shown(window):
+    first, second = add_takes(window)
+    window.takes.refresh()
+    window.show_take(first)
+    player = window.player
+    player.set_in_point(4)
+    player.set_out_point(10)
+    player.zoom_combo.setCurrentIndex(2)
+    assert len(player.range_frames()) == 7
+    # A new job's preview, then its finished clip: the take it makes has its whole range.
+    preview = np.zeros((16, 64, 64, 3), np.uint8)
+    player.set_frames(preview, 8, preview=True)
+    player.set_frames(preview, 8, request=first.request)
+    assert (player.in_point, player.out_point) == (0, 15) and player.zoom_combo.currentData() == "fit"
+    window.show_take(first)
+    player.set_in_point(4)
+    player.set_out_point(10)
+    window.show_take(second)
+    assert len(player.range_frames()) == 16
+
+
+def test_looking_at_a_take_keeps_random_seed_as_it_was(window):
+    take = add_takes(window, 1)[0]
+    window.parameters.random_seed.setChecked(True)
+    window.show_take(take)
+    assert window.parameters.random_seed.isChecked()
+    assert window.parameters.seed.value() == take.request.seed  # its settings are shown
+    assert window.request_from_form().seed != take.request.seed or take.request.seed == 0
