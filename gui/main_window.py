@@ -539,13 +539,17 @@ class MainWindow(QMainWindow):
 
     def export_clip(self):
         """Open the export dialog on the clip the player shows, with the request that made it."""
-        from gui.export_dialog import ExportDialog
+        from gui.export_dialog import ExportDialog, export_name
 
         frames = self.player.range_frames()
         if frames is None or self.player.is_preview:
             self.set_status(self.tr("Nothing to export yet: generate a clip first."))
             return None
-        dialog = ExportDialog(self, self.player, self.player.clip_request, self.settings)
+        request = self.player.clip_request
+        takes = self.project.takes
+        number = next((n for n, take in enumerate(takes, 1) if take.request is request), None)
+        name = export_name(self.projects.shown_name(), number, request.seed if request else None)
+        dialog = ExportDialog(self, self.player, request, self.settings, name)
         dialog.open()
         return dialog
 

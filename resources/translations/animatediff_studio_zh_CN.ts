@@ -178,6 +178,14 @@
         <translation>正在写入 {0}…</translation>
     </message>
     <message>
+        <source>Replace {0}?</source>
+        <translation>替换 {0}？</translation>
+    </message>
+    <message>
+        <source>{0} already exists in {1}. Replace it?</source>
+        <translation>{1} 中已有 {0}。要替换它吗？</translation>
+    </message>
+    <message>
         <source>Saved {0}.</source>
         <translation>已保存 {0}。</translation>
     </message>

@@ -67,3 +67,36 @@ def test_looking_at_a_take_keeps_random_seed_as_it_was(window):
     assert window.parameters.random_seed.isChecked()
     assert window.parameters.seed.value() == take.request.seed  # its settings are shown
     assert window.request_from_form().seed != take.request.seed or take.request.seed == 0
+
+
+def test_exports_are_named_by_take_and_seed_and_ask_before_overwriting(window, qtbot, tmp_path,
+                                                                      monkeypatch):
+    from gui.export_dialog import ExportDialog
+
+    first, second = add_takes(window)
+    window.takes.refresh()
+    window.settings.export = {"folder": str(tmp_path), "format": "gif"}
+
+    def export(take):
+        window.show_take(take)
+        dialog = window.export_clip()
+        dialog.format.setCurrentIndex(dialog.format.findData("gif"))
+        return dialog
+
+    written = []
+    for take in (first, second):
+        dialog = export(take)
+        dialog.start()
+        dialog.wait()
+        qtbot.waitUntil(lambda d=dialog: hasattr(d, "written"), timeout=30000)
+        written.append(dialog._target())
+        dialog.close()
+    assert [p.name for p in written] == [f"Untitled-take1-seed{first.request.seed}.gif",
+                                         f"Untitled-take2-seed{second.request.seed}.gif"]
+    before = written[0].read_bytes()
+    asked = []
+    monkeypatch.setattr(ExportDialog, "ask_overwrite", lambda self, target: asked.append(target) or False)
+    dialog = export(first)
+    dialog.start()
+    assert asked == [written[0]] and dialog.job is None and written[0].read_bytes() == before
+    dialog.close()
