@@ -153,7 +153,7 @@ class _ProgressBar:
 
 def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     from backend.core.limits import check_output_size
-    from backend.engine.preflight import check_job_fits
+    from backend.engine.preflight import check_job_fits, check_model_names
     from backend.media.writer import check_output_writable, output_format, write_clip
 
     request = request_from_args(args, given)
@@ -174,6 +174,8 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     if request.mode == "video2video" and not Path(os.path.expanduser(request.input_video)).exists():
         raise InputError(f"--input {request.input_video!r}: no such file or folder")
     remote = cli_remote.remote_url(args)  # checks the broker before torch is imported
+    if not remote:
+        check_model_names(request)
     bar = _ProgressBar(enabled=not args.quiet)
     if not remote:  # a remote job's models are resolved (and downloaded) on the worker
         from backend.hub.downloads import prepare_models
