@@ -17,9 +17,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli_main(argv)
     if argv and argv[0] == "gui":
         argv = argv[1:]
+    elif argv and (suggestion := mistyped_command(argv[0], COMMANDS)):
+        print(f"animatediff-studio: unknown command {argv[0]!r}: did you mean {suggestion}? "
+              "(see --help)", file=sys.stderr)
+        return 2
     from gui.app import main as gui_main
 
     return gui_main(argv)
+
+
+def mistyped_command(word: str, commands) -> str | None:
+    """The command `word` was probably meant to be (`genrate` -> generate), or None when it may
+    be a project to open: an existing path, a .adsproj name, or like no command."""
+    import difflib
+
+    if word.startswith("-") or word.endswith(".adsproj") or os.path.exists(word):
+        return None
+    close = difflib.get_close_matches(word, [*commands, "gui"], n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def run() -> None:

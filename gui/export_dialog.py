@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QSpinBox,
@@ -44,6 +45,17 @@ from gui.i18n import translate
 
 FORMATS = [("GIF", "gif"), ("MP4 (H.264)", "mp4"), ("WebM (VP9)", "webm"), ("WebP", "webp"),
            (QT_TRANSLATE_NOOP("ExportDialog", "PNG frames"), "folder")]  # labels through tr()
+
+
+def export_name(project_name: str, take_number: int | None, seed: int | None) -> str:
+    """The default file name of an export: project, take and seed (`fox-take3-seed42`), so one
+    take's export never takes another's name."""
+    parts = ["-".join(project_name.split()) or "animation"]
+    if take_number is not None:
+        parts.append(f"take{take_number}")
+    if seed is not None:
+        parts.append(f"seed{seed}")
+    return "-".join(parts).replace("/", "-").replace("\\", "-")
 
 
 def scale_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -145,7 +157,7 @@ class ExportJob(QObject):
 
 
 class ExportDialog(QDialog):
-    def __init__(self, parent, player, request, settings) -> None:
+    def __init__(self, parent, player, request, settings, name: str = "animation") -> None:
         super().__init__(parent)
         self.setObjectName("exportDialog")
         self.setWindowTitle(self.tr("Export"))
@@ -256,7 +268,7 @@ class ExportDialog(QDialog):
         self.format.currentIndexChanged.connect(self._format_changed)
         self.size_choice.currentIndexChanged.connect(self._update)
         folder = remembered.get("folder") or str(Path.home())
-        self.path.setText(str(Path(folder) / "animation"))
+        self.path.setText(str(Path(folder) / name))
         self._format_changed()
 
     def _target(self) -> Path:
@@ -323,6 +335,8 @@ class ExportDialog(QDialog):
         if self.request is not None:
             metadata = build_metadata(self.request.to_dict(), frame_range=self.frame_range)
         target = self._target()
+        if target.exists() and (target.is_file() or any(target.iterdir())) and not self.ask_overwrite(target):
+            return
         self.settings.export = {
             "format": kind, "folder": str(target.parent), "size": self.size_choice.currentData(),
             "gif_dither": options.gif_dither, "loop": self.loop.currentData(), "pingpong": options.pingpong,
@@ -336,6 +350,14 @@ class ExportDialog(QDialog):
         self.cancel_button.setText(self.tr("Cancel"))  # "Close" after an earlier export
         self.message.setText(self.tr("Writing {0}…").format(target.name))
         self.job.start()
+
+    def ask_overwrite(self, target: Path) -> bool:
+        """Whether to replace an existing file (or a folder's frames): asked, never assumed."""
+        answer = QMessageBox.question(
+            self, self.tr("Replace {0}?").format(target.name),
+            self.tr("{0} already exists in {1}. Replace it?").format(target.name, str(target.parent)),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def cancel(self) -> None:
         if self.job is not None and self.job.running:

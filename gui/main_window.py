@@ -4,11 +4,10 @@ else happens in the worker thread."""
 
 from __future__ import annotations
 
-import base64
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -48,6 +47,8 @@ from gui.quit_sequence import QuitSequence
 from gui.remote_panel import attach_remote
 from gui.save_status import SaveStatus
 from gui.takes_panel import CompareDialog, TakesPanel, elided
+from gui.window_fit import FrameFitter
+from gui.window_settings import restore_window, save_window
 from gui.worker import GenerationController
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
@@ -65,7 +66,6 @@ class MainWindow(QMainWindow):
         self.controller = controller or GenerationController(self)
         self.last_result = None
         self.quitting = QuitSequence(self)
-        self._fitted_with_frame = False
         self._painted = False
         self.notifier = BackgroundNotifier(self)
         self._waiting_for_demo: list[GenerationRequest] = []
@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         c.demo_model_ready.connect(self._on_demo_ready)
         c.demo_model_failed.connect(self.show_error)
 
+        self.frame_fitter = FrameFitter(self)
         self.fit_to_screen(1280, 800)
         self.restore_settings()
         self._update_title()
@@ -319,31 +320,14 @@ class MainWindow(QMainWindow):
         self._open_help(text_dialog(self, "aboutDialog", "About AnimateDiff Studio", about_text(device)))
 
     def fit_to_screen(self, width: int, height: int) -> None:
-        """Take `width` x `height`, or the screen's available area where that is smaller (a
-        geometry remembered on a larger screen included), and keep the window on the screen."""
+        """Take `width` x `height`, or less where the screen's available area is smaller; the
+        frame fitter then keeps the whole frame, title bar included, inside that area."""
         screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
-            self.resize(width, height)
-            return
-        area = screen.availableGeometry()
-        # The frame (title bar, borders) comes on top of the client size.
-        frame_w = max(0, self.frameGeometry().width() - self.geometry().width())
-        frame_h = max(0, self.frameGeometry().height() - self.geometry().height())
-        width = min(width, area.width() - frame_w)
-        height = min(height, area.height() - frame_h)
+        if screen is not None:
+            area = screen.availableGeometry()
+            width, height = min(width, area.width()), min(height, area.height())
         self.resize(width, height)
-        x = min(max(self.x(), area.left()), area.right() - width - frame_w + 1)
-        y = min(max(self.y(), area.top()), area.bottom() - height - frame_h + 1)
-        if self.isMaximized():
-            return
-        self.move(x, y)
-
-    def showEvent(self, event) -> None:  # noqa: N802
-        super().showEvent(event)
-        # The frame's size is known only once the window is shown: fit again with it.
-        if not self._fitted_with_frame:
-            self._fitted_with_frame = True
-            self.fit_to_screen(self.width(), self.height())
+        self.frame_fitter.fit()
 
     def show_models_window(self) -> None:
         from gui.models_window import show_models_window
@@ -382,6 +366,8 @@ class MainWindow(QMainWindow):
         except InputError as exc:
             self.show_error(self.tr("{0} Fix it and press Generate again.").format(sentence(str(exc))))
             return
+        if not self._fits(request):
+            return
         self.clear_error()
         self._follow_job = True
         remote = getattr(self.controller, "remote", None)
@@ -409,8 +395,22 @@ class MainWindow(QMainWindow):
 
     def _run_again(self, request: GenerationRequest) -> None:
         """Re-run or Vary seed: asked for like Generate, so the player shows the new take."""
+        if not self._fits(request):
+            return
         self._follow_job = True
         self.controller.enqueue(request)
+
+    def _fits(self, request: GenerationRequest) -> bool:
+        """The command line's checks before work (backend/engine/preflight.py): a job that
+        cannot fit is refused with the same sentence and never started."""
+        from backend.engine.preflight import check_job_fits
+
+        try:
+            check_job_fits(request)
+        except InputError as exc:
+            self.show_error(self.tr("{0} Fix it and press Generate again.").format(sentence(str(exc))))
+            return False
+        return True
 
     def _on_demo_ready(self, _folder: str) -> None:
         waiting, self._waiting_for_demo = self._waiting_for_demo, []
@@ -546,13 +546,17 @@ class MainWindow(QMainWindow):
 
     def export_clip(self):
         """Open the export dialog on the clip the player shows, with the request that made it."""
-        from gui.export_dialog import ExportDialog
+        from gui.export_dialog import ExportDialog, export_name
 
         frames = self.player.range_frames()
         if frames is None or self.player.is_preview:
             self.set_status(self.tr("Nothing to export yet: generate a clip first."))
             return None
-        dialog = ExportDialog(self, self.player, self.player.clip_request, self.settings)
+        request = self.player.clip_request
+        takes = self.project.takes
+        number = next((n for n, take in enumerate(takes, 1) if take.request is request), None)
+        name = export_name(self.projects.shown_name(), number, request.seed if request else None)
+        dialog = ExportDialog(self, self.player, request, self.settings, name)
         dialog.open()
         return dialog
 
@@ -569,8 +573,11 @@ class MainWindow(QMainWindow):
         self._before_preview = None
         self.current_request = take.request
         self.player.set_frames(frames, take.request.fps, request=take.request)
+        # Its settings are shown; Random stays as the user set it (Re-run and "Use these
+        # settings" are the ways to take the take's seed).
+        random_seed = self.parameters.random_seed.isChecked()
         self.apply_request(take.request)
-        self.parameters.random_seed.setChecked(False)  # the take's seed is the one shown and used
+        self.parameters.random_seed.setChecked(random_seed)
         self.project.ui_state["selected_take"] = take.id
         self.set_status(self.tr("{0}: seed {1}, {2} frames, made on {3} in {4} s").format(
             take.name, take.request.seed, take.frame_count, take.device or "?", f"{take.duration:.1f}"))
@@ -662,35 +669,10 @@ class MainWindow(QMainWindow):
     # -- settings and closing --------------------------------------------------------------
 
     def restore_settings(self) -> None:
-        s = self.settings
-        self.models.base.set_recent(s.recent_base_models)
-        self.models.adapter.set_recent(s.recent_motion_adapters)
-        if s.last_request:
-            try:
-                self.apply_request(GenerationRequest.from_dict(s.last_request))
-            except InputError:
-                pass  # settings from an older or broken file: keep the defaults
-        self.parameters.random_seed.setChecked(s.random_seed)
-        if s.window_geometry:
-            self.restoreGeometry(QByteArray(base64.b64decode(s.window_geometry)))
-            self.fit_to_screen(self.width(), self.height())
-        if s.window_state:
-            self.restoreState(QByteArray(base64.b64decode(s.window_state)))
+        restore_window(self)
 
     def save_settings(self) -> None:
-        s = self.settings
-        try:
-            # The seed shown, not the fresh one a ticked Random draws for a job.
-            s.last_request = self.request_from_form().replace(seed=self.parameters.seed.seed()).to_dict()
-        except InputError:
-            pass  # keep the last valid settings
-        s.random_seed = self.parameters.random_seed.isChecked()
-        s.window_geometry = base64.b64encode(bytes(self.saveGeometry())).decode("ascii")
-        s.window_state = base64.b64encode(bytes(self.saveState())).decode("ascii")
-        try:
-            s.save(self.settings_path)
-        except OSError as exc:
-            print(f"animatediff-studio: could not save settings: {exc}")
+        save_window(self)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - never blocks: gui/quit_sequence.py
         if self.quitting.close_requested():

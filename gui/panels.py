@@ -422,7 +422,8 @@ class PromptPanel(QWidget):
         self.prompt.setPlaceholderText("a sunset over the sea, fishing boats, golden hour")
         self.prompt.setTabChangesFocus(True)
         self.negative = setting_widget("negative_prompt", QPlainTextEdit())
-        self.negative.setPlaceholderText("bad quality, worse quality")
+        # Visibly an example, not a value: the request's negative prompt is empty until typed.
+        self.negative.setPlaceholderText(self.tr("Optional. For example: {0}").format("bad quality, worse quality"))
         self.negative.setTabChangesFocus(True)
         self.prompt.setMinimumHeight(60)
         self.prompt.setMaximumHeight(120)
@@ -561,9 +562,9 @@ class ParametersPanel(QObject):
         self.seconds.setDecimals(1)
         self.seconds.setSingleStep(0.5)
         self.seconds.setValue(self.frames.value() / self.fps.value())
-        self.seconds.setSuffix(" s")
+        self.seconds.setSuffix(self.tr(" s", "seconds, after a number"))
         self.frames.setSuffix(self.tr(" frames"))
-        self.fps.setSuffix(" fps")
+        self.fps.setSuffix(self.tr(" fps", "frames per second, after a number"))
         self.aspect = named(QComboBox(), "aspectCombo", self.tr("Aspect ratio"),
                             self.tr("Shape of the clip. A preset keeps the shorter side and sets the longer one; "
                                     "SD1.5 models work best with the shorter side at 512."))

@@ -352,14 +352,18 @@ class TimelinePlayer(QWidget):
 
     def set_frames(self, frames: np.ndarray | None, fps: float | None = None, preview: bool = False,
                    request=None) -> None:
-        """Show a clip. A preview (latents while denoising) keeps the playhead and in/out
-        range when its length matches; a new take resets them. `request` is the request that
-        made these frames: exports take it with them, so frames and settings never mix."""
+        """Show a clip. A job's next preview, and its finished clip, keep the playhead, in/out
+        range and zoom the job's preview had when the length matches (a first preview over a clip
+        of its length keeps the playhead too); any other clip starts with its whole range at
+        fit zoom: each take is its own. `request` is the
+        request that made these frames: exports take it with them, so frames and settings
+        never mix."""
         import numpy as np
 
         self.clip_request = None if preview else request
         same_length = frames is not None and self.frames is not None and len(frames) == len(self.frames)
-        keep = same_length and (preview or self.is_preview)
+        keep = same_length and self.is_preview
+        keep_playhead = same_length and (preview or self.is_preview)
         self.frames = None if frames is None else np.ascontiguousarray(frames)
         self.is_preview = preview
         if fps is not None:
@@ -369,6 +373,8 @@ class TimelinePlayer(QWidget):
         count = self.frame_count
         if not keep:
             self.in_point, self.out_point = 0, max(0, count - 1)
+            self.zoom_combo.setCurrentIndex(ZOOMS.index("fit"))
+        if not keep_playhead:
             self.current = 0
         self.current = min(self.current, max(0, count - 1))
         if self.frames is not None:

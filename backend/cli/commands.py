@@ -176,7 +176,8 @@ class _ProgressBar:
 
 
 def run_generate(args: argparse.Namespace, given: set[str]) -> int:
-    from backend.core.limits import check_memory, check_output_size
+    from backend.core.limits import check_output_size
+    from backend.engine.preflight import check_job_fits, check_model_names
     from backend.media.writer import check_output_writable, output_format, write_clip
 
     request = request_from_args(args, given)
@@ -194,8 +195,7 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     check_output_size(output_format(args.output), request.width, request.height, args.output)
     plan = plan_for_args(args, request.frames, request.width, request.height, output_format(args.output),
                          _ProgressBar(enabled=not args.quiet))
-    # The pipeline decodes to float32 RGB (12 bytes a pixel) before our uint8 copy (3 more).
-    check_memory(request.frames, request.width, request.height, args.command, bytes_per_pixel=15)
+    check_job_fits(request)
     if args.project:
         project_path = Path(os.path.expanduser(args.project))
         if not project_path.parent.is_dir():
@@ -207,6 +207,8 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     if request.mode == "video2video" and not Path(os.path.expanduser(request.input_video)).exists():
         raise InputError(f"--input {request.input_video!r}: no such file or folder")
     remote = cli_remote.remote_url(args)  # checks the broker before torch is imported
+    if not remote:
+        check_model_names(request)
     bar = _ProgressBar(enabled=not args.quiet)
     if not remote:  # a remote job's models are resolved (and downloaded) on the worker
         from backend.hub.downloads import prepare_models

@@ -77,16 +77,22 @@ class MemoryEstimate:
         return max(self.generating, self.runtime + self.weights + (self.load_transient or 0))
 
     def describe(self) -> str:
-        gib = 2**30
         if self.peak is None:
-            return (f"estimated working memory {max(self.activations, self.decode) / gib:.1f} GiB "
+            return (f"estimated working memory {gib(max(self.activations, self.decode))} GiB "
                     "plus the model weights")
-        text = (f"estimated peak memory {self.generating / gib:.1f} GiB while generating "
-                f"(weights {self.weights / gib:.1f}, denoising {self.activations / gib:.1f}, "
-                f"decoding {self.decode / gib:.1f})")
+        text = (f"estimated peak memory {gib(self.generating)} GiB while generating "
+                f"(weights {gib(self.weights)}, denoising {gib(self.activations)}, "
+                f"decoding {gib(self.decode)})")
         if self.peak > self.generating:
-            text += f", {self.peak / gib:.1f} GiB for a moment while loading"
+            text += f", {gib(self.peak)} GiB for a moment while loading"
         return text
+
+
+def gib(count: int) -> str:
+    """Bytes in GiB to one decimal; "< 0.1" for a small nonzero amount (the tiny models' terms
+    printed as a misleading 0.0)."""
+    value = count / 2**30
+    return "< 0.1" if 0 < value < 0.05 else f"{value:.1f}"
 
 
 def _tensor_bytes(files, element_size: int, allow_pickle: bool, role: str) -> int:

@@ -189,6 +189,14 @@
         <translation>正在写入 {0}…</translation>
     </message>
     <message>
+        <source>Replace {0}?</source>
+        <translation>替换 {0}？</translation>
+    </message>
+    <message>
+        <source>{0} already exists in {1}. Replace it?</source>
+        <translation>{1} 中已有 {0}。要替换它吗？</translation>
+    </message>
+    <message>
         <source>Saved {0}.</source>
         <translation>已保存 {0}。</translation>
     </message>
@@ -1360,8 +1368,18 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>按当前帧率计算的片段时长（秒）；修改它会设置帧数。</translation>
     </message>
     <message>
+        <source> s</source>
+        <comment>seconds, after a number</comment>
+        <translation> 秒</translation>
+    </message>
+    <message>
         <source> frames</source>
         <translation> 帧</translation>
+    </message>
+    <message>
+        <source> fps</source>
+        <comment>frames per second, after a number</comment>
+        <translation> 帧/秒</translation>
     </message>
     <message>
         <source>Aspect ratio</source>
@@ -1464,6 +1482,10 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
 </context>
 <context>
     <name>PromptPanel</name>
+    <message>
+        <source>Optional. For example: {0}</source>
+        <translation>可选。例如：{0}</translation>
+    </message>
     <message>
         <source>Frame</source>
         <translation>帧</translation>

@@ -17,12 +17,14 @@ from PySide6.QtCore import QLocale
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QAbstractSpinBox,
     QComboBox,
     QGroupBox,
     QLabel,
     QLineEdit,
     QMainWindow,
     QMenu,
+    QPlainTextEdit,
     QTableWidget,
     QTabWidget,
     QTextBrowser,
@@ -49,7 +51,7 @@ photo.png
 """.split())
 # Example prompts stay in English in every language: the SD1.5 text encoder reads English.
 ALLOWED_PHRASES = ("Qt for Python", "a sunset over the sea, fishing boats, golden hour",
-                   "bad quality, worse quality, blurry")
+                   "bad quality, worse quality, blurry", "bad quality, worse quality")
 # Paths, URLs, environment variables and version strings are data, not words to translate.
 DATA = re.compile(r"\S*(?:/|\\|://)\S*|\$\w+|(?<![\w.-])\d[\w.+-]*")
 ACCELERATOR = re.compile(r"\(&[A-Za-z0-9]\)")
@@ -97,8 +99,10 @@ def visible_texts(root: QWidget, tooltips: bool = True) -> list[str]:
             texts.append(widget.text())
         elif isinstance(widget, QAbstractButton):
             texts.append(widget.text())
-        elif isinstance(widget, QLineEdit):
+        elif isinstance(widget, (QLineEdit, QPlainTextEdit)):
             texts.append(widget.placeholderText())
+        elif isinstance(widget, QAbstractSpinBox) and hasattr(widget, "suffix"):
+            texts.append(widget.suffix())
         elif isinstance(widget, QComboBox) and not widget.isEditable():
             texts += [widget.itemText(i) for i in range(widget.count())]
         elif isinstance(widget, QTextBrowser):
@@ -280,3 +284,13 @@ def test_the_shipped_catalogue_is_complete_and_compiled(tmp_path):
     qm = tmp_path / "fresh.qm"
     update_translations.release(update_translations.TS, qm)
     assert qm.read_bytes() == update_translations.QM.read_bytes(), "the .qm is stale"
+
+
+def test_units_and_placeholders_are_chinese(chinese, main_window):
+    """Issue 20: the duration read "2.0 s" and the negative prompt's placeholder was English
+    (and looked like a value)."""
+    parameters, prompt = main_window.parameters, main_window.prompt
+    assert parameters.seconds.suffix().strip() == "秒"
+    assert "帧" in parameters.fps.suffix()
+    assert prompt.negative.placeholderText().startswith("可选")
+    assert prompt.negative.toPlainText() == ""
