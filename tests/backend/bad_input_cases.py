@@ -63,7 +63,7 @@ def more_cases(C, gen, convert, GEN) -> list:  # noqa: N803 - the table's own na
         C("tensor-only embedding .pt, no --allow-pickle (valid)", gen("--embedding", "{in}/pk/tensors.pt:<tp>"), 0, "wrote"),
         # -- damaged model files -----------------------------------------------------------------
         C("base model folder, unet weights truncated", gen("--base-model", "{in}/damaged/base-cut"), 2,
-          "a weights file is truncated or corrupt (Error while deserializing header: incomplete metadata"),
+          "the weights file is truncated or corrupt (Error while deserializing header: incomplete metadata"),
         C("base model folder, unet weights truncated, estimate first", (*loud, "--base-model", "{in}/damaged/base-cut"), 2,
           "the weights file is truncated or corrupt"),
         C("motion adapter config.json not JSON", gen("--motion-adapter", "{in}/damaged/adapter-json"), 2,

@@ -47,7 +47,11 @@ def main() -> None:
         "framed": any(frame_margins(window)),
         "status_bar": [top_left.x(), top_left.y(), status.width(), status.height()],
     }), flush=True)
-    window.close()
+    window.close()  # as a user closes it: the quit sequence stops the worker, then it closes
+    closing_by = time.monotonic() + FRAMED_WITHIN_S
+    while window.isVisible() and time.monotonic() < closing_by:
+        app.processEvents()
+        time.sleep(0.01)
 
 
 if __name__ == "__main__":
