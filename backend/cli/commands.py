@@ -242,7 +242,7 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
         from backend.project.project_file import append_take
 
         project, take = append_take(args.project, result.frames, result.request, result.duration, result.device,
-                                    inputs=result.inputs)
+                                    inputs=result.inputs, family=result.family)
         if steps:
             take = project.add_finished_take(take, frames, steps)
             project.save(project.path)
@@ -315,7 +315,7 @@ def run_convert(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from backend.core.limits import check_fps
-    from backend.media.metadata import build_metadata
+    from backend.media.metadata import build_metadata, input_records
     from backend.media.writer import check_output_writable, output_format, write_clip
     from backend.project.project_file import Project
 
@@ -332,7 +332,8 @@ def run_export(args: argparse.Namespace) -> int:
                          _ProgressBar(enabled=True))
     frames, fps, steps = run_plan(plan, frames, fps, "auto", _ProgressBar(enabled=True))
     extra = {"finishing": [*take.finishing, *steps]} if (take.finishing or steps) else {}
-    metadata = build_metadata(take.request.to_dict(), take=take.name, **extra)
+    metadata = build_metadata(take.request.to_dict(), take=take.name, **input_records(take.request),
+                              **extra)
     outputs = write_clip(frames, args.output, fps, options, metadata)
     print(f"wrote {outputs[0]} ({take.name}, {len(frames)} frames, {fps:g} fps)", file=sys.stderr)
     return EXIT_OK

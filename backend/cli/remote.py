@@ -254,16 +254,16 @@ def run_batch(args: argparse.Namespace) -> int:
 
 def _write_job(job: BatchJob, result, args: argparse.Namespace) -> None:
     from backend.cli.options import write_options
-    from backend.media.metadata import build_metadata
+    from backend.media.metadata import build_metadata, input_records
     from backend.media.writer import write_clip
 
-    metadata = build_metadata(result.request.to_dict())
+    metadata = build_metadata(result.request.to_dict(), **input_records(result.request))
     write_clip(result.frames, str(job.output), result.request.fps, write_options(args), metadata)
     if args.project:
         from backend.project.project_file import append_take
 
         append_take(args.project, result.frames, result.request, result.duration, result.device,
-                    inputs=result.inputs)
+                    inputs=result.inputs, family=result.family)
 
 
 def _finish_line(job: BatchJob, total: int) -> None:

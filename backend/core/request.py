@@ -445,10 +445,12 @@ class GenerationRequest:
         help="Use an earlier text-encoder layer: 1-2 suits many anime models; off by default."))
     # image2video: a start image makes a text-to-video job image-to-video (models that can).
     start_image: str | None = field(default=None, metadata=setting(
-        # No widget yet: the window's Start image field (startImageEdit) is still to come.
         label="Start image", flag="--image", mode="text2video", metavar="IMG",
+        widget="startImageEdit",
         help="Image-to-video: the clip starts from this image (resized to the clip's size). "
         "Only models that can use one (Wan2.2-TI2V-5B, Wan image-to-video models)."))
+    # The start image's sha256 once a job has run with it (as guidance inputs record theirs).
+    start_image_sha256: str | None = None
     # video2video
     input_video: str | None = field(default=None, metadata=setting(
         label="Input video", flag="--input", mode="video2video", widget="inputVideoEdit",

@@ -19,12 +19,17 @@ from backend.core.errors import (
     CancelCheck,
     Cancelled,
     GenerationError,
-    InputError,
     StudioError,
     cancel_check,
 )
 from backend.core.request import GenerationRequest, MotionLora, random_seed
-from backend.engine.guided import guided_arguments, guided_pipeline, kept_inputs, read_guidance
+from backend.engine.guided import (
+    guided_arguments,
+    guided_pipeline,
+    kept_inputs,
+    read_guidance,
+    read_start_image,
+)
 from backend.engine.memory import (
     context_window,
     motion_length,
@@ -93,8 +98,10 @@ class GenerationResult:
     device: str
     timings: dict[str, float] = field(default_factory=dict)
     plan: MemoryPlan | None = None  # the memory plan the frames were made with
-    # Guidance inputs as the job used them, for a project take to keep (backend/take_inputs.py).
+    # Guidance inputs and the start image as the job used them, for a project take to keep
+    # (backend/project/take_inputs.py).
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    family: str = ""  # the model family that made them (backend/families)
 
 
 class _StepReporter:
@@ -252,18 +259,6 @@ def load_input_video(request: GenerationRequest) -> list:
     return [Image.fromarray(frame) for frame in read_input_video(request)]
 
 
-def load_start_image(request: GenerationRequest):
-    """The start image of an image-to-video job, as RGB; the pipeline resizes it to the clip's
-    size as diffusers does."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(request.start_image) as image:
-            return image.convert("RGB")
-    except (OSError, UnidentifiedImageError) as exc:
-        raise InputError(f"--image {request.start_image!r}: not a readable image ({exc})") from exc
-
-
 def _family_loras(request: GenerationRequest, sources: SourcePlan) -> tuple[MotionLora, ...]:
     return tuple(MotionLora(sources.extra(IMAGE_LORA, lora.source).location, lora.weight)
                  for lora in request.model.loras)
@@ -300,7 +295,7 @@ def generate(
 
     family, configs = checked_family(request)
     video = load_input_video(request) if request.mode == "video2video" else None
-    image = load_start_image(request) if request.run_mode == "image2video" else None
+    request, image = read_start_image(request)
     request, guidance = read_guidance(request, video, on_progress)
     if should_cancel():
         raise Cancelled()
@@ -347,7 +342,7 @@ def generate(
     if on_progress is not None:
         on_progress(Progress("done", reporter.step, reporter.total, duration, 0.0))
     return GenerationResult(frames, request, duration, cache.device, timings, plan,
-                            kept_inputs(request, guidance))
+                            kept_inputs(request, guidance, image), family.name)
 
 
 def _run(request, plan, cache, inputs, on_progress, should_cancel, started, timings):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from backend.core.errors import InputError
-from backend.core.guidance import has_guidance, with_input_hashes
+from backend.core.guidance import checked_sha256, has_guidance, with_input_hashes
 
 
 @dataclass
@@ -165,11 +165,31 @@ def guided_arguments(request, inputs: GuidanceInputs | None) -> dict[str, Any]:
     return kwargs
 
 
-def kept_inputs(request, inputs: GuidanceInputs | None) -> dict[str, np.ndarray]:
-    """The inputs a project take keeps (backend/take_inputs.py names them)."""
+def read_start_image(request):
+    """(request with the start image's sha256 recorded, the image as RGB) for an
+    image-to-video job, else (request, None). InputError for a missing, unreadable or changed
+    file."""
+    from PIL import Image, UnidentifiedImageError
+
+    if request.run_mode != "image2video":
+        return request, None
+    digest = checked_sha256(request.start_image, request.start_image_sha256, "--image")
+    try:
+        with Image.open(request.start_image) as image:
+            rgb = image.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        raise InputError(f"--image {request.start_image!r}: not a readable image ({exc})") from exc
+    return request.replace(start_image_sha256=digest), rgb
+
+
+def kept_inputs(request, inputs: GuidanceInputs | None, start_image=None) -> dict[str, np.ndarray]:
+    """The inputs a project take keeps (backend/take_inputs.py names them): the guidance
+    inputs and the start image."""
+    start = {} if start_image is None else {"start_image": np.asarray(start_image)[None]}
     if inputs is None:
-        return {}
-    kept = {f"control_{i}": frames for i, frames in enumerate(inputs.preprocessed)}
+        return start
+    kept = dict(start)
+    kept.update({f"control_{i}": frames for i, frames in enumerate(inputs.preprocessed)})
     for keyframe, image in zip(sorted(request.keyframes, key=lambda k: k.frame),
                                inputs.keyframe_images, strict=True):
         kept[f"keyframe_{keyframe.frame}"] = np.asarray(image)[None]
@@ -199,8 +219,9 @@ def portable_guidance(request, video_frames=None):
     inputs a take keeps, read here). The worker gets these frames and images, not the paths."""
     from PIL import Image
 
+    request, start_image = read_start_image(request)
     if not has_guidance(request):
-        return request, {}
+        return request, kept_inputs(request, None, start_image)
     video = None if video_frames is None else [Image.fromarray(f) for f in video_frames]
     request, inputs = read_guidance(request, video)
-    return request, kept_inputs(request, inputs)
+    return request, kept_inputs(request, inputs, start_image)

@@ -181,6 +181,12 @@ class ModelFamily:
     def constraints(self, configs: ModelConfigs) -> Constraints:
         return Constraints()
 
+    def native_sizes(self, configs: ModelConfigs) -> tuple[tuple[int, int], ...]:
+        """(width, height) sizes the model was made for, the default first: the form offers
+        them."""
+        d = self.defaults(configs)
+        return tuple(dict.fromkeys(((d.width, d.height), (d.height, d.width))))
+
     def modes(self, configs: ModelConfigs) -> tuple[str, ...]:
         """The modes this model can run (a text-only model has no image2video)."""
         return tuple(self.pipelines)

@@ -69,6 +69,14 @@ class WanFamily(ModelFamily):
         "model.embeddings": "textual-inversion embeddings are for CLIP text encoders; Wan uses UMT5",
         "model.compile_unet": "Wan has a transformer, not a UNet",
         "model.channels_last": "Wan has a transformer, not a UNet",
+        "preset": "the quality presets are AnimateDiff recipes (motion modules and their LoRAs); "
+                  "no few-step LoRA with a permissive licence exists for Wan2.1-1.3B or "
+                  "Wan2.2-TI2V-5B yet",
+        "controls": "ControlNets are made for Stable Diffusion 1.5's UNet",
+        "sparse_control": "SparseCtrl works with AnimateDiff's motion modules only",
+        "keyframes": "keyframes go through SparseCtrl, an AnimateDiff model; give Wan a start "
+                     "image instead",
+        "ip_adapter": "IP-Adapter is made for Stable Diffusion 1.5's UNet",
     }
     # Cheapest first, as the memory plan takes them.
     memory_savers = (
@@ -150,6 +158,14 @@ class WanFamily(ModelFamily):
         if width and width >= 5120:
             return FamilyDefaults(1280, 720, 81, 16, 50, 5.0, "Wan2.1-14B")
         return FamilyDefaults(832, 480, 81, 16, 50, 5.0, "Wan2.1-T2V-1.3B")
+
+    def native_sizes(self, configs: ModelConfigs) -> tuple[tuple[int, int], ...]:
+        """The sizes the makers trained at: the default and its portrait; the 14B models also
+        at 480P (832x480)."""
+        sizes = list(super().native_sizes(configs))
+        if (_width(configs) or 0) >= 5120:
+            sizes += [(832, 480), (480, 832)]
+        return tuple(sizes)
 
     def scheduler_refusal(self, name: str) -> str:
         return (f"scheduler {name} is a Stable Diffusion scheduler; Wan models use flow "

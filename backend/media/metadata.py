@@ -38,13 +38,16 @@ def build_metadata(request_dict: dict[str, Any], **extra: Any) -> dict[str, Any]
 
 
 def input_records(request) -> dict[str, Any]:
-    """The input files a request starts from (the start image), each with its sha256, so a
-    re-run can tell whether the same image is still there."""
+    """The input files a request starts from (the start image), each with its sha256 (the one
+    the job recorded, else the file's now), so a re-run can tell whether the same image is
+    still there."""
     import hashlib
 
     records: dict[str, Any] = {}
     if getattr(request, "start_image", None):
-        digest = hashlib.sha256(Path(request.start_image).read_bytes()).hexdigest()
+        digest = request.start_image_sha256
+        if digest is None and Path(request.start_image).is_file():
+            digest = hashlib.sha256(Path(request.start_image).read_bytes()).hexdigest()
         records["start_image"] = {"path": request.start_image, "sha256": digest}
     return records
 

@@ -181,3 +181,28 @@ def write_wan_demo_model(root: str | os.PathLike, shape: str = "2.1") -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return root / names[0]
+
+
+def is_wan_demo_complete(root: str | os.PathLike, shape: str) -> bool:
+    root = Path(root)
+    return ((root / f"wan-{shape}" / "model_index.json").is_file()
+            and (root / f"wan-{shape}-lora" / "pytorch_lora_weights.safetensors").is_file())
+
+
+def is_demo_set_complete(root: str | os.PathLike) -> bool:
+    """Whether every demo model the window offers is under `root`: AnimateDiff's set and a Wan
+    model of each shape."""
+    from backend.models.demo_model import is_demo_model_complete
+
+    return is_demo_model_complete(root) and all(is_wan_demo_complete(root, s) for s in SHAPES)
+
+
+def write_demo_set(root: str | os.PathLike) -> None:
+    """Write whichever of the window's demo models are missing under `root`."""
+    from backend.models.demo_model import is_demo_model_complete, write_demo_model
+
+    if not is_demo_model_complete(root):
+        write_demo_model(root)
+    for shape in SHAPES:
+        if not is_wan_demo_complete(root, shape):
+            write_wan_demo_model(root, shape)

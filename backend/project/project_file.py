@@ -75,6 +75,7 @@ class Take:
     favourite: bool = False
     # Guidance inputs kept with the take (backend/take_inputs.py): name -> [frames, w, h].
     inputs: dict[str, list[int]] = field(default_factory=dict)
+    family: str = ""  # the model family that made it (backend/families); "" before families
     # A finished take (interpolated, upscaled) names the take it was made from and its steps.
     parent: str = ""
     finishing: tuple[dict[str, Any], ...] = ()
@@ -96,6 +97,7 @@ class Take:
             "notes": self.notes,
             "favourite": self.favourite,
             **({"inputs": self.inputs} if self.inputs else {}),
+            **({"family": self.family} if self.family else {}),
             **({"parent": self.parent, "finishing": list(self.finishing)} if self.parent else {}),
         }
 
@@ -148,6 +150,7 @@ class Take:
             notes=_typed(data, "notes", str, "", name),
             favourite=_typed(data, "favourite", bool, False, name),
             inputs=check_inputs(data.get("inputs"), MAX_SIDE, name),
+            family=_typed(data, "family", str, "", name)[:40],
             parent=_typed(data, "parent", str, "", name),
             finishing=tuple(step for step in _typed(data, "finishing", list, [], name)
                             if isinstance(step, dict)),
@@ -222,8 +225,9 @@ class Project:
 
     def add_take(self, frames: np.ndarray, request: GenerationRequest, duration: float = 0.0,
                  device: str = "", name: str = "",
-                 inputs: dict[str, np.ndarray] | None = None) -> Take:
-        """A new take; `inputs` are the guidance inputs to keep with it (GenerationResult's)."""
+                 inputs: dict[str, np.ndarray] | None = None, family: str = "") -> Take:
+        """A new take; `inputs` are the guidance inputs and start image to keep with it, and
+        `family` the model family that made it (GenerationResult's)."""
         import numpy as np
 
         frames = np.ascontiguousarray(frames)
@@ -238,6 +242,7 @@ class Project:
             duration=duration,
             device=device,
             inputs=shapes(inputs or {}),
+            family=family,
             _frames=frames,
             _inputs=dict(inputs or {}),
         )
@@ -548,12 +553,13 @@ def _read_take_frames(path: Path, take: Take) -> np.ndarray:
 
 def append_take(path: str | os.PathLike, frames: np.ndarray, request: GenerationRequest,
                 duration: float = 0.0, device: str = "",
-                inputs: dict[str, np.ndarray] | None = None) -> tuple[Project, Take]:
+                inputs: dict[str, np.ndarray] | None = None,
+                family: str = "") -> tuple[Project, Take]:
     """Add a take to the project at `path`, creating the project if the file does not exist."""
     path = Path(os.path.expanduser(str(path)))
     if path.suffix.lower() != SUFFIX:
         path = path.with_name(path.name + SUFFIX)
     project = Project.open(path) if path.exists() else Project(path.stem, None)
-    take = project.add_take(frames, request, duration, device, inputs=inputs)
+    take = project.add_take(frames, request, duration, device, inputs=inputs, family=family)
     project.save(path)
     return project, take

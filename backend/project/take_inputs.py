@@ -1,9 +1,9 @@
-"""The guidance inputs a take keeps: each control's preprocessed frames, the keyframe images and
-the IP-Adapter reference image, stored in the project as PNGs under
+"""The inputs a take keeps: each control's preprocessed frames, the keyframe images, the
+IP-Adapter reference image and an image-to-video job's start image, stored in the project as PNGs under
 `takes/<take id>/inputs/<name>/frame_00000.png`, so Re-run works from the project alone, on
 another machine too.
 
-Names: `control_<i>` (the i-th control), `keyframe_<frame>`, `reference`. Re-run writes them to
+Names: `control_<i>` (the i-th control), `keyframe_<frame>`, `reference`, `start_image`. Re-run writes them to
 a folder and points the request at them (controls then go in with preprocess=none: the stored
 frames are already preprocessed, so the clip is the same).
 """
@@ -23,7 +23,7 @@ from backend.core.errors import InputError
 if TYPE_CHECKING:
     import numpy as np  # loaded where frames are handled: the window shows before numpy loads
 
-INPUT_NAME = re.compile(r"^(control_\d{1,3}|keyframe_\d{1,4}|reference)$")
+INPUT_NAME = re.compile(r"^(control_\d{1,3}|keyframe_\d{1,4}|reference|start_image)$")
 FRAME_NAME = "frame_{:05d}.png"
 
 
@@ -126,7 +126,7 @@ def read_inputs(path: Path, take_id: str, shape: dict[str, list[int]]) -> dict[s
 
 
 def rerun_request(request, inputs: dict[str, np.ndarray], folder: Path):
-    """`request` with its control sources, keyframes and reference image pointing at the stored
+    """`request` with its control sources, keyframes, reference and start image pointing at the stored
     `inputs` written into `folder` (which must exist). Unchanged when nothing was stored."""
     from PIL import Image
 
@@ -155,5 +155,9 @@ def rerun_request(request, inputs: dict[str, np.ndarray], folder: Path):
     if reference is not None and "reference" in inputs:
         reference = dataclasses.replace(
             reference, image=str(save("reference") / FRAME_NAME.format(0)), sha256=None)
-    return request.replace(controls=controls, keyframes=keyframes, ip_adapter=reference)
+    start = {}
+    if request.start_image and "start_image" in inputs:
+        start = {"start_image": str(save("start_image") / FRAME_NAME.format(0)),
+                 "start_image_sha256": None}
+    return request.replace(controls=controls, keyframes=keyframes, ip_adapter=reference, **start)
 

@@ -221,7 +221,8 @@ class RemoteJob:
         request = request.replace(
             model=self.request.model, input_video=self.request.input_video,
             controls=self.request.controls, keyframes=self.request.keyframes,
-            ip_adapter=self.request.ip_adapter,
+            ip_adapter=self.request.ip_adapter, start_image=self.request.start_image,
+            start_image_sha256=self.request.start_image_sha256,
         )
         frames = decode_frames(reply["frames"])
         return RemoteResult(
@@ -232,6 +233,7 @@ class RemoteJob:
             worker=worker,
             workers=list(self.workers),
             inputs=self.inputs,
+            family=str(reply.get("family", ""))[:40],
         )
 
 
@@ -296,7 +298,8 @@ class RemoteClient:
 
             request = request.replace(seed=random_seed())
         video = read_input_video(request) if request.mode == "video2video" else None
-        # Guidance inputs travel with the job as the video-to-video input does: as frames.
+        # Guidance inputs and the start image travel with the job as the video-to-video input
+        # does: as frames.
         request, kept = portable_guidance(request, video)
         sent = portable_request(request)
         job: dict[str, Any] = {"request": sent.to_dict(), "previews": previews}

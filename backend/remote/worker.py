@@ -165,7 +165,7 @@ def _write_input_frames(items: list[str], folder: str) -> None:
 
 
 def with_guidance_inputs(request, items: Any, folder: str):
-    """The request pointed at the control frames, keyframes and reference image the job
+    """The request pointed at the control frames, keyframes, reference and start image the job
     carries, written into `folder` (the client read and preprocessed them)."""
     from pathlib import Path
 
@@ -239,6 +239,8 @@ def render(task, job: dict[str, Any]) -> dict[str, Any]:
             scratch = make_scratch()
             _write_input_frames(frames_in, scratch)
             request = request.replace(input_video=scratch)
+        if request.run_mode == "image2video" and "start_image" not in (job.get("guidance_inputs") or {}):
+            raise InputError("an image-to-video job without its start image")
         if job.get("guidance_inputs"):
             scratch = scratch or make_scratch()
             request = with_guidance_inputs(request, job["guidance_inputs"], scratch)
@@ -316,6 +318,7 @@ def _run(task, request, job: dict[str, Any], worker: str) -> dict[str, Any]:
         "duration": result.duration,
         "device": result.device,
         "worker": worker,
+        "family": result.family,
     }
     limit = int((_options.max_result_mb if _options else DEFAULT_MAX_RESULT_MB) * 1024 * 1024)
     size = payload_bytes(reply)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from backend.core.errors import InputError
+from backend.core.guidance import Keyframe, ReferenceImage
 from backend.core.request import GenerationRequest, ModelSpec, MotionLora
 from backend.families.registry import detect_family, family_named, model_configs
 from tests.backend import wan_reference
@@ -166,6 +167,9 @@ def test_memory_terms_count_the_text_encoder_and_both_experts(tmp_path):
     ({"clip_skip": 2}, "clip skip"),
     ({"freeu": (0.9, 0.2, 1.2, 1.4)}, "freeu"),
     ({"scheduler": "ddim"}, "stable diffusion scheduler"),
+    ({"preset": "lightning"}, "animatediff recipes"),
+    ({"ip_adapter": ReferenceImage("face.png")}, "ip-adapter"),
+    ({"keyframes": (Keyframe(0, "a.png"),)}, "start image instead"),
     ({"frames": 8}, "try 5 or 9"),
     ({"width": 24}, "try 16 or 32"),
 ])
