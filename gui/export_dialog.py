@@ -319,7 +319,7 @@ class ExportDialog(QDialog):
         return None
 
     def start(self) -> None:
-        from backend.media.metadata import build_metadata
+        from backend.media.metadata import build_metadata, input_records
         from backend.media.writer import WriteOptions
 
         frames = self.frames
@@ -333,7 +333,8 @@ class ExportDialog(QDialog):
         )
         metadata = None
         if self.request is not None:
-            metadata = build_metadata(self.request.to_dict(), frame_range=self.frame_range)
+            metadata = build_metadata(self.request.to_dict(), frame_range=self.frame_range,
+                                      **input_records(self.request))
         target = self._target()
         if target.exists() and (target.is_file() or any(target.iterdir())) and not self.ask_overwrite(target):
             return

@@ -107,6 +107,9 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     window.lanes.previewFailed.connect(window.set_status)
     window.player.add_lane_widget(window.lanes)
     window.guidance.preview_button.clicked.connect(window.lanes.preview_control)
+    from gui.family_form import FamilyForm
+
+    family = window.family_form = FamilyForm(window)
 
     top = QWidget()
     top_layout = QVBoxLayout(top)
@@ -121,11 +124,12 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     essentials.addRow(label("mode"), params.mode)
     essentials.addRow(label("input_video"), params.input_row)
     essentials.addRow(label("strength"), params.strength)
+    essentials.addRow(label("start_image"), family.start_image)
     essentials.addRow(label("base_model"), models.base)
     essentials.addRow(label("motion_adapter"), models.adapter)
     essentials.addRow(label("preset"), params.quality)
     essentials.addRow(translate("InputForm", "Duration"), hrow(params.frames, params.seconds, params.fps))
-    essentials.addRow(translate("InputForm", "Size"), hrow(params.aspect, params.width_spin, params.height_spin,
+    essentials.addRow(translate("InputForm", "Size"), hrow(params.aspect, family.sizes, params.width_spin, params.height_spin,
                                    stretch=params.aspect))
     essentials.addRow(translate("InputForm", "Seed"), hrow(params.seed, params.random_seed, stretch=params.seed))
 
@@ -136,6 +140,7 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
 
     params.mode.currentIndexChanged.connect(show_video_rows)
     show_video_rows()
+    family.attach(essentials)
 
     sampling = form()
     sampling.addRow(label("steps"), params.steps)

@@ -35,10 +35,8 @@ from gui.panels import (
     ModelsPanel,
     ParametersPanel,
     PromptPanel,
-    fill_panels,
     is_demo,
     named,
-    request_from_panels,
 )
 from gui.player import TimelinePlayer
 from gui.project_controller import ProjectController
@@ -340,10 +338,10 @@ class MainWindow(QMainWindow):
     # -- request <-> panels ----------------------------------------------------------------
 
     def request_from_form(self) -> GenerationRequest:
-        return request_from_panels(self.prompt, self.parameters, self.models, self.guidance)
+        return self.family_form.request()  # gui/family_form.py: what applies to the model's family
 
     def apply_request(self, request: GenerationRequest) -> None:
-        fill_panels(request, self.prompt, self.parameters, self.models, self.guidance)
+        self.family_form.fill(request)
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -383,9 +381,9 @@ class MainWindow(QMainWindow):
             self.parameters.seed.setValue(request.seed)
         self.settings.last_request = request.to_dict()
         if self.models.uses_demo_model():
-            from backend.models.demo_model import is_demo_model_complete
+            from backend.models.wan_demo_model import is_demo_set_complete
 
-            if not is_demo_model_complete(self.demo_model_root()):
+            if not is_demo_set_complete(self.demo_model_root()):
                 self._waiting_for_demo.append(request)
                 if len(self._waiting_for_demo) == 1:
                     self.set_status(self.tr("Building the tiny demo model (once, a few seconds)…"))
@@ -493,7 +491,7 @@ class MainWindow(QMainWindow):
         self.last_result = result
         # Named here, in the user's language; the name is the take's own from then on.
         name = self.tr("Take {0}").format(len(self.project.takes) + 1)
-        take = self.project.add_take(result.frames, result.request, result.duration, result.device, name, inputs=getattr(result, "inputs", None))
+        take = self.project.add_take(result.frames, result.request, result.duration, result.device, name, inputs=getattr(result, "inputs", None), family=getattr(result, "family", ""))
         self._update_title()
         if self._follow_job:
             self.current_request = result.request

@@ -38,6 +38,16 @@ from backend.core.request import (
     MotionLora,
     random_seed,
 )
+from gui.demo_entries import (  # noqa: F401 - DEMO_LABEL and demo_label are imported from here
+    DEMO_LABEL,
+    base_entry,
+    base_location,
+    demo_label,
+    is_any_demo,
+    is_demo,
+    wan_demo_labels,
+    wan_demo_shape,
+)
 from gui.i18n import translate
 from gui.setting_widgets import (
     SettingFields,
@@ -49,8 +59,6 @@ from gui.setting_widgets import (
     widget_value,
 )
 
-# The model fields' entry for the demo model, in English; the fields show demo_label().
-DEMO_LABEL = QT_TRANSLATE_NOOP("ModelsPanel", "Tiny demo model (offline, noise only)")
 # Aspect presets as (long side / short side, landscape?); None is "Custom". Shown translated.
 ASPECTS = (
     (QT_TRANSLATE_NOOP("ParametersPanel", "Square 1:1"), (1.0, True)),
@@ -61,17 +69,6 @@ ASPECTS = (
     (QT_TRANSLATE_NOOP("ParametersPanel", "Custom"), None),
 )
 SAFETENSORS_FILTER = QT_TRANSLATE_NOOP("ModelsPanel", "Safetensors (*.safetensors);;All files (*)")
-
-
-def demo_label() -> str:
-    """The demo model's entry as the model fields show it, in the user's language."""
-    return translate("ModelsPanel", DEMO_LABEL)
-
-
-def is_demo(text: str) -> bool:
-    """Whether a model field's text means the demo model (in English or the user's language:
-    a recent list may hold either)."""
-    return text in (DEMO_LABEL, demo_label())
 
 
 class _WheelGuard(QObject):
@@ -124,7 +121,7 @@ class ModelSourceField(QWidget):
 
     changed = Signal()
 
-    def __init__(self, setting: str, files: bool, demo: bool) -> None:
+    def __init__(self, setting: str, files: bool, demo: bool, wan_demos: bool = False) -> None:
         super().__init__()
         self.combo = declare(QComboBox(), setting)
         accessible = self.combo.accessibleName()
@@ -135,6 +132,7 @@ class ModelSourceField(QWidget):
         self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.default = default
         self.demo = demo
+        self.wan_demos = wan_demos  # the base model field also offers the Wan demo models
         self.local: list[str] = []  # files from the user's model folders that fit this field
         self.combo.currentTextChanged.connect(lambda _: self.changed.emit())
         folder = QToolButton()
@@ -162,15 +160,16 @@ class ModelSourceField(QWidget):
         text = self.combo.currentText()
         self.combo.blockSignals(True)
         self.combo.clear()
-        items = [self.default] + ([demo_label()] if self.demo else [])
-        items += [item for item in recent + self.local if item not in items and not is_demo(item)]
+        items = [self.default] + ([demo_label()] if self.demo else []) + (
+            wan_demo_labels() if self.wan_demos else [])
+        items += [item for item in recent + self.local if item not in items and not is_any_demo(item)]
         self.combo.addItems(items)
         self.combo.setCurrentText(text or self.default)
         self.combo.blockSignals(False)
 
     def set_local(self, paths: list[str]) -> None:
         recent = [self.combo.itemText(i) for i in range(self.combo.count())]
-        recent = [r for r in recent if r not in self.local and r != self.default and not is_demo(r)]
+        recent = [r for r in recent if r not in self.local and r != self.default and not is_any_demo(r)]
         self.local = list(paths)
         self.set_recent(recent)
 
@@ -335,7 +334,7 @@ class ModelsPanel(QObject):
         super().__init__()
         self.demo_path = demo_path
         self.fields = SettingFields()
-        self.base = ModelSourceField("base_model", files=True, demo=True)
+        self.base = ModelSourceField("base_model", files=True, demo=True, wan_demos=True)
         self.adapter = ModelSourceField("motion_adapter", files=True, demo=True)
         self.loras = LoraList()
         self.image_loras = LoraList("loras", "addImageLoraButton", kind=ImageLora, files=True)
@@ -381,13 +380,13 @@ class ModelsPanel(QObject):
         return True
 
     def _resolve(self, text: str, role: str) -> str:
-        if is_demo(text):
-            root = self.demo_path()
-            return f"{root}/base" if role == "base" else f"{root}/motion-adapter"
-        return text
+        if role == "base":
+            return base_location(text, self.demo_path())
+        return f"{self.demo_path()}/motion-adapter" if is_demo(text) else text
 
     def uses_demo_model(self) -> bool:
-        return is_demo(self.base.text()) or is_demo(self.adapter.text())
+        return (is_demo(self.base.text()) or is_demo(self.adapter.text())
+                or wan_demo_shape(self.base.text()) is not None)
 
     def spec(self) -> ModelSpec:
         return ModelSpec(
@@ -401,7 +400,7 @@ class ModelsPanel(QObject):
 
     def set_spec(self, spec: ModelSpec) -> None:
         root = self.demo_path()
-        base = demo_label() if spec.base_model == f"{root}/base" else spec.base_model
+        base = base_entry(spec.base_model, root)
         adapter = demo_label() if spec.motion_adapter == f"{root}/motion-adapter" else spec.motion_adapter
         self.base.set_text(base)
         self.adapter.set_text(adapter)

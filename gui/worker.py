@@ -112,11 +112,10 @@ class GenerationWorker(QObject):
 
     @Slot(str)
     def build_demo_model(self, folder: str) -> None:
-        from backend.models.demo_model import is_demo_model_complete, write_demo_model
+        from backend.models.wan_demo_model import write_demo_set
 
         try:
-            if not is_demo_model_complete(folder):
-                write_demo_model(folder)
+            write_demo_set(folder)  # the AnimateDiff and Wan demo models that are missing
         except Exception as exc:  # noqa: BLE001 - reported to the user, the app goes on
             self.demo_model_failed.emit(self.tr("Could not build the demo model in {0}: {1}").format(folder, exc))
         else:

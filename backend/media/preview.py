@@ -21,13 +21,20 @@ SD15_LATENT_RGB = np.array(
 
 
 def latents_to_rgb(latents) -> np.ndarray:
-    """[1, 4, F, h, w] (torch or numpy) -> uint8 [F, h, w, 3]."""
+    """[1, C, F, h, w] (torch or numpy) -> uint8 [F, h, w, 3]. SD's 4 channels through the
+    factors above; other models' latents (Wan's 16 or 48 channels) as a rough view: their
+    first three channels, each scaled by its own spread, so the motion still shows."""
     if hasattr(latents, "detach"):
         latents = latents.detach().float().cpu().numpy()
     array = np.asarray(latents, dtype=np.float32)
     if array.ndim == 5:
         array = array[0]
-    if array.ndim != 4 or array.shape[0] != 4:
-        raise ValueError(f"expected latents [1, 4, F, h, w], got {array.shape}")
-    rgb = np.einsum("cfhw,cr->fhwr", array, SD15_LATENT_RGB)
+    if array.ndim != 4 or array.shape[0] < 3:
+        raise ValueError(f"expected latents [1, C, F, h, w], got {array.shape}")
+    if array.shape[0] == 4:
+        rgb = np.einsum("cfhw,cr->fhwr", array, SD15_LATENT_RGB)
+    else:
+        first = array[:3]
+        spread = first.std(axis=(1, 2, 3), keepdims=True) + 1e-6
+        rgb = np.moveaxis((first - first.mean(axis=(1, 2, 3), keepdims=True)) / (2 * spread), 0, -1)
     return np.clip((rgb + 1.0) * 127.5, 0, 255).astype(np.uint8)

@@ -137,3 +137,16 @@ def test_image_to_video_on_a_render_worker_matches_local(render_workers, wan_mod
     assert result.family == "wan" and set(result.inputs) == {"start_image"}
     assert result.request.start_image == str(start_image)  # what the user gave
     assert result.request.start_image_sha256 == hashlib.sha256(start_image.read_bytes()).hexdigest()
+
+
+def test_a_wan_job_has_a_preview_while_it_denoises(wan_models, cache):
+    """The window's and the workers' preview takes Wan's latents (48 channels on the 5B shape)
+    as well as Stable Diffusion's 4: a preview never fails a job."""
+    from backend.media.preview import latents_to_rgb
+
+    previews = []
+    generate(_request(wan_models["2.2-ti2v"]), cache=cache, on_progress=lambda progress: (
+        previews.append(latents_to_rgb(progress.latents))
+        if getattr(progress, "latents", None) is not None else None))
+    assert previews and previews[0].dtype == np.uint8
+    assert previews[0].shape == (2, 4, 4, 3)  # 5 frames in 2 latent frames, 64 / 16 pixels
