@@ -206,6 +206,96 @@
     </message>
 </context>
 <context>
+    <name>Family</name>
+    <message>
+        <source>Wan makes its own motion; a motion adapter is for Stable Diffusion 1.5 models</source>
+        <translation>Wan 自带运动生成；运动适配器用于 Stable Diffusion 1.5 模型</translation>
+    </message>
+    <message>
+        <source>motion LoRAs are for AnimateDiff&apos;s motion modules; give a Wan LoRA with --lora</source>
+        <translation>运动 LoRA 用于 AnimateDiff 的运动模块；请在 LoRA 中添加 Wan LoRA</translation>
+    </message>
+    <message>
+        <source>FreeInit is built into AnimateDiff&apos;s pipelines only</source>
+        <translation>FreeInit 仅内置于 AnimateDiff 的管线中</translation>
+    </message>
+    <message>
+        <source>FreeNoise context windows work on AnimateDiff&apos;s motion modules only</source>
+        <translation>FreeNoise 上下文窗口仅适用于 AnimateDiff 的运动模块</translation>
+    </message>
+    <message>
+        <source>prompt travel runs through FreeNoise, which Wan&apos;s pipelines do not have</source>
+        <translation>提示词切换依赖 FreeNoise，而 Wan 的管线没有 FreeNoise</translation>
+    </message>
+    <message>
+        <source>Wan&apos;s text encoder is UMT5, not CLIP</source>
+        <translation>Wan 的文本编码器是 UMT5，不是 CLIP</translation>
+    </message>
+    <message>
+        <source>FreeU re-weights a UNet&apos;s features; Wan has a transformer</source>
+        <translation>FreeU 重新加权 UNet 的特征；Wan 使用的是 Transformer</translation>
+    </message>
+    <message>
+        <source>textual-inversion embeddings are for CLIP text encoders; Wan uses UMT5</source>
+        <translation>文本反演嵌入用于 CLIP 文本编码器；Wan 使用 UMT5</translation>
+    </message>
+    <message>
+        <source>Wan has a transformer, not a UNet</source>
+        <translation>Wan 使用 Transformer，而不是 UNet</translation>
+    </message>
+    <message>
+        <source>the quality presets are AnimateDiff recipes (motion modules and their LoRAs); no few-step LoRA with a permissive licence exists for Wan2.1-1.3B or Wan2.2-TI2V-5B yet</source>
+        <translation>质量预设是 AnimateDiff 的配方（运动模块及其 LoRA）；目前还没有适用于 Wan2.1-1.3B 或 Wan2.2-TI2V-5B、许可宽松的少步数 LoRA</translation>
+    </message>
+    <message>
+        <source>ControlNets are made for Stable Diffusion 1.5&apos;s UNet</source>
+        <translation>ControlNet 是为 Stable Diffusion 1.5 的 UNet 制作的</translation>
+    </message>
+    <message>
+        <source>SparseCtrl works with AnimateDiff&apos;s motion modules only</source>
+        <translation>SparseCtrl 仅适用于 AnimateDiff 的运动模块</translation>
+    </message>
+    <message>
+        <source>keyframes go through SparseCtrl, an AnimateDiff model; give Wan a start image instead</source>
+        <translation>关键帧通过 AnimateDiff 的 SparseCtrl 模型实现；请改为给 Wan 一张起始图像</translation>
+    </message>
+    <message>
+        <source>IP-Adapter is made for Stable Diffusion 1.5&apos;s UNet</source>
+        <translation>IP-Adapter 是为 Stable Diffusion 1.5 的 UNet 制作的</translation>
+    </message>
+</context>
+<context>
+    <name>FamilyForm</name>
+    <message>
+        <source>Native size</source>
+        <translation>原生尺寸</translation>
+    </message>
+    <message>
+        <source>The sizes this model was made for</source>
+        <translation>该模型训练时所用的尺寸</translation>
+    </message>
+    <message>
+        <source>Building the tiny demo models (once, a few seconds)…</source>
+        <translation>正在构建微型演示模型（仅一次，几秒钟）…</translation>
+    </message>
+    <message>
+        <source>{0} does not apply to {1} models: {2}</source>
+        <translation>{0}不适用于 {1} 模型：{2}</translation>
+    </message>
+    <message>
+        <source>{0} models use other schedulers: {1}</source>
+        <translation>{0} 模型使用其他调度器：{1}</translation>
+    </message>
+    <message>
+        <source>This model cannot run this mode.</source>
+        <translation>此模型无法运行该模式。</translation>
+    </message>
+    <message>
+        <source>Custom</source>
+        <translation>自定义</translation>
+    </message>
+</context>
+<context>
     <name>FrameView</name>
     <message>
         <source>Frame view</source>
@@ -982,6 +1072,14 @@ memory options are under the parameters and models sections.&lt;/p&gt;
     <message>
         <source>Tiny demo model (offline, noise only)</source>
         <translation>微型演示模型（离线，仅生成噪点）</translation>
+    </message>
+    <message>
+        <source>Tiny Wan 2.1 demo model (text or video to video)</source>
+        <translation>微型 Wan 2.1 演示模型（文本或视频生成视频）</translation>
+    </message>
+    <message>
+        <source>Tiny Wan 2.2 demo model (text or image to video)</source>
+        <translation>微型 Wan 2.2 演示模型（文本或图像生成视频）</translation>
     </message>
     <message>
         <source>Safetensors (*.safetensors);;All files (*)</source>
@@ -2123,6 +2221,29 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     <message>
         <source>torch.compile the UNet: the first job takes minutes longer, later jobs with the same models run faster.</source>
         <translation>用 torch.compile 编译 UNet：第一个任务要多花几分钟，之后使用相同模型的任务会更快。</translation>
+    </message>
+</context>
+<context>
+    <name>StartImageField</name>
+    <message>
+        <source>Images (*.png *.jpg *.jpeg *.webp *.bmp);;All files (*)</source>
+        <translation>图像 (*.png *.jpg *.jpeg *.webp *.bmp);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>An image file; or drop one here</source>
+        <translation>图像文件；也可以拖放到这里</translation>
+    </message>
+    <message>
+        <source>Browse start image</source>
+        <translation>浏览起始图像</translation>
+    </message>
+    <message>
+        <source>Choose the image the clip starts from</source>
+        <translation>选择片段开始时的图像</translation>
+    </message>
+    <message>
+        <source>Choose the start image</source>
+        <translation>选择起始图像</translation>
     </message>
 </context>
 <context>
