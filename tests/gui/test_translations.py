@@ -48,6 +48,7 @@ kohya torch.compile float16 bfloat16 float32 s1 s2 b1 b2
 ddim euler euler_ancestral dpmpp_2m dpmpp_2m_karras lcm pndm euler_trailing lcm_linear
 ControlNet MultiControlNet SparseCtrl IP-Adapter RGB Delete none canny lineart depth image_encoder
 photo.png
+Wan UMT5 Transformer model_default unipc_flow euler_flow Wan2.1-1.3B Wan2.2-TI2V-5B
 """.split())
 # Example prompts stay in English in every language: the SD1.5 text encoder reads English.
 ALLOWED_PHRASES = ("Qt for Python", "a sunset over the sea, fishing boats, golden hour",
