@@ -76,6 +76,13 @@ class FamilyForm(QObject):
         """The form layout holding the Start image and motion adapter rows."""
         self.essentials = essentials
         self._show_start_image()
+        self._offer_schedulers()
+
+    def _offer_schedulers(self) -> None:
+        family = self.family
+        self._offer(self.window.parameters.scheduler, lambda name: name in family.schedulers,
+                    self.tr("{0} models use other schedulers: {1}").format(
+                        family.label, ", ".join(family.schedulers)))
 
     # -- finding the family ------------------------------------------------------------------
 
@@ -116,6 +123,9 @@ class FamilyForm(QObject):
         if generation != self._generation:
             return  # the field changed again since
         keep, self._keep_values = self._keep_values, False
+        line = self.window.models.base.combo.lineEdit()
+        if not line.hasFocus():
+            line.setCursorPosition(0)  # a long entry shows its start, not its end
         if family is self.family and configs == self.configs:
             self._pending_saved = None
             return
@@ -152,6 +162,7 @@ class FamilyForm(QObject):
                 p.scheduler.setCurrentIndex(max(0, p.scheduler.findData(family.default_scheduler)))
                 if p.mode.currentData() not in family.modes(configs):
                     p.mode.setCurrentIndex(p.mode.findData("text2video"))
+        self._offer_schedulers()
         self._fill_sizes()
         self._show_start_image()
         self.familyChanged.emit(family.name)
@@ -174,9 +185,6 @@ class FamilyForm(QObject):
             low = max(spin.minimum(), limits.size_multiple)
             self._set_spin(spin, low + (-low) % limits.size_multiple, spin.maximum(),
                            limits.size_multiple)
-        self._offer(p.scheduler, lambda name: name in family.schedulers,
-                    self.tr("{0} models use other schedulers: {1}").format(
-                        family.label, ", ".join(family.schedulers)))
         modes = family.modes(configs)
         self._offer(p.mode, lambda mode: mode in modes or (mode == "text2video" and modes == ("image2video",)),
                     self.tr("This model cannot run this mode."))

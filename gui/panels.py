@@ -165,6 +165,7 @@ class ModelSourceField(QWidget):
         items += [item for item in recent + self.local if item not in items and not is_any_demo(item)]
         self.combo.addItems(items)
         self.combo.setCurrentText(text or self.default)
+        self.combo.lineEdit().setCursorPosition(0)  # a long entry shows its start
         self.combo.blockSignals(False)
 
     def set_local(self, paths: list[str]) -> None:
