@@ -49,7 +49,7 @@ ddim euler euler_ancestral dpmpp_2m dpmpp_2m_karras lcm pndm euler_trailing lcm_
 model_default unipc_flow euler_flow force_upcast NaN
 ControlNet MultiControlNet SparseCtrl IP-Adapter RGB Delete none canny lineart depth image_encoder
 photo.png
-Wan UMT5 Transformer model_default unipc_flow euler_flow Wan2.1-1.3B Wan2.2-TI2V-5B
+Wan UMT5 Transformer Wan2.1-1.3B Wan2.2-TI2V-5B
 """.split())
 # Example prompts stay in English in every language: the SD1.5 text encoder reads English.
 ALLOWED_PHRASES = ("Qt for Python", "a sunset over the sea, fishing boats, golden hour",
