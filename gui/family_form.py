@@ -152,14 +152,9 @@ class FamilyForm(QObject):
         else:
             self._configure(family, configs)
             if not keep_values:
-                defaults = family.defaults(configs)
-                p.frames.setValue(defaults.frames)
-                p.width_spin.setValue(defaults.width)
-                p.height_spin.setValue(defaults.height)
-                p.fps.setValue(defaults.fps)
-                p.steps.setValue(defaults.steps)
-                p.guidance.setValue(defaults.guidance)
-                p.scheduler.setCurrentIndex(max(0, p.scheduler.findData(family.default_scheduler)))
+                widgets = self._values_widgets()  # the model card's size, frames, fps, ...
+                for name, value in family.request_defaults(configs).items():
+                    show_value(widgets[name], value)
                 if p.mode.currentData() not in family.modes(configs):
                     p.mode.setCurrentIndex(p.mode.findData("text2video"))
         self._offer_schedulers()

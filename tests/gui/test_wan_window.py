@@ -215,3 +215,28 @@ def test_showing_a_wan_take_keeps_its_values_and_switches_the_form(wan_window, q
     assert w.request_from_form().frames == 13
     choose(w, qtbot, DEMO_LABEL, "animatediff")
     assert p.frames.value() == 12  # the AnimateDiff form as it was before the take was shown
+
+
+def test_the_wan_form_is_chinese_in_chinese(qapp, wan_window, qtbot):
+    """Every text the Wan form shows, tooltips of what does not apply included, is translated."""
+    from PySide6.QtCore import QLocale
+
+    from gui import i18n
+    from tests.gui.test_translations import untranslated
+
+    assert i18n.install("system", qapp, locale=QLocale("zh_CN")) == "zh_CN"
+    try:
+        from gui.main_window import MainWindow
+
+        window = MainWindow(settings_path=None)
+        qtbot.addWidget(window)
+        window.show()
+        choose(window, qtbot, wan_label("2.2-ti2v"), "wan")
+        for section in window.sections.values():
+            section.set_open(True)
+        assert "不适用于" in window.parameters.clip_skip.toolTip()
+        slipped = untranslated(window, {"English", "demo", "Tiny"})
+        close_and_wait(window)
+    finally:
+        i18n.install("en", qapp)
+    assert slipped == [], "\n".join(slipped)
