@@ -8,18 +8,20 @@ the metadata of the result reproduces it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from backend.core.errors import CancelCheck, InputError
+from backend.core.guidance import checked_sha256
 from backend.core.limits import check_memory, check_output_size
 from backend.finishing import interpolate, upscale
 from backend.finishing.model_files import (
     DEFAULT_INTERPOLATION_MODEL,
     DEFAULT_UPSCALE_MODEL,
-    file_sha256,
     resolve_model_file,
 )
 from backend.finishing.progress import ProgressCallback
@@ -33,6 +35,9 @@ class FinishingOptions:
     upscale_model: str | None = None  # None with `upscale` given: the default model
     upscale: float | None = None  # None: the model's own scale
     allow_pickle: bool = False
+    # A replay's record: the weights must still be this file (SHA-256), or the plan refuses.
+    interpolation_sha256: str | None = None
+    upscale_sha256: str | None = None
 
     @property
     def upscaling(self) -> bool:
@@ -69,6 +74,13 @@ class FinishingPlan:
         return fps * (self.options.interpolate or 1)
 
 
+def recorded_name(text: str) -> str:
+    """How the record names a model: a local file by its absolute path (so a re-run from
+    another folder finds it), a Hub file as given."""
+    path = Path(os.path.expanduser(text))
+    return str(path.resolve()) if path.is_file() else text
+
+
 def plan_finishing(
     options: FinishingOptions,
     count: int,
@@ -85,17 +97,19 @@ def plan_finishing(
     if options.interpolate is not None:
         text = options.interpolation_model or DEFAULT_INTERPOLATION_MODEL
         path = resolve_model_file(text, "interpolation model", on_download, cancel)
+        digest = checked_sha256(str(path), options.interpolation_sha256, "interpolation model")
         plan.net = interpolate.load_ifnet(path, allow_pickle=options.allow_pickle)
         plan.steps.append({
-            "step": "interpolate", "model": text, "sha256": file_sha256(path),
+            "step": "interpolate", "model": recorded_name(text), "sha256": digest,
             "factor": options.interpolate, "scale": options.interpolation_scale,
         })
     if options.upscaling:
         text = options.upscale_model or DEFAULT_UPSCALE_MODEL
         path = resolve_model_file(text, "upscale model", on_download, cancel)
+        digest = checked_sha256(str(path), options.upscale_sha256, "upscale model")
         plan.upscaler = upscale.load_upscaler(path, allow_pickle=options.allow_pickle)
         plan.steps.append({
-            "step": "upscale", "model": text, "sha256": file_sha256(path),
+            "step": "upscale", "model": recorded_name(text), "sha256": digest,
             "factor": float(options.upscale or plan.upscaler.scale),
             "model_scale": plan.upscaler.scale, "architecture": plan.upscaler.name,
         })
