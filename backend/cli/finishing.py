@@ -54,18 +54,22 @@ def recorded_steps(args: argparse.Namespace) -> list[dict[str, Any]] | None:
     return steps or None
 
 
-def plan_for_args(args: argparse.Namespace, count: int, width: int, height: int,
-                  output_kind: str | None, progress=None) -> list[FinishingPlan]:
-    """The loaded passes: the typed finishing options, or the recorded steps being replayed
-    (--interpolation-model/--upscale-model then name where their files are now); each checked
-    against the output. Empty when there is nothing to finish."""
+def finishing_passes(args: argparse.Namespace) -> list[FinishingOptions]:
+    """The passes asked for: the typed finishing options, or the recorded steps being replayed
+    (--interpolation-model/--upscale-model then name where their files are now)."""
     recorded = recorded_steps(args)
     if recorded is not None:
-        passes = recorded_options(recorded, args.interpolation_model, args.upscale_model,
-                                  bool(getattr(args, "allow_pickle", False)))
-    else:
-        options = finishing_options(args)
-        passes = [options] if options.active else []
+        return recorded_options(recorded, args.interpolation_model, args.upscale_model,
+                                bool(getattr(args, "allow_pickle", False)))
+    options = finishing_options(args)
+    return [options] if options.active else []
+
+
+def plan_for_args(args: argparse.Namespace, count: int, width: int, height: int,
+                  output_kind: str | None, progress=None) -> list[FinishingPlan]:
+    """The passes loaded, each checked against the output; empty when there is nothing to
+    finish."""
+    passes = finishing_passes(args)
     if not passes:
         return []
     try:

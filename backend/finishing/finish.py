@@ -9,7 +9,7 @@ the metadata of the result reproduces it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,34 @@ class FinishingOptions:
     @property
     def active(self) -> bool:
         return self.interpolate is not None or self.upscaling
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a render job carries it: local model files by absolute path (a worker on this
+        machine, or one with the same folders, finds them), never the pickle permission."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "allow_pickle"}
+        for key in ("interpolation_model", "upscale_model"):
+            if data[key]:
+                data[key] = recorded_name(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FinishingOptions:
+        """Options from a job message, every field checked for its type."""
+        kinds = {"interpolate": int, "interpolation_model": str, "interpolation_scale": float,
+                 "upscale_model": str, "upscale": float, "interpolation_sha256": str,
+                 "upscale_sha256": str}
+        if not isinstance(data, dict) or set(data) - set(kinds):
+            raise InputError("the job's finishing options are malformed")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            kind = kinds[key]
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, float) if kind is float else kind)):
+                raise InputError(f"the job's finishing option {key} is malformed")
+            values[key] = float(value) if kind is float and value is not None else value
+        options = cls(**values)
+        options.validate()
+        return options
 
     def validate(self) -> None:
         if self.interpolate is not None:
