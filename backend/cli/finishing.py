@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from backend.finishing.finish import FinishingOptions, FinishingPlan
+from backend.finishing.finish import FinishingOptions, FinishingPlan, pick_device
 from backend.finishing.replay import plan_passes, recorded_options, run_passes
 
 
@@ -84,7 +84,7 @@ def run_plan(plans: list[FinishingPlan], frames: np.ndarray, fps: float, device:
     """(frames, fps, steps) after the passes; unchanged without any."""
     if not plans:
         return frames, fps, []
-    finished, fps, steps = run_passes(plans, frames, fps, device if device != "auto" else pick_device(),
+    finished, fps, steps = run_passes(plans, frames, fps, pick_device(device),
                                       progress)
     if progress is not None and hasattr(progress, "close"):
         progress.close()
@@ -92,9 +92,3 @@ def run_plan(plans: list[FinishingPlan], frames: np.ndarray, fps: float, device:
           f"{frames.shape[2]}x{frames.shape[1]} -> {finished.shape[2]}x{finished.shape[1]}",
           file=sys.stderr)
     return finished, fps, steps
-
-
-def pick_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

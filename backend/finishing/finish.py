@@ -170,3 +170,12 @@ def finish_frames(
             frames, plan.upscaler, options.upscale, device, on_progress, cancel
         )
     return frames
+
+
+def pick_device(device: str = "auto") -> str:
+    """The torch device finishing runs on: `device`, or for "auto" the GPU when there is one."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
