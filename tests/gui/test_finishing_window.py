@@ -16,6 +16,7 @@ from safetensors.torch import save_file
 from backend.finishing.interpolate import interpolate_frames, load_ifnet
 from backend.finishing.upscale import load_upscaler, upscale_frames
 from tests.backend.test_finishing import clip, compact, random_ifnet
+from tests.gui.test_translations import chinese  # noqa: F401 - fixture
 
 TIMEOUT = 120_000
 
@@ -167,3 +168,19 @@ def test_every_new_widget_is_named(window, finishing_models):
     assert missing == []
     assert window.takes.finish_button.objectName() == "finishTakeButton"
     dialog.reject()
+
+
+def test_the_finish_dialog_and_menu_are_chinese(qtbot, chinese, window, finishing_models):  # noqa: F811
+    from tests.gui.test_translations import menu_texts, untranslated, untranslated_words
+
+    take = window.project.add_take(clip(3), window.request_from_form().replace(fps=8), name="镜头 1")
+    window.takes.select(take)
+    window.takes.finishRequested.emit(take, {"interpolate": 2})
+    dialog = window.finish_dialog
+    slipped = untranslated(dialog) + untranslated(window.takes)
+    point = window.takes.list.visualItemRect(window.takes.list.item(0)).center()
+    window.takes.list.customContextMenuRequested.emit(point)
+    slipped += [t for t in menu_texts(window.takes.context_menu) if untranslated_words(t)]
+    window.takes.context_menu.close()
+    dialog.reject()
+    assert slipped == [], "\n".join(slipped)
