@@ -47,7 +47,7 @@ Stable Diffusion SD1.5 UNet VAE CLIP CFG DDIM DPM Karras LCM AnimateLCM Lightnin
 kohya torch.compile float16 bfloat16 float32 s1 s2 b1 b2
 ddim euler euler_ancestral dpmpp_2m dpmpp_2m_karras lcm pndm euler_trailing lcm_linear
 ControlNet MultiControlNet SparseCtrl IP-Adapter RGB Delete none canny lineart depth image_encoder
-photo.png RIFE Real-ESRGAN .pth .pkl .zip
+photo.png RIFE Real-ESRGAN pth pkl zip
 """.split())
 # Example prompts stay in English in every language: the SD1.5 text encoder reads English.
 ALLOWED_PHRASES = ("Qt for Python", "a sunset over the sea, fishing boats, golden hour",
