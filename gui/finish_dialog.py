@@ -204,6 +204,7 @@ class FinishDialog(QDialog):
         self.bar.setAccessibleName(self.tr("Finishing progress"))
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
+        self.bar.setTextVisible(False)  # no "0%" before anything runs
         self.message = QLabel()
         self.message.setObjectName("finishMessage")
         self.message.setAccessibleName(self.tr("Finishing message"))
@@ -249,6 +250,7 @@ class FinishDialog(QDialog):
         self.job = self.window_.controller.enqueue_finishing(task, label)
         self.start_button.setEnabled(False)
         self.fields.setEnabled(False)
+        self.bar.setTextVisible(True)
         self.bar.setRange(0, 0)
         self.message.setText(self.tr("Waiting for the worker…") if self.job.state == "queued"
                              else self.tr("Loading the models…"))

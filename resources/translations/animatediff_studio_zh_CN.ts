@@ -1232,6 +1232,14 @@ memory options are under the parameters and models sections.&lt;/p&gt;
         <translation>预处理器</translation>
     </message>
     <message>
+        <source>Interpolation model</source>
+        <translation>插帧模型</translation>
+    </message>
+    <message>
+        <source>Upscale model</source>
+        <translation>放大模型</translation>
+    </message>
+    <message>
         <source>{0}/s</source>
         <translation>{0}/秒</translation>
     </message>
