@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -360,9 +361,27 @@ def open_finish_dialog(window, take: Take, preset: dict) -> FinishDialog:
     return dialog
 
 
+def add_menu_action(window) -> QAction | None:
+    """Generate › Finish the selected take… (beside Generate and Cancel): the takes strip's row
+    of buttons has no room left on a 1024-pixel screen; its right-click menu has the rest."""
+    for entry in window.menuBar().actions():
+        menu = entry.menu()
+        if menu is not None and any(a.shortcut() == QKeySequence("Ctrl+Return") for a in menu.actions()):
+            action = QAction(translate("FinishDialog", "&Finish the selected take…"), window)
+            action.setObjectName("finishTakeAction")
+            action.setToolTip(translate("FinishDialog", "Interpolate or upscale the selected take into a new take"))
+            action.triggered.connect(lambda: window.takes.finish_selected() or window.set_status(
+                translate("FinishDialog", "Select one take to finish first.")))
+            menu.addSeparator()
+            menu.addAction(action)
+            return action
+    return None
+
+
 def attach_finishing(window) -> None:
     """The hook: the takes strip's Finish actions open the dialog; a finished job becomes a take."""
     window.finish_dialog = None
+    window.finish_action = add_menu_action(window)
     window.takes.finishRequested.connect(lambda take, preset: open_finish_dialog(window, take, preset))
     window.controller.finishing_done.connect(lambda job, clip: take_finished(window, job, clip))
     window.controller.job_progress.connect(lambda job, info: show_finishing_progress(window, job, info))

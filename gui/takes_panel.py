@@ -52,7 +52,7 @@ class TakesPanel(QWidget):
         self.list = QListWidget()
         self.list.setObjectName("takesList")
         self.list.setAccessibleName(self.tr("Takes"))
-        self.list.setToolTip(self.tr("Every take of this project. Select one to play it and load its settings; select two to compare."))
+        self.list.setToolTip(self.tr("Every take of this project. Select one to play it and load its settings; select two to compare. Right-click a take to interpolate or upscale it into a new take."))
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
         self.list.setFlow(QListWidget.Flow.LeftToRight)
         self.list.setWrapping(False)
@@ -84,13 +84,11 @@ class TakesPanel(QWidget):
         self.delete_button = button("deleteTakeButton", self.tr("Delete"), self.tr("Delete the take (Ctrl+Z brings it back)"), lambda: self._with_selected(self.delete))
         self.undo_button = button("undoDeleteButton", self.tr("Undo"), self.tr("Bring back the last deleted take (Ctrl+Z)"), self.undo_delete)
         self.compare_button = button("compareTakesButton", self.tr("Compare"), self.tr("Play the two selected takes side by side"), self._compare)
-        self.finish_button = button("finishTakeButton", self.tr("Finish…"), self.tr("Interpolate or upscale the take into a new take (also on its right-click menu)"), lambda: self._with_selected(lambda take: self.finishRequested.emit(take, {})))
         QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.undo_delete,
                   context=Qt.ShortcutContext.WindowShortcut)
         buttons = QHBoxLayout()
         for widget in (self.rerun_button, self.vary_button, self.rename_button, self.notes_button,
-                       self.favourite_button, self.delete_button, self.undo_button, self.compare_button,
-                       self.finish_button):
+                       self.favourite_button, self.delete_button, self.undo_button, self.compare_button):
             buttons.addWidget(widget)
         buttons.addStretch(1)
         layout = QVBoxLayout(self)
@@ -148,6 +146,14 @@ class TakesPanel(QWidget):
         models = ", ".join(str(step.get("model", "")).rsplit("/", 1)[-1] for step in own_steps(take, parent))
         return "\n" + self.tr("Made from {0}: {1} ({2})").format(
             source, steps_summary(own_steps(take, parent)), models)
+
+    def finish_selected(self) -> bool:
+        """Open the Finish dialog on the one selected take (Generate › Finish the selected
+        take…); False when not exactly one is selected."""
+        takes = self.selected_takes()
+        if len(takes) == 1:
+            self.finishRequested.emit(takes[0], {})
+        return len(takes) == 1
 
     def _context_menu(self, position) -> None:
         take = self._take(self.list.itemAt(position))
@@ -207,7 +213,7 @@ class TakesPanel(QWidget):
     def _update_buttons(self) -> None:
         count = len(self.selected_takes())
         for widget in (self.rerun_button, self.vary_button, self.rename_button, self.notes_button,
-                       self.favourite_button, self.delete_button, self.finish_button):
+                       self.favourite_button, self.delete_button):
             widget.setEnabled(count == 1)
         self.compare_button.setEnabled(count == 2)
         self.undo_button.setEnabled(bool(self._undo))

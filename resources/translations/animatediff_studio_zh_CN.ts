@@ -335,6 +335,18 @@
         <source>Job {0}: {1}</source>
         <translation>任务 {0}：{1}</translation>
     </message>
+    <message>
+        <source>&amp;Finish the selected take…</source>
+        <translation>后期处理所选镜头(&amp;F)…</translation>
+    </message>
+    <message>
+        <source>Interpolate or upscale the selected take into a new take</source>
+        <translation>将所选镜头插帧或放大为一个新镜头</translation>
+    </message>
+    <message>
+        <source>Select one take to finish first.</source>
+        <translation>请先选择一个要处理的镜头。</translation>
+    </message>
 </context>
 <context>
     <name>FinishingFields</name>
@@ -2341,8 +2353,8 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>镜头</translation>
     </message>
     <message>
-        <source>Every take of this project. Select one to play it and load its settings; select two to compare.</source>
-        <translation>本项目的所有镜头。选中一个即可播放并载入其参数；选中两个可进行对比。</translation>
+        <source>Every take of this project. Select one to play it and load its settings; select two to compare. Right-click a take to interpolate or upscale it into a new take.</source>
+        <translation>此项目的所有镜头。选择一个即可播放并载入其设置；选择两个可进行比较。右键单击镜头可将其插帧或放大为一个新镜头。</translation>
     </message>
     <message>
         <source>Re-run</source>
@@ -2411,10 +2423,6 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     <message>
         <source>Finish…</source>
         <translation>后期处理…</translation>
-    </message>
-    <message>
-        <source>Interpolate or upscale the take into a new take (also on its right-click menu)</source>
-        <translation>将镜头插帧或放大为一个新镜头（右键菜单中也有）</translation>
     </message>
     <message>
         <source>{0} frames, {1}x{2}, {3} fps, {4}</source>

@@ -166,8 +166,10 @@ def test_every_new_widget_is_named(window, finishing_models):
                if isinstance(w, (QAbstractButton, QComboBox, QProgressBar))
                if w.isVisibleTo(dialog) and not (w.objectName() and w.accessibleName())]
     assert missing == []
-    assert window.takes.finish_button.objectName() == "finishTakeButton"
     dialog.reject()
+    window.finish_action.trigger()  # Generate › Finish the selected take…
+    assert window.finish_dialog is not dialog and window.finish_dialog.isVisible()
+    window.finish_dialog.reject()
 
 
 def test_the_finish_dialog_and_menu_are_chinese(qtbot, chinese, window, finishing_models):  # noqa: F811
