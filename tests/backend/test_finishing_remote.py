@@ -20,6 +20,7 @@ from backend.finishing.finish import FinishingOptions, finish_frames, plan_finis
 from backend.remote import worker
 from backend.remote.client import build_job, result_from_reply
 from tests.backend.test_finishing import rife_files, upscaler_file  # noqa: F401
+from tests.remote_fixtures import needs_rabbitmq
 
 
 class Task:
@@ -117,3 +118,42 @@ def test_cancel_reaches_the_finishing_steps(demo_models, passes):
     task.update_state = update_state
     reply = worker.render(task, json.loads(json.dumps(job)))
     assert seen.is_set() and reply["kind"] == "cancelled"
+
+
+@needs_rabbitmq
+def test_generate_remote_finishes_on_a_worker_through_the_broker(render_workers, demo_models, passes, tmp_path):
+    """`generate --remote` with finishing options, through RabbitMQ and a real worker process:
+    the output is the local run's (one torch thread, as the workers use), and --project gets the
+    generated take and the finished take linked to it."""
+    import torch
+
+    from backend.media.metadata import read_metadata
+    from backend.media.reader import probe, read_frames
+    from backend.project.project_file import Project
+    from tests.backend.test_remote import run_cli
+
+    options = passes[0]
+    project = tmp_path / "p.adsproj"
+    output = tmp_path / "out.webp"
+    done = run_cli(
+        "generate", "--prompt", "a lighthouse", "--base-model", str(demo_models.base),
+        "--motion-adapter", str(demo_models.motion_adapter), "--width", "64", "--height", "64",
+        "--frames", "3", "--steps", "2", "--seed", "4", "--fps", "8", "--device", "cpu",
+        "--dtype", "float32", "--output", str(output), "--project", str(project),
+        "--interpolate", "2", "--interpolation-model", options.interpolation_model,
+        "--upscale-model", options.upscale_model, "--remote", render_workers[0].url, "--quiet",
+    )
+    assert done.returncode == 0, done.stderr
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = generate(request_for(demo_models))
+        expected = finish_frames(local.frames, plan_finishing(options, 3, 64, 64))
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(read_frames(output), expected)
+    assert probe(output).fps == pytest.approx(16, rel=0.05)
+    assert [s["step"] for s in read_metadata(output)["finishing"]] == ["interpolate", "upscale"]
+    source, finished = Project.open(project).takes
+    assert finished.parent == source.id and source.frame_count == 3 and finished.frame_count == 5
+    assert np.array_equal(Project.open(project).frames(source), local.frames)
