@@ -77,6 +77,9 @@ def test_interpolate_x2_from_the_menu_makes_a_new_take_linked_to_its_parent(wind
     assert "Made from Take 1" in item.toolTip() and "flownet.safetensors" in item.toolTip()
     assert window.player.frame_count == 7 and window.player.fps == 16  # shown and playing
     assert window.player.playing
+    export = window.export_clip()  # named after the finished take, recording how it was made
+    assert "take2" in export.path.text() and export.recorded == take.finishing
+    export.reject()
 
 
 def test_upscale_a_finished_take_chains_the_record(window, qtbot, finishing_models):
