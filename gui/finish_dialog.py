@@ -9,9 +9,8 @@ queue), with progress and cancel as for generation; backend/finishing does it, Q
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
@@ -31,10 +30,13 @@ from PySide6.QtWidgets import (
 )
 
 from backend.core.errors import sentence
-from backend.finishing.finish import FinishingOptions
-from backend.finishing.model_files import DEFAULT_INTERPOLATION_MODEL, DEFAULT_UPSCALE_MODEL
 from backend.project.project_file import Take
 from gui.i18n import translate
+
+if TYPE_CHECKING:  # torch, numpy and the hub load after the window shows (gui/worker.py)
+    import numpy as np
+
+    from backend.finishing.finish import FinishingOptions
 
 PHASES = {  # a finishing job's phases, through translate("FinishDialog", ...)
     "interpolating": QT_TRANSLATE_NOOP("FinishDialog", "interpolating: pair {0} of {1}"),
@@ -136,6 +138,8 @@ class FinishingFields(QWidget):
     """Interpolate (none, ×2, ×4) and upscale with a model: the options of a finishing step."""
 
     def __init__(self, prefix: str = "finish") -> None:
+        from backend.finishing.model_files import DEFAULT_INTERPOLATION_MODEL, DEFAULT_UPSCALE_MODEL
+
         super().__init__()
         self.interpolate = QComboBox()
         self.interpolate.setObjectName(f"{prefix}InterpolateCombo")
@@ -174,6 +178,8 @@ class FinishingFields(QWidget):
         self.upscale.setChecked(upscale)
 
     def options(self) -> FinishingOptions:
+        from backend.finishing.finish import FinishingOptions
+
         upscale = self.upscale.isChecked()
         return FinishingOptions(
             interpolate=self.interpolate.currentData(),
