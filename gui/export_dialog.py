@@ -41,10 +41,15 @@ from PySide6.QtWidgets import (
 )
 
 from backend.core.errors import Cancelled, StudioError, sentence
+from gui.finish_dialog import FinishingFields
 from gui.i18n import translate
 
 FORMATS = [("GIF", "gif"), ("MP4 (H.264)", "mp4"), ("WebM (VP9)", "webm"), ("WebP", "webp"),
            (QT_TRANSLATE_NOOP("ExportDialog", "PNG frames"), "folder")]  # labels through tr()
+
+
+FINISH_PHASES = {"interpolating": QT_TRANSLATE_NOOP("ExportDialog", "Interpolating…"),
+                 "upscaling": QT_TRANSLATE_NOOP("ExportDialog", "Upscaling…")}
 
 
 def export_name(project_name: str, take_number: int | None, seed: int | None) -> str:
@@ -67,26 +72,59 @@ def scale_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.LANCZOS)) for f in frames])
 
 
+def shown_take_steps(window, request) -> tuple:
+    """The finishing record of the take the window shows (when the clip is that take's), so an
+    export of a finished take records how it was made."""
+    project = getattr(window, "project", None)
+    if project is None or request is None:
+        return ()
+    selected = project.ui_state.get("selected_take")
+    take = next((t for t in project.takes if t.id == selected), None)
+    return take.finishing if take is not None and take.request is request else ()
+
+
 class ExportWorker(QObject):
     """Lives in the export thread; `run` writes the clip once and ends the thread."""
 
     progress = Signal(int, int)  # frames done, total
+    phase = Signal(str)  # what it does now, for the user
     finished = Signal(list)  # the paths written
     failed = Signal(str)  # a sentence for the user
 
     def __init__(self, frames, path: Path, fps: float, options, metadata, size,
-                 cancel_event: threading.Event) -> None:
+                 cancel_event: threading.Event, finishing=None) -> None:
         super().__init__()
         self.frames, self.path, self.fps, self.options = frames, path, fps, options
         self.metadata, self.export_size = metadata, size
         self.cancel_event = cancel_event
+        self.finishing = finishing  # FinishingOptions applied on the way out, or None
+
+    def finish(self, frames):
+        """Interpolate and/or upscale before writing; the fps and the metadata follow."""
+        from backend.finishing.finish import finish_frames, pick_device, plan_finishing
+        from backend.media.writer import output_format
+
+        def on_progress(progress) -> None:
+            if progress.phase in FINISH_PHASES:
+                self.phase.emit(translate("ExportDialog", FINISH_PHASES[progress.phase]))
+                self.progress.emit(progress.step, progress.total)
+
+        plan = plan_finishing(self.finishing, len(frames), frames.shape[2], frames.shape[1],
+                              output_format(str(self.path)), str(self.path), cancel=self.cancel_event)
+        frames = finish_frames(frames, plan, pick_device(), on_progress, self.cancel_event)
+        self.fps = plan.fps(self.fps)
+        if self.metadata is not None:
+            self.metadata = dict(self.metadata, finishing=[*self.metadata.get("finishing", []), *plan.steps])
+        self.phase.emit(translate("ExportDialog", "Writing…"))
+        return frames
 
     @Slot()
     def run(self) -> None:
         from backend.media.writer import write_clip
 
         try:
-            frames = scale_frames(self.frames, self.export_size) if self.export_size else self.frames
+            frames = self.finish(self.frames) if self.finishing is not None else self.frames
+            frames = scale_frames(frames, self.export_size) if self.export_size else frames
             written = write_clip(frames, self.path, self.fps, self.options, self.metadata,
                                  progress=lambda done, total: self.progress.emit(done, total),
                                  cancel=self.cancel_event.is_set)
@@ -112,21 +150,23 @@ class ExportJob(QObject):
     in the GUI thread."""
 
     progress = Signal(int, int)
+    phase = Signal(str)
     finished = Signal(list)
     failed = Signal(str)
 
-    def __init__(self, frames, path: Path, fps: float, options, metadata, size) -> None:
+    def __init__(self, frames, path: Path, fps: float, options, metadata, size, finishing=None) -> None:
         super().__init__()
         self.cancel_event = threading.Event()
         self.export_thread = QThread(self)
         self.export_thread.setObjectName("exportThread")
-        self.worker = ExportWorker(frames, path, fps, options, metadata, size, self.cancel_event)
+        self.worker = ExportWorker(frames, path, fps, options, metadata, size, self.cancel_event, finishing)
         self.worker.moveToThread(self.export_thread)
         self.export_thread.started.connect(self.worker.run)
         # Deleted in its own thread as that thread ends (Qt's documented pattern).
         self.export_thread.finished.connect(self.worker.deleteLater)
         self.export_thread.finished.connect(self._ended)
         self.worker.progress.connect(self.progress)
+        self.worker.phase.connect(self.phase)
         self.worker.finished.connect(self.finished)
         self.worker.failed.connect(self.failed)
         app = QCoreApplication.instance()
@@ -163,6 +203,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle(self.tr("Export"))
         self.player, self.request, self.settings = player, request, settings
         self.job: ExportJob | None = None
+        self.recorded = shown_take_steps(parent, request)
         remembered = dict(getattr(settings, "export", {}) or {})
 
         self.format = QComboBox()
@@ -224,6 +265,8 @@ class ExportDialog(QDialog):
         self.crf.setToolTip(self.tr("MP4/WebM quality (CRF): lower is better and bigger. 18 looks lossless; 28 is small."))
         self.sidecar = QCheckBox(self.tr("Also write the settings as a .json file"))
         self.sidecar.setChecked(bool(remembered.get("sidecar", False)))
+        self.finishing = FinishingFields("export")
+        self.finishing.setToolTip(self.tr("Interpolate and/or upscale on the way out (the take stays as it is)"))
         self.open_folder = QCheckBox(self.tr("Open the folder when done"))
         self.open_folder.setChecked(bool(remembered.get("open_folder", False)))
         self.bar = QProgressBar()
@@ -250,6 +293,7 @@ class ExportDialog(QDialog):
         form.addRow(self.tr("Loop"), self.loop)
         form.addRow("", self.pingpong)
         form.addRow(self.tr("MP4/WebM quality"), self.crf)
+        form.addRow(self.tr("Finishing"), self.finishing)
         form.addRow("", self.sidecar)
         form.addRow("", self.open_folder)
         self.buttons = QDialogButtonBox()
@@ -333,8 +377,15 @@ class ExportDialog(QDialog):
         )
         metadata = None
         if self.request is not None:
+            recorded = {"finishing": list(self.recorded)} if self.recorded else {}
             metadata = build_metadata(self.request.to_dict(), frame_range=self.frame_range,
-                                      **input_records(self.request))
+                                      **input_records(self.request), **recorded)
+        finishing = self.finishing.options()
+        try:
+            finishing.validate()
+        except StudioError as exc:
+            self.message.setText(sentence(str(exc)))
+            return
         target = self._target()
         if target.exists() and (target.is_file() or any(target.iterdir())) and not self.ask_overwrite(target):
             return
@@ -343,8 +394,10 @@ class ExportDialog(QDialog):
             "gif_dither": options.gif_dither, "loop": self.loop.currentData(), "pingpong": options.pingpong,
             "crf": self.crf.value(), "sidecar": options.sidecar, "open_folder": self.open_folder.isChecked(),
         }
-        self.job = ExportJob(frames, target, float(self.fps.value()), options, metadata, self.export_size())
+        self.job = ExportJob(frames, target, float(self.fps.value()), options, metadata, self.export_size(),
+                             finishing if finishing.active else None)
         self.job.progress.connect(self._progress)
+        self.job.phase.connect(self.message.setText)
         self.job.finished.connect(self._finished)
         self.job.failed.connect(self._failed)
         self.export_button.setEnabled(False)

@@ -27,6 +27,7 @@ from backend.core.request import GenerationRequest, random_seed
 from backend.core.units import format_bytes
 from backend.project.project_file import Project, Take
 from backend.project.settings import Settings, data_dir
+from gui.finish_dialog import attach_finishing
 from gui.guidance_lanes import use_dropped_video
 from gui.input_form import build_input_column
 from gui.memory_plan_label import MemoryPlanLabel
@@ -172,8 +173,7 @@ class MainWindow(QMainWindow):
         self._build_menu()
         self.set_theme(self.settings.theme)
         self.setAcceptDrops(True)
-        generate_shortcut = QShortcut(QKeySequence("Ctrl+Return"), self)
-        generate_shortcut.activated.connect(self.generate)
+        QShortcut(QKeySequence("Ctrl+Return"), self).activated.connect(self.generate)
         QShortcut(QKeySequence("Ctrl+Enter"), self).activated.connect(self.generate)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self).activated.connect(self.cancel)
 
@@ -190,6 +190,7 @@ class MainWindow(QMainWindow):
         c.unloaded.connect(self._on_unloaded)
         c.demo_model_ready.connect(self._on_demo_ready)
         c.demo_model_failed.connect(self.show_error)
+        attach_finishing(self)  # the takes strip's Finish actions (gui/finish_dialog.py)
 
         self.frame_fitter = FrameFitter(self)
         self.fit_to_screen(1280, 800)
@@ -570,7 +571,7 @@ class MainWindow(QMainWindow):
             self._follow_job = False  # the user looks at a take: the job's preview stays away
         self._before_preview = None
         self.current_request = take.request
-        self.player.set_frames(frames, take.request.fps, request=take.request)
+        self.player.set_frames(frames, take.fps, request=take.request)
         # Its settings are shown; Random stays as the user set it (Re-run and "Use these
         # settings" are the ways to take the take's seed).
         random_seed = self.parameters.random_seed.isChecked()
@@ -581,9 +582,8 @@ class MainWindow(QMainWindow):
             take.name, take.request.seed, take.frame_count, take.device or "?", f"{take.duration:.1f}"))
 
     def compare_takes(self, left: Take, right: Take) -> None:
-        dialog = CompareDialog(self, self.project, left, right)
-        dialog.open()
-        self.compare_dialog = dialog
+        self.compare_dialog = CompareDialog(self, self.project, left, right)
+        self.compare_dialog.open()
 
     def _update_title(self) -> None:
         mark = "*" if self.project.dirty else ""

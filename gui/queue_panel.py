@@ -74,7 +74,9 @@ class QueuePanel(QWidget):
 
     def job_text(self, job) -> str:
         """A job's line: its prompt's first line and its seed (the backend's `label`, in the
-        user's language)."""
+        user's language); a finishing job's own label."""
+        if job.finishing is not None:
+            return job.label
         prompt = job.request.prompt.strip()
         prompt = prompt.splitlines()[0] if prompt else self.tr("(no prompt)")
         seed = job.request.seed if job.request.seed is not None else self.tr("random")

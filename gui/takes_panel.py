@@ -13,12 +13,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from backend.project.project_file import Project, Take
+from gui.finish_dialog import own_steps, steps_summary
 from gui.player import TimelinePlayer
 from gui.thumbnails import ThumbnailLoader
 
@@ -36,6 +38,7 @@ class TakesPanel(QWidget):
     varySeedRequested = Signal(object)  # Take
     changed = Signal()  # the project's takes changed (rename, mark, delete, undo)
     compareRequested = Signal(object, object)  # Take, Take
+    finishRequested = Signal(object, object)  # Take, preset: {"interpolate": 2|4, "upscale": bool}
 
     def __init__(self) -> None:
         super().__init__()
@@ -49,7 +52,7 @@ class TakesPanel(QWidget):
         self.list = QListWidget()
         self.list.setObjectName("takesList")
         self.list.setAccessibleName(self.tr("Takes"))
-        self.list.setToolTip(self.tr("Every take of this project. Select one to play it and load its settings; select two to compare."))
+        self.list.setToolTip(self.tr("Every take of this project. Select one to play it and load its settings; select two to compare. Right-click a take to interpolate or upscale it into a new take."))
         self.list.setViewMode(QListWidget.ViewMode.IconMode)
         self.list.setFlow(QListWidget.Flow.LeftToRight)
         self.list.setWrapping(False)
@@ -58,6 +61,8 @@ class TakesPanel(QWidget):
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list.itemSelectionChanged.connect(self._selection_changed)
         self.list.itemDoubleClicked.connect(lambda item: self.rename(self._take(item)))
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
 
         def button(name: str, text: str, tip: str, slot) -> QToolButton:
             # Tool buttons size to their text (push buttons have a wide style minimum), so the
@@ -104,12 +109,12 @@ class TakesPanel(QWidget):
         if self.project is not None:
             for take in self.project.takes:
                 star = "★ " if take.favourite else ""
-                item = QListWidgetItem(star + self.tr("{0}\nseed {1}").format(take.name, take.request.seed))
+                item = QListWidgetItem(star + self.label(take))
                 item.setData(Qt.ItemDataRole.UserRole, take.id)
                 notes = f"\n\n{take.notes}" if take.notes else ""
-                details = self.tr("{0} frames, {1}x{2}, {3}").format(
-                    take.frame_count, take.size[0], take.size[1], take.created)
-                item.setToolTip(f"{take.request.prompt}\n{details}{notes}")
+                details = self.tr("{0} frames, {1}x{2}, {3} fps, {4}").format(
+                    take.frame_count, take.size[0], take.size[1], f"{take.fps:g}", take.created)
+                item.setToolTip(f"{take.request.prompt}\n{details}{self.link_text(take)}{notes}")
                 icon = self.thumbnails.icon(self.project, take)
                 if icon is not None:
                     item.setIcon(icon)
@@ -119,6 +124,58 @@ class TakesPanel(QWidget):
                     self.list.scrollToItem(item)
         self.list.blockSignals(False)
         self._update_buttons()
+
+    def parent_of(self, take: Take) -> Take | None:
+        return next((t for t in self.project.takes if t.id == take.parent), None) if take.parent else None
+
+    def label(self, take: Take) -> str:
+        """'Take 1\nseed 42'; a finished take shows its parent and what was done:
+        'Take 3 ← Take 1\n×2 frames'."""
+        if not take.parent:
+            return self.tr("{0}\nseed {1}").format(take.name, take.request.seed)
+        parent = self.parent_of(take)
+        source = parent.name if parent is not None else self.tr("a deleted take")
+        return self.tr("{0} ← {1}\n{2}").format(take.name, source, steps_summary(own_steps(take, parent)))
+
+    def link_text(self, take: Take) -> str:
+        """The tooltip's line on where a finished take comes from, each step with its model."""
+        if not take.parent:
+            return ""
+        parent = self.parent_of(take)
+        source = parent.name if parent is not None else self.tr("a deleted take")
+        models = ", ".join(str(step.get("model", "")).rsplit("/", 1)[-1] for step in own_steps(take, parent))
+        return "\n" + self.tr("Made from {0}: {1} ({2})").format(
+            source, steps_summary(own_steps(take, parent)), models)
+
+    def finish_selected(self) -> bool:
+        """Open the Finish dialog on the one selected take (Generate › Finish the selected
+        take…); False when not exactly one is selected."""
+        takes = self.selected_takes()
+        if len(takes) == 1:
+            self.finishRequested.emit(takes[0], {})
+        return len(takes) == 1
+
+    def _context_menu(self, position) -> None:
+        take = self._take(self.list.itemAt(position))
+        if take is None:
+            return
+        if take not in self.selected_takes():
+            self.select(take)
+        menu = QMenu(self)
+        menu.setObjectName("takeContextMenu")
+        menu.setAccessibleName(self.tr("Take actions"))
+        for text, preset in ((self.tr("Interpolate ×2…"), {"interpolate": 2}),
+                             (self.tr("Interpolate ×4…"), {"interpolate": 4}),
+                             (self.tr("Upscale…"), {"upscale": True}),
+                             (self.tr("Finish…"), {})):
+            menu.addAction(text, lambda preset=preset: self.finishRequested.emit(take, preset))
+        menu.addSeparator()
+        menu.addAction(self.tr("Re-run"), lambda: self.rerunRequested.emit(take))
+        menu.addAction(self.tr("Vary seed"), lambda: self.varySeedRequested.emit(take))
+        menu.addAction(self.tr("Rename"), lambda: self.rename(take))
+        menu.addAction(self.tr("Delete"), lambda: self.delete(take))
+        self.context_menu = menu
+        menu.popup(self.list.viewport().mapToGlobal(position))
 
     def _thumbnail_ready(self, take_id: str) -> None:
         icon = self.thumbnails.made(take_id)
@@ -220,8 +277,8 @@ class CompareDialog(QDialog):
         self.setWindowTitle(self.tr("Compare {0} and {1}").format(left.name, right.name))
         self.left = TimelinePlayer()
         self.right = TimelinePlayer()
-        self.left.set_frames(project.frames(left), left.request.fps)
-        self.right.set_frames(project.frames(right), right.request.fps)
+        self.left.set_frames(project.frames(left), left.fps)
+        self.right.set_frames(project.frames(right), right.fps)
         for player in (self.left, self.right):
             player.export_button.hide()
             player.strip.hide()

@@ -26,6 +26,8 @@ PHASE_TEXT = {  # what a job is doing, shown through tr() of GenerationControlle
     "downloaded": QT_TRANSLATE_NOOP("GenerationController", "downloading models"),
     "denoising": QT_TRANSLATE_NOOP("GenerationController", "finishing a denoising step"),
     "decoding": QT_TRANSLATE_NOOP("GenerationController", "decoding frames"),
+    "interpolating": QT_TRANSLATE_NOOP("GenerationController", "interpolating frames"),
+    "upscaling": QT_TRANSLATE_NOOP("GenerationController", "upscaling frames"),
 }
 # Threads given up on by a window that quit without waiting for them (see `abandon`): kept
 # referenced until they end, so that no running QThread is ever destroyed.
@@ -106,6 +108,36 @@ class GenerationWorker(QObject):
         finally:
             self.cancel_event.clear()
 
+    @Slot(int, object)
+    def run_finishing(self, job_id: int, task) -> None:
+        """Interpolate and/or upscale a take's frames (gui/finish_dialog.FinishingTask): the
+        models loaded (a default one downloaded) and checked first, then the steps."""
+        from backend.finishing.finish import finish_frames, pick_device, plan_finishing
+        from gui.models_window import progress_dict
+
+        def on_progress(progress) -> None:
+            if progress.phase in ("downloading", "downloaded"):
+                self.progress.emit(job_id, progress_dict(progress))
+                return
+            self.progress.emit(job_id, {"phase": progress.phase, "step": progress.step,
+                                        "total": progress.total, "elapsed": progress.elapsed,
+                                        "eta": progress.eta, "message": ""})
+
+        try:
+            frames = task.frames
+            plan = plan_finishing(task.options, len(frames), frames.shape[2], frames.shape[1],
+                                  on_download=on_progress, cancel=self.cancel_event)
+            device = pick_device(task.take.request.model.device)
+            finished = finish_frames(frames, plan, device, on_progress, self.cancel_event)
+        except Exception as exc:  # noqa: BLE001 - the worker must survive anything a job does
+            if not isinstance(exc, StudioError):
+                traceback.print_exc()
+            self.failed.emit(job_id, *failure_kind(exc))
+        else:
+            self.finished.emit(job_id, task.done(finished, plan.fps(task.fps), plan.steps))
+        finally:
+            self.cancel_event.clear()
+
     @Slot()
     def unload(self) -> None:
         freed = self.cache.unload() if self.cache is not None else 0
@@ -128,6 +160,7 @@ class GenerationController(QObject):
 
     # To the worker (queued across threads).
     _submit = Signal(int, object)
+    _finish = Signal(int, object)
     _warm = Signal()
     _unload = Signal()
     _build_demo = Signal(str)
@@ -139,6 +172,7 @@ class GenerationController(QObject):
     job_progress = Signal(object, object)  # Job, dict
     job_preview = Signal(object, object)  # Job, frames
     job_finished = Signal(object, object)  # Job, GenerationResult
+    finishing_done = Signal(object, object)  # Job, gui.finish_dialog.FinishedClip
     job_failed = Signal(object, str, str)  # Job, kind, message
     unloaded = Signal(int)
     demo_model_ready = Signal(str)
@@ -156,6 +190,7 @@ class GenerationController(QObject):
         # never later by Python's garbage collector on another thread.
         self._thread.finished.connect(self.worker.deleteLater)
         self._submit.connect(self.worker.run_job)
+        self._finish.connect(self.worker.run_finishing)
         self._warm.connect(self.worker.warm_up)
         self._unload.connect(self.worker.unload)
         self._build_demo.connect(self.worker.build_demo_model)
@@ -190,6 +225,15 @@ class GenerationController(QObject):
 
     def enqueue(self, request: GenerationRequest) -> Job:
         job = self.queue.add(request)
+        self.queue_changed.emit()
+        self._run_next()
+        return job
+
+    def enqueue_finishing(self, task, label: str) -> Job:
+        """Queue a finishing job (gui/finish_dialog.FinishingTask); it runs here, on the worker
+        thread, after the jobs before it, even when generation runs on render workers."""
+        job = self.queue.add(task.take.request)
+        job.finishing, job.label = task, label
         self.queue_changed.emit()
         self._run_next()
         return job
@@ -274,6 +318,10 @@ class GenerationController(QObject):
         self._phase = ""
         self.queue_changed.emit()
         self.job_started.emit(job)
+        if job.finishing is not None:
+            self.start()
+            self._finish.emit(job.id, job.finishing)
+            return
         if self.remote is not None and self.remote.active:
             self.remote.submit(job)
             return
@@ -310,7 +358,7 @@ class GenerationController(QObject):
     def on_finished(self, job_id: int, result) -> None:
         job = self.queue.finish(job_id, "done")
         if job is not None:
-            self.job_finished.emit(job, result)
+            (self.finishing_done if job.finishing is not None else self.job_finished).emit(job, result)
         self.queue_changed.emit()
         self._run_next()
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from backend.cli import remote as cli_remote
-from backend.cli.finishing import add_finishing_options, plan_for_args, run_plan
+from backend.cli.finishing import add_finishing_options, finishing_passes, plan_for_args, run_plan
 from backend.cli.options import (
     EXIT_BAD_INPUT,
     EXIT_FAILED,
@@ -193,8 +193,12 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     check_output_writable(args.output)
     check_not_input(args.output, request.input_video if request.mode == "video2video" else None, "--input")
     check_output_size(output_format(args.output), request.width, request.height, args.output)
-    plan = plan_for_args(args, request.frames, request.width, request.height, output_format(args.output),
-                         _ProgressBar(enabled=not args.quiet))
+    plans, passes = [], []
+    if getattr(args, "remote", None) is None:
+        plans = plan_for_args(args, request.frames, request.width, request.height,
+                              output_format(args.output), _ProgressBar(enabled=not args.quiet))
+    else:  # the worker loads and checks the finishing models before it generates
+        passes = finishing_passes(args)
     check_job_fits(request)
     if args.project:
         project_path = Path(os.path.expanduser(args.project))
@@ -228,13 +232,17 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
         print(estimate_for(request).describe(), file=sys.stderr)
     try:
         if remote:
-            result = cli_remote.generate_remote(remote, request, bar, args)
+            result = cli_remote.generate_remote(remote, request, bar, args, passes,
+                                                output_format(args.output))
         else:
             result = generate(request, on_progress=bar)
     finally:
         bar.close()
-    frames, fps, steps = run_plan(plan, result.frames, request.fps, request.model.device,
-                                  _ProgressBar(enabled=not args.quiet))
+    if remote and passes:  # finished on the worker
+        frames, fps, steps = result.finished, result.finished_fps, result.finishing
+    else:
+        frames, fps, steps = run_plan(plans, result.frames, request.fps, request.model.device,
+                                      _ProgressBar(enabled=not args.quiet))
     metadata = build_metadata(result.request.to_dict(), **input_records(result.request),
                               **({"finishing": steps} if steps else {}))
     outputs = write_clip(frames, args.output, fps, options, metadata)
@@ -292,7 +300,7 @@ def run_convert(args: argparse.Namespace) -> int:
     check_not_input(args.output, args.input, "input")
     info = probe(args.input)
     check_output_size(output_format(args.output), *(read.size or info.size), args.output)
-    plan = plan_for_args(args, info.frame_count or 1, *(read.size or info.size), output_format(args.output),
+    plans = plan_for_args(args, info.frame_count or 1, *(read.size or info.size), output_format(args.output),
                          _ProgressBar(enabled=True))  # the bar shows a default model's download
     if info.fps:
         fps = args.fps or info.fps
@@ -305,7 +313,7 @@ def run_convert(args: argparse.Namespace) -> int:
         metadata = read_metadata(args.input)
     except InputError:
         metadata = None
-    frames, fps, steps = run_plan(plan, frames, fps, "auto", _ProgressBar(enabled=True))
+    frames, fps, steps = run_plan(plans, frames, fps, "auto", _ProgressBar(enabled=True))
     if steps:
         metadata = dict(metadata or {}, finishing=[*(metadata or {}).get("finishing", []), *steps])
     outputs = write_clip(frames, args.output, fps, options, metadata)
@@ -328,9 +336,9 @@ def run_export(args: argparse.Namespace) -> int:
     take = project.take(args.take)
     fps = args.fps if args.fps is not None else take.fps
     frames = project.frames(take)
-    plan = plan_for_args(args, len(frames), frames.shape[2], frames.shape[1], output_format(args.output),
+    plans = plan_for_args(args, len(frames), frames.shape[2], frames.shape[1], output_format(args.output),
                          _ProgressBar(enabled=True))
-    frames, fps, steps = run_plan(plan, frames, fps, "auto", _ProgressBar(enabled=True))
+    frames, fps, steps = run_plan(plans, frames, fps, "auto", _ProgressBar(enabled=True))
     extra = {"finishing": [*take.finishing, *steps]} if (take.finishing or steps) else {}
     metadata = build_metadata(take.request.to_dict(), take=take.name, **input_records(take.request),
                               **extra)

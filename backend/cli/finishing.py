@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from backend.finishing.finish import FinishingOptions, FinishingPlan, finish_frames, plan_finishing
+from backend.finishing.finish import FinishingOptions, FinishingPlan, pick_device
+from backend.finishing.replay import plan_passes, recorded_options, run_passes
 
 
 def add_finishing_options(parser: argparse.ArgumentParser) -> None:
@@ -42,34 +43,52 @@ def finishing_options(args: argparse.Namespace) -> FinishingOptions:
     return options
 
 
-def plan_for_args(args: argparse.Namespace, count: int, width: int, height: int,
-                  output_kind: str | None, progress=None) -> FinishingPlan | None:
-    """The loaded plan when any finishing option is given, checked against the output."""
-    options = finishing_options(args)
-    if not options.active:
+def recorded_steps(args: argparse.Namespace) -> list[dict[str, Any]] | None:
+    """The finishing steps to replay: those of --from-metadata's file, unless --interpolate or
+    --upscale asks for other ones. None when there is nothing to replay."""
+    if not getattr(args, "from_metadata", None) or args.interpolate is not None or args.upscale is not None:
         return None
+    from backend.media.metadata import read_metadata
+
+    steps = read_metadata(args.from_metadata).get("finishing")
+    return steps or None
+
+
+def finishing_passes(args: argparse.Namespace) -> list[FinishingOptions]:
+    """The passes asked for: the typed finishing options, or the recorded steps being replayed
+    (--interpolation-model/--upscale-model then name where their files are now)."""
+    recorded = recorded_steps(args)
+    if recorded is not None:
+        return recorded_options(recorded, args.interpolation_model, args.upscale_model,
+                                bool(getattr(args, "allow_pickle", False)))
+    options = finishing_options(args)
+    return [options] if options.active else []
+
+
+def plan_for_args(args: argparse.Namespace, count: int, width: int, height: int,
+                  output_kind: str | None, progress=None) -> list[FinishingPlan]:
+    """The passes loaded, each checked against the output; empty when there is nothing to
+    finish."""
+    passes = finishing_passes(args)
+    if not passes:
+        return []
     try:
-        return plan_finishing(options, count, width, height, output_kind, args.output, progress)
+        return plan_passes(passes, count, width, height, output_kind, args.output, progress)
     finally:
         if progress is not None and hasattr(progress, "close"):
             progress.close()
 
 
-def run_plan(plan: FinishingPlan | None, frames: np.ndarray, fps: float, device: str,
+def run_plan(plans: list[FinishingPlan], frames: np.ndarray, fps: float, device: str,
              progress=None) -> tuple[np.ndarray, float, list[dict[str, Any]]]:
-    """(frames, fps, steps) after the plan's steps; unchanged without a plan."""
-    if plan is None:
+    """(frames, fps, steps) after the passes; unchanged without any."""
+    if not plans:
         return frames, fps, []
-    finished = finish_frames(frames, plan, device if device != "auto" else pick_device(), progress)
+    finished, fps, steps = run_passes(plans, frames, fps, pick_device(device),
+                                      progress)
     if progress is not None and hasattr(progress, "close"):
         progress.close()
     print(f"finished: {len(frames)} -> {len(finished)} frames, "
           f"{frames.shape[2]}x{frames.shape[1]} -> {finished.shape[2]}x{finished.shape[1]}",
           file=sys.stderr)
-    return finished, plan.fps(fps), plan.steps
-
-
-def pick_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return finished, fps, steps

@@ -73,12 +73,17 @@ class _RemoteLines:
             print(f"requeued: the worker was lost; now on {event.worker}", file=sys.stderr, flush=True)
 
 
-def generate_remote(url: str, request: GenerationRequest, bar, args: argparse.Namespace):
-    """generate()'s remote twin for the CLI: same result shape, same progress bar."""
+def generate_remote(url: str, request: GenerationRequest, bar, args: argparse.Namespace,
+                    finishing=(), output_kind: str | None = None):
+    """generate()'s remote twin for the CLI: same result shape, same progress bar. The worker
+    runs the `finishing` passes after generating; with --project the generated frames come back
+    too, for the finished take's parent."""
     from backend.remote.client import RemoteClient
 
     with RemoteClient(url, check=False) as client:
-        return client.run(request, on_event=_RemoteLines(bar, args.quiet), timeout=args.timeout)
+        return client.run(request, on_event=_RemoteLines(bar, args.quiet), timeout=args.timeout,
+                          finishing=finishing, output_kind=output_kind,
+                          keep_source=bool(getattr(args, "project", None)))
 
 
 def run_worker(args: argparse.Namespace) -> int:

@@ -16,6 +16,8 @@ class Job:
     label: str = ""
     state: str = "queued"  # queued, running, done, failed, cancelled
     message: str = ""
+    # A finishing job (interpolate, upscale a take) carries its task here; None: generation.
+    finishing: object | None = None
 
 
 @dataclass

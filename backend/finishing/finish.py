@@ -8,18 +8,20 @@ the metadata of the result reproduces it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from backend.core.errors import CancelCheck, InputError
+from backend.core.guidance import checked_sha256
 from backend.core.limits import check_memory, check_output_size
 from backend.finishing import interpolate, upscale
 from backend.finishing.model_files import (
     DEFAULT_INTERPOLATION_MODEL,
     DEFAULT_UPSCALE_MODEL,
-    file_sha256,
     resolve_model_file,
 )
 from backend.finishing.progress import ProgressCallback
@@ -33,6 +35,9 @@ class FinishingOptions:
     upscale_model: str | None = None  # None with `upscale` given: the default model
     upscale: float | None = None  # None: the model's own scale
     allow_pickle: bool = False
+    # A replay's record: the weights must still be this file (SHA-256), or the plan refuses.
+    interpolation_sha256: str | None = None
+    upscale_sha256: str | None = None
 
     @property
     def upscaling(self) -> bool:
@@ -41,6 +46,34 @@ class FinishingOptions:
     @property
     def active(self) -> bool:
         return self.interpolate is not None or self.upscaling
+
+    def to_dict(self) -> dict[str, Any]:
+        """As a render job carries it: local model files by absolute path (a worker on this
+        machine, or one with the same folders, finds them), never the pickle permission."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "allow_pickle"}
+        for key in ("interpolation_model", "upscale_model"):
+            if data[key]:
+                data[key] = recorded_name(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FinishingOptions:
+        """Options from a job message, every field checked for its type."""
+        kinds = {"interpolate": int, "interpolation_model": str, "interpolation_scale": float,
+                 "upscale_model": str, "upscale": float, "interpolation_sha256": str,
+                 "upscale_sha256": str}
+        if not isinstance(data, dict) or set(data) - set(kinds):
+            raise InputError("the job's finishing options are malformed")
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            kind = kinds[key]
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, (int, float) if kind is float else kind)):
+                raise InputError(f"the job's finishing option {key} is malformed")
+            values[key] = float(value) if kind is float and value is not None else value
+        options = cls(**values)
+        options.validate()
+        return options
 
     def validate(self) -> None:
         if self.interpolate is not None:
@@ -69,6 +102,13 @@ class FinishingPlan:
         return fps * (self.options.interpolate or 1)
 
 
+def recorded_name(text: str) -> str:
+    """How the record names a model: a local file by its absolute path (so a re-run from
+    another folder finds it), a Hub file as given."""
+    path = Path(os.path.expanduser(text))
+    return str(path.resolve()) if path.is_file() else text
+
+
 def plan_finishing(
     options: FinishingOptions,
     count: int,
@@ -85,17 +125,19 @@ def plan_finishing(
     if options.interpolate is not None:
         text = options.interpolation_model or DEFAULT_INTERPOLATION_MODEL
         path = resolve_model_file(text, "interpolation model", on_download, cancel)
+        digest = checked_sha256(str(path), options.interpolation_sha256, "interpolation model")
         plan.net = interpolate.load_ifnet(path, allow_pickle=options.allow_pickle)
         plan.steps.append({
-            "step": "interpolate", "model": text, "sha256": file_sha256(path),
+            "step": "interpolate", "model": recorded_name(text), "sha256": digest,
             "factor": options.interpolate, "scale": options.interpolation_scale,
         })
     if options.upscaling:
         text = options.upscale_model or DEFAULT_UPSCALE_MODEL
         path = resolve_model_file(text, "upscale model", on_download, cancel)
+        digest = checked_sha256(str(path), options.upscale_sha256, "upscale model")
         plan.upscaler = upscale.load_upscaler(path, allow_pickle=options.allow_pickle)
         plan.steps.append({
-            "step": "upscale", "model": text, "sha256": file_sha256(path),
+            "step": "upscale", "model": recorded_name(text), "sha256": digest,
             "factor": float(options.upscale or plan.upscaler.scale),
             "model_scale": plan.upscaler.scale, "architecture": plan.upscaler.name,
         })
@@ -128,3 +170,12 @@ def finish_frames(
             frames, plan.upscaler, options.upscale, device, on_progress, cancel
         )
     return frames
+
+
+def pick_device(device: str = "auto") -> str:
+    """The torch device finishing runs on: `device`, or for "auto" the GPU when there is one."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

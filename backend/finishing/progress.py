@@ -17,6 +17,7 @@ class FinishingProgress:
     elapsed: float = 0.0
     eta: float | None = None
     latents: None = None  # the engine's Progress has it; finishing has no preview
+    message: str = ""  # as the engine's Progress (its memory-plan lines); none here
 
     @property
     def fraction(self) -> float:

@@ -253,7 +253,8 @@ class Project:
     def add_finished_take(self, parent: Take, frames: np.ndarray,
                           steps: list[dict[str, Any]]) -> Take:
         """A new take made from `parent` by finishing steps; the parent stays as it is."""
-        take = self.add_take(frames, parent.request, parent.duration, parent.device,
+        # Its own request object (equal to the parent's): the window tells takes apart by it.
+        take = self.add_take(frames, parent.request.replace(), parent.duration, parent.device,
                              name=f"{parent.name} finished")
         take.parent = parent.id
         take.finishing = (*parent.finishing, *steps)

@@ -14,7 +14,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from backend.core.errors import (
 from backend.core.request import GenerationRequest, random_seed
 from backend.engine.generation import GenerationResult, Progress
 from backend.engine.guided import portable_guidance
+from backend.finishing.finish import FinishingOptions
 from backend.media.reader import read_input_video
 from backend.remote.transport import (
     CANCEL_EXCHANGE,
@@ -66,6 +67,11 @@ class RemoteEvent:
 class RemoteResult(GenerationResult):
     worker: str = ""
     workers: list[str] = field(default_factory=list)  # every worker that started it, in order
+    # After finishing on the worker: the finished frames, their rate and the steps' record
+    # (`frames` are then the generated ones when the job kept them, else the finished ones).
+    finished: np.ndarray | None = None
+    finished_fps: float = 0.0
+    finishing: list[dict[str, Any]] = field(default_factory=list)
 
 
 def portable_request(request: GenerationRequest) -> GenerationRequest:
@@ -85,6 +91,72 @@ def portable_request(request: GenerationRequest) -> GenerationRequest:
         motion_loras=loras,
     )
     return request.replace(model=model)
+
+
+def build_job(
+    request: GenerationRequest,
+    previews: bool = False,
+    finishing: Sequence[FinishingOptions] = (),
+    output_kind: str | None = None,
+    keep_source: bool = False,
+) -> tuple[dict[str, Any], GenerationRequest, dict[str, np.ndarray], GenerationRequest]:
+    """The job message (JSON data), the request as the user gave it (with its seed), the
+    guidance inputs kept, and the request as sent."""
+    request.validate()
+    if request.seed is None:
+        request = request.replace(seed=random_seed())
+    video = read_input_video(request) if request.mode == "video2video" else None
+    # Guidance inputs and the start image travel with the job as the video-to-video input
+    # does: as frames.
+    request, kept = portable_guidance(request, video)
+    sent = portable_request(request)
+    job: dict[str, Any] = {"request": sent.to_dict(), "previews": previews}
+    if video is not None:
+        job["input_frames"] = encode_frames(video)
+    if kept:
+        job["guidance_inputs"] = {name: encode_frames(frames) for name, frames in kept.items()}
+    if finishing:
+        job["finishing"] = [options.to_dict() for options in finishing]
+        job["output_kind"] = output_kind
+        job["keep_source"] = keep_source
+    return job, request, kept, sent
+
+
+def result_from_reply(reply: dict[str, Any], asked: GenerationRequest, workers: list[str],
+                      inputs: dict[str, Any]) -> RemoteResult:
+    """The worker's reply as a result, or its failure raised as the local run would raise it.
+    The request names what the user gave, not the worker's paths."""
+    if not reply.get("ok"):
+        kind, message = reply.get("kind"), str(reply.get("message", "failed"))
+        if kind == "cancelled":
+            raise Cancelled()
+        if kind == "input":
+            raise InputError(message)
+        if kind == "memory":
+            raise OutOfMemoryError(message)
+        raise GenerationError(message)
+    request = GenerationRequest.from_dict(reply["request"])
+    request = request.replace(
+        model=asked.model, input_video=asked.input_video, controls=asked.controls,
+        keyframes=asked.keyframes, ip_adapter=asked.ip_adapter, start_image=asked.start_image,
+        start_image_sha256=asked.start_image_sha256,
+    )
+    frames = decode_frames(reply["frames"])
+    finishing = reply.get("finishing") or []
+    source = decode_frames(reply["source_frames"]) if reply.get("source_frames") else frames
+    return RemoteResult(
+        frames=source,
+        request=request,
+        duration=float(reply.get("duration", 0.0)),
+        device=str(reply.get("device", "")),
+        worker=str(reply.get("worker", "")),
+        workers=list(workers),
+        inputs=inputs,
+        finished=frames if finishing else None,
+        finished_fps=float(reply.get("fps", request.fps)),
+        finishing=list(finishing),
+        family=str(reply.get("family", ""))[:40],
+    )
 
 
 class RemoteJob:
@@ -206,35 +278,7 @@ class RemoteJob:
             if state == "REVOKED" and self._cancel_requested.is_set():
                 raise Cancelled()
             raise GenerationError(f"the job ended as {state} on the worker: {reply}")
-        worker = str(reply.get("worker", ""))
-        if not reply.get("ok"):
-            kind, message = reply.get("kind"), str(reply.get("message", "failed"))
-            if kind == "cancelled":
-                raise Cancelled()
-            if kind == "input":
-                raise InputError(message)
-            if kind == "memory":
-                raise OutOfMemoryError(message)
-            raise GenerationError(message)
-        request = GenerationRequest.from_dict(reply["request"])
-        # The result names what the user gave, not the worker's paths.
-        request = request.replace(
-            model=self.request.model, input_video=self.request.input_video,
-            controls=self.request.controls, keyframes=self.request.keyframes,
-            ip_adapter=self.request.ip_adapter, start_image=self.request.start_image,
-            start_image_sha256=self.request.start_image_sha256,
-        )
-        frames = decode_frames(reply["frames"])
-        return RemoteResult(
-            frames=frames,
-            request=request,
-            duration=float(reply.get("duration", 0.0)),
-            device=str(reply.get("device", "")),
-            worker=worker,
-            workers=list(self.workers),
-            inputs=self.inputs,
-            family=str(reply.get("family", ""))[:40],
-        )
+        return result_from_reply(reply, self.request, self.workers, self.inputs)
 
 
 class RemoteClient:
@@ -292,21 +336,13 @@ class RemoteClient:
             return queue
         return None
 
-    def submit(self, request: GenerationRequest, previews: bool = False) -> RemoteJob:
-        request.validate()
-        if request.seed is None:
-
-            request = request.replace(seed=random_seed())
-        video = read_input_video(request) if request.mode == "video2video" else None
-        # Guidance inputs and the start image travel with the job as the video-to-video input
-        # does: as frames.
-        request, kept = portable_guidance(request, video)
-        sent = portable_request(request)
-        job: dict[str, Any] = {"request": sent.to_dict(), "previews": previews}
-        if video is not None:
-            job["input_frames"] = encode_frames(video)
-        if kept:
-            job["guidance_inputs"] = {name: encode_frames(frames) for name, frames in kept.items()}
+    def submit(self, request: GenerationRequest, previews: bool = False,
+               finishing: Sequence[FinishingOptions] = (), output_kind: str | None = None,
+               keep_source: bool = False) -> RemoteJob:
+        """Send a job. `finishing`: passes the worker runs after generating (checked there
+        against `output_kind`'s frame-size limit before it generates); `keep_source`: the
+        generated frames come back too, for a project's parent take."""
+        job, request, kept, sent = build_job(request, previews, finishing, output_kind, keep_source)
         queue = self._route(sent)
         options: dict[str, Any] = {}
         if queue is not None:
@@ -322,9 +358,9 @@ class RemoteClient:
         if queue is not None:
             with self._lock:
                 self._routed[result.id] = queue.name
-        job = RemoteJob(self, result, request)
-        job.inputs = kept
-        return job
+        remote = RemoteJob(self, result, request)
+        remote.inputs = kept
+        return remote
 
     def send_cancel(self, job_id: str) -> None:
         from kombu import Exchange
@@ -344,8 +380,11 @@ class RemoteClient:
         timeout: float | None = None,
         cancel: Callable[[], bool] | None = None,
         previews: bool = False,
+        finishing: Sequence[FinishingOptions] = (),
+        output_kind: str | None = None,
+        keep_source: bool = False,
     ) -> RemoteResult:
-        job = self.submit(request, previews=previews)
+        job = self.submit(request, previews, finishing, output_kind, keep_source)
         try:
             return job.wait(on_event, timeout=timeout, cancel=cancel)
         except KeyboardInterrupt:

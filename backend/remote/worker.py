@@ -244,7 +244,8 @@ def render(task, job: dict[str, Any]) -> dict[str, Any]:
         if job.get("guidance_inputs"):
             scratch = scratch or make_scratch()
             request = with_guidance_inputs(request, job["guidance_inputs"], scratch)
-        result = _run(task, request, job, worker)
+        plans = _finishing_plans(job, request)
+        result = _run(task, request, job, worker, plans)
     except Cancelled:
         return {"ok": False, "kind": "cancelled", "message": "cancelled", "worker": worker}
     except OutOfMemoryError as exc:
@@ -268,7 +269,25 @@ def _failure(kind: str, exc: BaseException, worker: str) -> dict[str, Any]:
     return {"ok": False, "kind": kind, "message": f"worker {worker}: {text}", "worker": worker}
 
 
-def _run(task, request, job: dict[str, Any], worker: str) -> dict[str, Any]:
+def _finishing_plans(job: dict[str, Any], request) -> list:
+    """The job's finishing passes loaded and checked (the output format's frame-size limit,
+    free memory) before any frame is generated."""
+    passes = job.get("finishing")
+    if not passes:
+        return []
+    from backend.finishing.finish import FinishingOptions
+    from backend.finishing.replay import plan_passes
+
+    if not isinstance(passes, list):
+        raise InputError("the job's finishing options are malformed")
+    kind = job.get("output_kind")
+    if kind is not None and not isinstance(kind, str):
+        raise InputError("the job's output kind is malformed")
+    options = [FinishingOptions.from_dict(item) for item in passes]
+    return plan_passes(options, request.frames, request.width, request.height, kind)
+
+
+def _run(task, request, job: dict[str, Any], worker: str, plans: list) -> dict[str, Any]:
     from backend.engine.generation import generate
     from backend.media.preview import latents_to_rgb
 
@@ -320,6 +339,14 @@ def _run(task, request, job: dict[str, Any], worker: str) -> dict[str, Any]:
         "worker": worker,
         "family": result.family,
     }
+    if plans:  # interpolation, then upscaling, here where the frames are
+        from backend.finishing.replay import run_passes
+
+        frames, fps, steps = run_passes(plans, result.frames, result.request.fps, result.device,
+                                        on_progress, cancelled)
+        if job.get("keep_source"):
+            reply["source_frames"] = reply["frames"]
+        reply.update(frames=encode_frames(frames), fps=fps, finishing=steps)
     limit = int((_options.max_result_mb if _options else DEFAULT_MAX_RESULT_MB) * 1024 * 1024)
     size = payload_bytes(reply)
     if size > limit:

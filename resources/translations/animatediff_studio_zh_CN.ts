@@ -69,6 +69,18 @@
         <translation>PNG 序列帧</translation>
     </message>
     <message>
+        <source>Interpolating…</source>
+        <translation>正在插帧…</translation>
+    </message>
+    <message>
+        <source>Upscaling…</source>
+        <translation>正在放大…</translation>
+    </message>
+    <message>
+        <source>Writing…</source>
+        <translation>正在写入…</translation>
+    </message>
+    <message>
         <source>Export cancelled; nothing was written.</source>
         <translation>导出已取消，未写入任何文件。</translation>
     </message>
@@ -141,6 +153,10 @@
         <translation>同时将生成参数另存为 .json 文件</translation>
     </message>
     <message>
+        <source>Interpolate and/or upscale on the way out (the take stays as it is)</source>
+        <translation>导出时插帧和/或放大（镜头本身保持不变）</translation>
+    </message>
+    <message>
         <source>Open the folder when done</source>
         <translation>完成后打开所在文件夹</translation>
     </message>
@@ -167,6 +183,10 @@
     <message>
         <source>MP4/WebM quality</source>
         <translation>MP4/WebM 画质</translation>
+    </message>
+    <message>
+        <source>Finishing</source>
+        <translation>后期处理</translation>
     </message>
     <message>
         <source>{0} to {1} ({2} frames; set with I and O in the player)</source>
@@ -293,6 +313,169 @@
     <message>
         <source>Custom</source>
         <translation>自定义</translation>
+    <name>FinishDialog</name>
+    <message>
+        <source>interpolating: pair {0} of {1}</source>
+        <translation>插帧：第 {0} 对，共 {1} 对</translation>
+    </message>
+    <message>
+        <source>upscaling: frame {0} of {1}</source>
+        <translation>放大：第 {0} 帧，共 {1} 帧</translation>
+    </message>
+    <message>
+        <source>×{0} frames</source>
+        <translation>帧数 ×{0}</translation>
+    </message>
+    <message>
+        <source>{0}× size</source>
+        <translation>尺寸 {0}×</translation>
+    </message>
+    <message>
+        <source>Finish a take</source>
+        <translation>后期处理镜头</translation>
+    </message>
+    <message>
+        <source>Finish {0}</source>
+        <translation>后期处理 {0}</translation>
+    </message>
+    <message>
+        <source>Make a new take from {0} ({1} frames, {2}×{3}, {4} fps). {0} itself stays as it is.</source>
+        <translation>从 {0}（{1} 帧，{2}×{3}，{4} fps）生成一个新镜头。{0} 本身保持不变。</translation>
+    </message>
+    <message>
+        <source>What finishing makes</source>
+        <translation>后期处理的结果</translation>
+    </message>
+    <message>
+        <source>Finishing progress</source>
+        <translation>后期处理进度</translation>
+    </message>
+    <message>
+        <source>Finishing message</source>
+        <translation>后期处理消息</translation>
+    </message>
+    <message>
+        <source>Finish</source>
+        <translation>处理</translation>
+    </message>
+    <message>
+        <source>Make the new take (on the worker; the window stays usable)</source>
+        <translation>生成新镜头（在后台线程中进行，窗口仍可使用）</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Choose interpolation, upscaling or both.</source>
+        <translation>请选择插帧、放大或两者。</translation>
+    </message>
+    <message>
+        <source>Finish {0}: {1}</source>
+        <translation>后期处理 {0}：{1}</translation>
+    </message>
+    <message>
+        <source>Waiting for the worker…</source>
+        <translation>正在等待后台线程…</translation>
+    </message>
+    <message>
+        <source>Loading the models…</source>
+        <translation>正在加载模型…</translation>
+    </message>
+    <message>
+        <source>interpolate ×{0}</source>
+        <translation>插帧 ×{0}</translation>
+    </message>
+    <message>
+        <source>upscale</source>
+        <translation>放大</translation>
+    </message>
+    <message>
+        <source>Downloading {0}…</source>
+        <translation>正在下载 {0}…</translation>
+    </message>
+    <message>
+        <source>Cancelled; no take was made.</source>
+        <translation>已取消；没有生成镜头。</translation>
+    </message>
+    <message>
+        <source>Cancelling…</source>
+        <translation>正在取消…</translation>
+    </message>
+    <message>
+        <source>The finished clip was dropped: {0} is no longer in this project.</source>
+        <translation>处理结果已丢弃：{0} 已不在此项目中。</translation>
+    </message>
+    <message>
+        <source>Take {0}</source>
+        <translation>镜头 {0}</translation>
+    </message>
+    <message>
+        <source>done</source>
+        <translation>完成</translation>
+    </message>
+    <message>
+        <source>{0} made from {1} ({2}): {3} frames, {4}×{5}, {6} fps</source>
+        <translation>{0} 由 {1} 生成（{2}）：{3} 帧，{4}×{5}，{6} fps</translation>
+    </message>
+    <message>
+        <source>Job {0}: {1}</source>
+        <translation>任务 {0}：{1}</translation>
+    </message>
+    <message>
+        <source>&amp;Finish the selected take…</source>
+        <translation>后期处理所选镜头(&amp;F)…</translation>
+    </message>
+    <message>
+        <source>Interpolate or upscale the selected take into a new take</source>
+        <translation>将所选镜头插帧或放大为一个新镜头</translation>
+    </message>
+    <message>
+        <source>Select one take to finish first.</source>
+        <translation>请先选择一个要处理的镜头。</translation>
+    </message>
+</context>
+<context>
+    <name>FinishingFields</name>
+    <message>
+        <source>Interpolate</source>
+        <translation>插帧</translation>
+    </message>
+    <message>
+        <source>RIFE frame interpolation: new frames between each pair, at the same length of clip (the fps is multiplied)</source>
+        <translation>RIFE 插帧：在每两帧之间插入新帧，片段时长不变（fps 相应倍增）</translation>
+    </message>
+    <message>
+        <source>No</source>
+        <translation>否</translation>
+    </message>
+    <message>
+        <source>×2 (2n−1 frames)</source>
+        <translation>×2（2n−1 帧）</translation>
+    </message>
+    <message>
+        <source>×4 (4n−3 frames)</source>
+        <translation>×4（4n−3 帧）</translation>
+    </message>
+    <message>
+        <source>Interpolation model</source>
+        <translation>插帧模型</translation>
+    </message>
+    <message>
+        <source>Upscale with a model</source>
+        <translation>用模型放大</translation>
+    </message>
+    <message>
+        <source>Upscale</source>
+        <translation>放大</translation>
+    </message>
+    <message>
+        <source>Upscale every frame with an image upscaler (Real-ESRGAN and its kin), after interpolating</source>
+        <translation>插帧之后，用图像放大模型（Real-ESRGAN 等）放大每一帧</translation>
+    </message>
+    <message>
+        <source>Upscale model</source>
+        <translation>放大模型</translation>
     </message>
 </context>
 <context>
@@ -323,6 +506,14 @@
     <message>
         <source>decoding frames</source>
         <translation>正在解码帧</translation>
+    </message>
+    <message>
+        <source>interpolating frames</source>
+        <translation>正在插帧</translation>
+    </message>
+    <message>
+        <source>upscaling frames</source>
+        <translation>正在放大帧</translation>
     </message>
     <message>
         <source>starting a job</source>
@@ -1038,6 +1229,25 @@ memory options are under the parameters and models sections.&lt;/p&gt;
     <message>
         <source>What the job does to fit in memory: Advanced &gt; Memory &gt; Memory plan turns this off.</source>
         <translation>任务为适应内存所做的调整：可在 高级 &gt; 内存 &gt; 内存计划 中关闭。</translation>
+    </message>
+</context>
+<context>
+    <name>ModelChoice</name>
+    <message>
+        <source>Choose a weights file</source>
+        <translation>选择权重文件</translation>
+    </message>
+    <message>
+        <source>Use a weights file on this computer (.safetensors, .pth, .pkl, .zip)</source>
+        <translation>使用本机上的权重文件（.safetensors、.pth、.pkl、.zip）</translation>
+    </message>
+    <message>
+        <source>Weights file</source>
+        <translation>权重文件</translation>
+    </message>
+    <message>
+        <source>Weights (*.safetensors *.pth *.pt *.pkl *.zip)</source>
+        <translation>权重 (*.safetensors *.pth *.pt *.pkl *.zip)</translation>
     </message>
 </context>
 <context>
@@ -2261,8 +2471,8 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>镜头</translation>
     </message>
     <message>
-        <source>Every take of this project. Select one to play it and load its settings; select two to compare.</source>
-        <translation>本项目的所有镜头。选中一个即可播放并载入其参数；选中两个可进行对比。</translation>
+        <source>Every take of this project. Select one to play it and load its settings; select two to compare. Right-click a take to interpolate or upscale it into a new take.</source>
+        <translation>此项目的所有镜头。选择一个即可播放并载入其设置；选择两个可进行比较。右键单击镜头可将其插帧或放大为一个新镜头。</translation>
     </message>
     <message>
         <source>Re-run</source>
@@ -2329,14 +2539,48 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>并排播放选中的两个镜头</translation>
     </message>
     <message>
+        <source>Finish…</source>
+        <translation>后期处理…</translation>
+    </message>
+    <message>
+        <source>{0} frames, {1}x{2}, {3} fps, {4}</source>
+        <translation>{0} 帧，{1}x{2}，{3} fps，{4}</translation>
+    </message>
+    <message>
         <source>{0}
 seed {1}</source>
         <translation>{0}
 种子 {1}</translation>
     </message>
     <message>
-        <source>{0} frames, {1}x{2}, {3}</source>
-        <translation>{0} 帧，{1}×{2}，{3}</translation>
+        <source>a deleted take</source>
+        <translation>已删除的镜头</translation>
+    </message>
+    <message>
+        <source>{0} ← {1}
+{2}</source>
+        <translation>{0} ← {1}
+{2}</translation>
+    </message>
+    <message>
+        <source>Made from {0}: {1} ({2})</source>
+        <translation>由 {0} 生成：{1}（{2}）</translation>
+    </message>
+    <message>
+        <source>Take actions</source>
+        <translation>镜头操作</translation>
+    </message>
+    <message>
+        <source>Interpolate ×2…</source>
+        <translation>插帧 ×2…</translation>
+    </message>
+    <message>
+        <source>Interpolate ×4…</source>
+        <translation>插帧 ×4…</translation>
+    </message>
+    <message>
+        <source>Upscale…</source>
+        <translation>放大…</translation>
     </message>
     <message>
         <source>Rename take</source>

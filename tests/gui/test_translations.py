@@ -50,6 +50,7 @@ model_default unipc_flow euler_flow force_upcast NaN
 ControlNet MultiControlNet SparseCtrl IP-Adapter RGB Delete none canny lineart depth image_encoder
 photo.png
 Wan UMT5 Transformer Wan2.1-1.3B Wan2.2-TI2V-5B
+RIFE Real-ESRGAN pth pkl zip
 """.split())
 # Example prompts stay in English in every language: the SD1.5 text encoder reads English.
 ALLOWED_PHRASES = ("Qt for Python", "a sunset over the sea, fishing boats, golden hour",
