@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
         self.takes.varySeedRequested.connect(
             lambda take: self._run_again(self.project.rerun_request(take).replace(seed=random_seed())))
         self.takes.changed.connect(self._update_title)
+        self.takes.emptied.connect(lambda: self.player.set_frames(None))
         self.takes.compareRequested.connect(self.compare_takes)
 
         self.generate_button = named(QPushButton(self.tr("Generate")), "generateButton", self.tr("Generate"),
@@ -181,8 +182,7 @@ class MainWindow(QMainWindow):
 
         self.models.unload_button.clicked.connect(self.controller.unload_models)
         c = self.controller
-        c.ready.connect(lambda: self.set_status(
-            self.settings.read_only_reason or self.tr("Ready. Models load when you generate, and stay loaded.")))
+        c.ready.connect(self._on_ready)
         c.queue_changed.connect(self._update_actions)
         c.job_started.connect(self._on_job_started)
         c.job_progress.connect(self._on_job_progress)
@@ -199,6 +199,12 @@ class MainWindow(QMainWindow):
         self._update_title()
         if self.settings.read_only_reason:
             self.set_status(self.settings.read_only_reason)
+
+    def _on_ready(self) -> None:
+        """"Ready" replaces only "Starting…": what was said meanwhile (a restore) stays."""
+        if self.status_label.text() == self.tr("Starting…"):
+            self.set_status(self.settings.read_only_reason
+                            or self.tr("Ready. Models load when you generate, and stay loaded."))
 
     def paintEvent(self, event) -> None:  # noqa: N802
         super().paintEvent(event)

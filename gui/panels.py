@@ -39,6 +39,7 @@ from backend.core.request import (
     random_seed,
 )
 from gui.i18n import translate
+from gui.quality_box import QualityFollower
 from gui.setting_widgets import (
     SettingFields,
     declare,
@@ -541,6 +542,7 @@ class ParametersPanel(QObject):
         for index, preset in enumerate(PRESETS.values()):
             self.quality.setItemText(index, translate("Preset", preset.label))
         self.quality.activated.connect(lambda _: self._preset_picked())
+        self.quality_follower = QualityFollower(self)  # "Custom" when the values differ
         self.fps = self.fields.add("fps")
         self.clip_skip = self.fields.add("clip_skip")
         self.free_init = self.fields.add("free_init_iters")

@@ -36,6 +36,7 @@ class TakesPanel(QWidget):
     varySeedRequested = Signal(object)  # Take
     changed = Signal()  # the project's takes changed (rename, mark, delete, undo)
     compareRequested = Signal(object, object)  # Take, Take
+    emptied = Signal()  # the last take was deleted: nothing is shown
 
     def __init__(self) -> None:
         super().__init__()
@@ -194,7 +195,12 @@ class TakesPanel(QWidget):
         index = self.project.takes.index(take)
         self.project.remove_take(take.id)
         self._undo.append((take, index))
-        self.refresh()
+        takes = self.project.takes  # the next take is shown, else the one before, else nothing
+        if takes:
+            self.select(takes[min(index, len(takes) - 1)])
+        else:
+            self.refresh()
+            self.emptied.emit()
         self.changed.emit()
 
     def undo_delete(self) -> None:

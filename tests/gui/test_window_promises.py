@@ -1,0 +1,116 @@
+"""Issue 20, second part: names follow the project's file, Delete shows what is left, the
+restore message counts what it restored and stays, and the Quality box says "Custom"."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+
+import numpy as np
+
+from backend.core.request import GenerationRequest
+
+
+def add_takes(window, count: int = 2, frames: int = 8):
+    clip = np.zeros((frames, 64, 64, 3), np.uint8)
+    takes = [window.project.add_take(clip + n, GenerationRequest(prompt=f"take {n}", seed=40 + n,
+                                                                  frames=frames))
+             for n in range(count)]
+    window.takes.refresh()
+    return takes
+
+
+def manifest_name(path) -> str:
+    with zipfile.ZipFile(path) as archive:
+        return json.loads(archive.read("manifest.json"))["name"]
+
+
+def save_as(window, qtbot, monkeypatch, path) -> None:
+    monkeypatch.setattr("gui.project_controller.QFileDialog.getSaveFileName",
+                        lambda *args, **kwargs: (str(path), ""))
+    window.save_project_as()
+    assert "fox" in window.windowTitle()  # named before the write ends, not after
+    window.projects.wait_writes()
+    qtbot.waitUntil(lambda: not window.projects.saving)
+
+
+def test_save_as_names_the_project_after_its_file(window, qtbot, monkeypatch, tmp_path):
+    add_takes(window)
+    save_as(window, qtbot, monkeypatch, tmp_path / "fox.adsproj")
+    assert manifest_name(tmp_path / "fox.adsproj") == "fox"  # not "Untitled"
+    window.takes.rename(window.project.takes[0], "keeper")
+    save_as(window, qtbot, monkeypatch, tmp_path / "fox-final.adsproj")
+    assert manifest_name(tmp_path / "fox-final.adsproj") == "fox-final"
+    assert window.windowTitle().startswith("fox-final")
+    window.takes.rename(window.project.takes[0], "again")
+    asked = []
+    monkeypatch.setattr("gui.project_controller.QMessageBox.question",
+                        lambda parent, title, text, *args: asked.append(text) or 0)
+    monkeypatch.undo()  # the conftest's answer is gone too: ask for real, into `asked`
+    monkeypatch.setattr("gui.project_controller.QMessageBox.question",
+                        lambda parent, title, text, *args: asked.append(text) or 0)
+    assert window.projects.ask_unsaved() == "cancel"
+    assert "fox-final" in asked[0] and "“fox”" not in asked[0]
+    # A copy of the file, reopened, shows the copy's name.
+    shutil.copy(tmp_path / "fox-final.adsproj", tmp_path / "sea.adsproj")
+    window.projects.project.dirty = False
+    assert window.open_project(str(tmp_path / "sea.adsproj"))
+    assert window.windowTitle().startswith("sea") and window.project.name == "sea"
+
+
+def test_after_delete_the_next_take_or_nothing_is_shown(window):
+    first, second, third = add_takes(window, 3)
+    window.takes.select(second)
+    window.takes.delete(second)
+    assert window.player.clip_request is third.request
+    assert window.takes.selected_takes() == [third]
+    window.takes.delete(third)  # the last one: the one before it is next now
+    assert window.player.clip_request is first.request
+    window.takes.delete(first)
+    assert window.player.frames is None and window.player.clip_request is None
+    assert not window.player.export_button.isEnabled()
+    assert window.export_clip() is None
+
+
+def test_restore_counts_the_unsaved_takes_and_the_message_stays(window, qtbot, tmp_path):
+    from gui.main_window import MainWindow
+
+    add_takes(window, 3)
+    window.project.save(tmp_path / "fox.adsproj")
+    add_takes(window, 1)  # one take not in the file yet
+    window.autosave_now()
+    crashed = window.recovery_path.with_name("autosave-" + "e" * 32 + ".adsproj")
+    shutil.copy(window.recovery_path, crashed)
+    other = MainWindow(settings_path=tmp_path / "other.json")
+    qtbot.addWidget(other)
+    try:
+        assert other.offer_recovery()
+        assert len(other.project.takes) == 4
+        said = "Restored 1 unsaved take."
+        assert other.status_label.text() == said
+        other.show()
+        with qtbot.waitSignal(other.controller.ready, timeout=60_000):
+            pass
+        assert other.status_label.text() == said
+    finally:
+        other.close()
+        qtbot.waitUntil(lambda: not other.isVisible(), timeout=60_000)
+
+
+def test_the_quality_box_says_custom_when_the_values_differ(window):
+    p = window.parameters
+    p.quality.setCurrentIndex(p.quality.findData("standard"))
+    p.quality.activated.emit(p.quality.currentIndex())
+    assert p.quality.currentText() == "Standard (25 steps)" and p.steps.value() == 25
+    p.steps.setValue(8)
+    assert p.quality.currentText() == "Custom"
+    assert window.request_from_form().preset == "standard"  # the recipe the values came from
+    p.steps.setValue(25)
+    assert p.quality.currentText() == "Standard (25 steps)"
+    # A take made with other values shows Custom when looked at.
+    take = window.project.add_take(np.zeros((8, 64, 64, 3), np.uint8),
+                                   GenerationRequest(prompt="x", seed=1, frames=8, steps=3,
+                                                     preset="lightning"))
+    window.show_take(take)
+    assert p.quality.currentText() == "Custom"
