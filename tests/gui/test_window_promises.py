@@ -114,3 +114,32 @@ def test_the_quality_box_says_custom_when_the_values_differ(window):
                                                      preset="lightning"))
     window.show_take(take)
     assert p.quality.currentText() == "Custom"
+
+
+def test_a_job_no_memory_plan_fits_is_refused_alike_before_loading(window, qtbot, capsys,
+                                                                   monkeypatch, tmp_path):
+    """The device has 0.7 GiB free (and the process holds nothing): the plan's estimate for 32
+    frames of 256x256 does not fit even with every saver. The command line and the window say
+    the same sentence, and nothing is loaded or made."""
+    from backend.cli.commands import main as cli_main
+
+    monkeypatch.setattr("backend.engine.memory.free_memory", lambda device: 7 * 2**30 // 10)
+    monkeypatch.setattr("backend.engine.generation.resident_bytes", lambda device: 0)
+    base, adapter = window.models.base.text(), window.models.adapter.text()
+    code = cli_main(["generate", "--prompt", "x", "--frames", "32", "--width", "256", "--height",
+                     "256", "--steps", "1", "--base-model", base, "--motion-adapter", adapter, "--device", "cpu",
+                     "--output", str(tmp_path / "out.mp4")])
+    said = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2 and "memory plan: does not fit" in said and "lower the frames to" in said
+    sentence = said.split("error: ", 1)[1]
+    assert not (tmp_path / "out.mp4").exists()
+    p = window.parameters
+    p.frames.setValue(32)
+    p.width_spin.setValue(256)
+    p.height_spin.setValue(256)
+    p.steps.setValue(1)
+    with qtbot.waitSignal(window.controller.job_failed, timeout=60_000):
+        window.generate()
+    assert window.error_banner.isVisible() and sentence in window.error_banner.text()
+    assert not window.project.takes
+    assert not window.controller.worker.cache.pipelines()  # refused before loading
