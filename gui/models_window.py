@@ -509,7 +509,7 @@ class ModelsWindow(QDialog):
         self.status.setText(self.tr("Using {0}.").format(entry.name))
 
     def use_selected_local(self) -> None:
-        from backend.hub.scan import MOTION_LORA, MOTION_MODULE, SD15
+        from backend.hub.scan import DIFFUSERS_MODEL, MOTION_LORA, MOTION_MODULE, SD15
 
         rows = self.local.selectionModel().selectedRows() if self.local.selectionModel() else []
         if not rows or self.use_model is None:
@@ -517,6 +517,7 @@ class ModelsWindow(QDialog):
         model = self.local_models[rows[0].row()]
         kind = {
             SD15: "base-model",
+            DIFFUSERS_MODEL: "base-model",
             MOTION_MODULE: "motion-adapter",
             MOTION_LORA: "motion-lora",
         }.get(model.kind)
