@@ -315,9 +315,9 @@ class MainWindow(QMainWindow):
         self._open_help(shortcuts_dialog(self))
 
     def show_readme(self) -> None:
-        from gui.help_dialogs import readme_text, text_dialog
+        from gui.help_dialogs import readme_dialog
 
-        self._open_help(text_dialog(self, "readmeDialog", "Read me", markdown=readme_text()))
+        self._open_help(readme_dialog(self))
 
     def show_about(self) -> None:
         from gui.help_dialogs import about_text, text_dialog

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from backend.core.errors import Cancelled, StudioError
 from backend.core.units import format_bytes
 from backend.hub.downloads import DownloadProgress
+from gui.catalog_text import catalog_text, recommended_text
 from gui.i18n import translate
 from gui.panels import named
 
@@ -43,6 +44,8 @@ KIND_TEXT = {  # shown through translate("ModelsWindow", …)
     "sparse-control": QT_TRANSLATE_NOOP("ModelsWindow", "SparseCtrl"),
     "ip-adapter": QT_TRANSLATE_NOOP("ModelsWindow", "IP-Adapter"),
     "preprocessor": QT_TRANSLATE_NOOP("ModelsWindow", "Preprocessor"),
+    "interpolation-model": QT_TRANSLATE_NOOP("ModelsWindow", "Frame interpolation"),
+    "upscale-model": QT_TRANSLATE_NOOP("ModelsWindow", "Upscaler"),
 }
 
 
@@ -331,7 +334,7 @@ class ModelsWindow(QDialog):
             state, on_disk = self._state(entry, cached)
             size = f"{entry.size_mb:g} MB" if entry.size_mb else "—"
             for column, text in enumerate(
-                (entry.name, self.tr(KIND_TEXT.get(entry.kind, entry.kind)), size, state)
+                (catalog_text(entry.name), self.tr(KIND_TEXT.get(entry.kind, entry.kind)), size, state)
             ):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, entry.id)
@@ -408,10 +411,11 @@ class ModelsWindow(QDialog):
         if entry is None:
             self.details.setText(self.tr("Select a model to see what it is for."))
             return
-        recommended = ", ".join(f"{k} {v}" for k, v in entry.recommended.items())
+        recommended = recommended_text(entry.recommended)
         self.details.setText(
-            f"<b>{entry.name}</b> — {entry.description}<br><small>"
-            + self.tr("{0} · licence: {1} · recommended: {2}").format(entry.id, entry.licence, recommended)
+            f"<b>{catalog_text(entry.name)}</b> — {catalog_text(entry.description)}<br><small>"
+            + self.tr("{0} · licence: {1} · recommended: {2}").format(
+                entry.id, catalog_text(entry.licence), recommended)
             + "</small>"
         )
 
@@ -484,7 +488,7 @@ class ModelsWindow(QDialog):
 
         entry = self._selected_entry()
         if entry is None or not self.ask_delete(
-            self.tr("Delete {0} ({1}) from the Hugging Face cache?").format(entry.name, entry.id)
+            self.tr("Delete {0} ({1}) from the Hugging Face cache?").format(catalog_text(entry.name), entry.id)
         ):
             return
         try:
@@ -503,10 +507,10 @@ class ModelsWindow(QDialog):
             return
         value = entry.id if not entry.files else entry_path(entry)
         if value is None:
-            self.status.setText(self.tr("Download {0} first.").format(entry.name))
+            self.status.setText(self.tr("Download {0} first.").format(catalog_text(entry.name)))
             return
         self.use_model(entry.kind, str(value))
-        self.status.setText(self.tr("Using {0}.").format(entry.name))
+        self.status.setText(self.tr("Using {0}.").format(catalog_text(entry.name)))
 
     def use_selected_local(self) -> None:
         from backend.hub.scan import DIFFUSERS_MODEL, MOTION_LORA, MOTION_MODULE, SD15

@@ -7,9 +7,9 @@ pyside6-lupdate reads every self.tr(...), translate("Context", ...) and QT_TRANS
 gui/*.py and main.py into resources/translations/animatediff_studio_zh_CN.ts, keeping the
 translations already there (texts no longer in the code are dropped). The texts declared as data
 in the backend, which lupdate cannot see (each setting's label, help, choice labels and "off"
-text in backend/core/request.py, the quality presets' labels in backend/core/presets.py), are handed to it
-as QT_TRANSLATE_NOOP lines in a temporary file (contexts "Setting" and "Preset", as the window
-translates them). Translate the entries it
+text in backend/core/request.py, the quality presets' labels in backend/core/presets.py, the model catalogue's "translatable"
+fields in resources/model_catalog.json), are handed to it as QT_TRANSLATE_NOOP lines in a
+temporary file (contexts "Setting", "Preset" and "ModelCatalog", as the window translates them). Translate the entries it
 lists as unfinished (Qt Linguist, or by hand: fill <translation> and remove type="unfinished"),
 then run this again: pyside6-lrelease compiles the .ts into the .qm the app loads.
 """
@@ -40,6 +40,7 @@ def declared_texts() -> list[tuple[str, str]]:
         sys.path.insert(0, str(ROOT))
     from backend.core.presets import PRESETS
     from backend.core.request import SETTINGS
+    from backend.hub.catalog import translatable_texts
 
     texts = []
     for setting in SETTINGS.values():
@@ -47,6 +48,7 @@ def declared_texts() -> list[tuple[str, str]]:
                      setting.switch_label):
             texts.append(("Setting", text))
     texts += [("Preset", preset.label) for preset in PRESETS.values()]
+    texts += [("ModelCatalog", text) for text in translatable_texts()]
     return list(dict.fromkeys((context, text) for context, text in texts if text))
 
 
