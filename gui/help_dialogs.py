@@ -190,7 +190,8 @@ def readme_dialog(parent: QWidget) -> QDialog:
 
 
 def fit_images(browser: QTextBrowser, width: int) -> None:
-    """Scale every image of `browser`'s document that is wider than `width` down to it."""
+    """Give every image of `browser`'s document its size, those wider than `width` scaled
+    down to it."""
     document = browser.document()
     base = Path(readme_path()).parent if readme_path() else Path.cwd()
     document.setBaseUrl(QUrl.fromLocalFile(str(base) + "/"))
@@ -201,10 +202,11 @@ def fit_images(browser: QTextBrowser, width: int) -> None:
             if not fragment.charFormat().isImageFormat():
                 continue
             image = QImage(str(base / image_format.name()))
-            if image.isNull() or image.width() <= width:
+            if image.isNull():
                 continue
-            image_format.setWidth(width)
-            image_format.setHeight(image.height() * width / image.width())
+            shown = min(width, image.width())
+            image_format.setWidth(shown)
+            image_format.setHeight(image.height() * shown / image.width())
             cursor = QTextCursor(document)
             cursor.setPosition(fragment.position())
             cursor.setPosition(fragment.position() + fragment.length(), QTextCursor.MoveMode.KeepAnchor)

@@ -143,3 +143,80 @@ def test_a_job_no_memory_plan_fits_is_refused_alike_before_loading(window, qtbot
     assert window.error_banner.isVisible() and sentence in window.error_banner.text()
     assert not window.project.takes
     assert not window.controller.worker.cache.pipelines()  # refused before loading
+
+
+def window_words(window) -> set[str]:
+    """The texts the window shows for its parts: labels, buttons, section toggles, menus."""
+    from PySide6.QtWidgets import QAbstractButton, QLabel
+
+    from tests.gui.test_translations import menu_texts
+
+    texts = {w.text() for kind in (QLabel, QAbstractButton) for w in window.findChildren(kind)}
+    for action in window.menuBar().actions():
+        texts.update(menu_texts(action.menu()))
+    import re
+
+    clean = {re.sub(r"\(&\w\)|&", "", t).split(" (")[0].strip().rstrip(":：") for t in texts if t}
+    return clean | {t.split("\n")[0] for t in clean}
+
+
+def italic_names(html: str) -> list[str]:
+    import re
+
+    return [name.replace("\n", " ") for name in re.findall(r"<i>(.*?)</i>", html, re.S)]
+
+
+def test_getting_started_names_what_the_window_has_in_english_and_chinese(window, qapp, tmp_path,
+                                                                        qtbot):
+    from PySide6.QtCore import QLocale
+
+    from gui import i18n
+    from gui.help_dialogs import GETTING_STARTED
+    from gui.main_window import MainWindow
+
+    for section in window.sections.values():
+        section.set_open(True)
+    names = italic_names(GETTING_STARTED)
+    assert "Sampling" in names and "parameters and models sections" not in GETTING_STARTED
+    shown = window_words(window)
+    for name in names:
+        parts = [part.strip() for part in name.split("›")]  # "Models › Manage…": a menu item
+        assert all(part in shown for part in parts), name
+    assert i18n.install("system", qapp, locale=QLocale("zh_CN")) == "zh_CN"
+    try:
+        chinese = MainWindow(settings_path=tmp_path / "zh.json")
+        qtbot.addWidget(chinese)
+        for section in chinese.sections.values():
+            section.set_open(True)
+        translated = i18n.translate("HelpDialogs", GETTING_STARTED)
+        assert translated != GETTING_STARTED and "快速入门" in translated
+        shown = window_words(chinese)
+        zh_names = italic_names(translated)
+        assert len(zh_names) == len(names)
+        for name in zh_names:
+            parts = [part.strip() for part in name.split("›")]
+            assert all(part in shown for part in parts), name
+        chinese.close()
+    finally:
+        i18n.install("en", qapp)
+
+
+def test_read_me_images_fit_the_dialog(window, qtbot):
+    from PySide6.QtWidgets import QTextBrowser
+
+    from gui.help_dialogs import README_WIDTH, fragments, readme_dialog
+
+    dialog = readme_dialog(window)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    browser = dialog.findChild(QTextBrowser)
+    document = browser.document()
+    widths = []
+    block = document.begin()
+    while block.isValid():
+        widths += [f.charFormat().toImageFormat().width() for f in fragments(block)
+                   if f.charFormat().isImageFormat()]
+        block = block.next()
+    assert len(widths) >= 5 and all(0 < w <= README_WIDTH for w in widths), widths
+    assert README_WIDTH <= browser.viewport().width()
+    dialog.close()
