@@ -233,3 +233,20 @@ def readme_text() -> str:
     if readme_path():
         return Path(readme_path()).read_text(encoding="utf-8")
     return translate("HelpDialogs", "The README is not installed with this copy of AnimateDiff Studio.")
+
+
+def open_help(window, which: str) -> QDialog:
+    """Open a Help menu dialog on `window` ("getting_started", "shortcuts", "readme", "about");
+    the window keeps it as `help_dialog`."""
+    if which == "getting_started":
+        dialog = text_dialog(window, "gettingStartedDialog", "Getting started", GETTING_STARTED)
+    elif which == "shortcuts":
+        dialog = shortcuts_dialog(window)
+    elif which == "readme":
+        dialog = readme_dialog(window)
+    else:
+        device = getattr(getattr(window.controller.worker, "cache", None), "device", "") or ""
+        dialog = text_dialog(window, "aboutDialog", "About AnimateDiff Studio", about_text(device))
+    dialog.open()
+    window.help_dialog = dialog
+    return dialog

@@ -299,10 +299,15 @@ class ModelsWindow(QDialog):
             self.tr("Every .safetensors in your folders, told apart from its header"),
         )
         self.local.setHorizontalHeaderLabels([self.tr("File"), self.tr("Kind"), self.tr("Size"), self.tr("Note")])
+        # The path keeps a fair share and is cut in the middle; the note takes the rest (long
+        # notes no longer squash the other columns). Full texts are in the tooltips.
         header = self.local.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 420)
+        for column in (1, 2):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.local.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.local.verticalHeader().setVisible(False)
         self.local.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.local.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -380,7 +385,9 @@ class ModelsWindow(QDialog):
             self.local.insertRow(row)
             note = model.note or ("" if model.usable else self.tr("not usable with these adapters"))
             for column, text in enumerate((model.path, model.label, format_bytes(model.size), note)):
-                self.local.setItem(row, column, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.local.setItem(row, column, item)
 
     def selected_id(self) -> str | None:
         items = self.catalog.selectedItems() if hasattr(self, "catalog") else []

@@ -138,6 +138,9 @@ class ModelSourceField(QWidget):
         self.demo = demo
         self.local: list[str] = []  # files from the user's model folders that fit this field
         self.combo.currentTextChanged.connect(lambda _: self.changed.emit())
+        # A long text set or picked shows its start, in a narrow column too (not while typing).
+        self.combo.currentTextChanged.connect(lambda _: self.show_start(typing=True))
+        self.combo.activated.connect(lambda _: self.show_start())
         folder = QToolButton()
         folder.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
         folder.setToolTip(self.tr("Choose a local diffusers model folder"))
@@ -168,6 +171,12 @@ class ModelSourceField(QWidget):
         self.combo.addItems(items)
         self.combo.setCurrentText(text or self.default)
         self.combo.blockSignals(False)
+        self.show_start()
+
+    def show_start(self, typing: bool = False) -> None:
+        edit = self.combo.lineEdit()
+        if not (typing and edit.hasFocus()):
+            edit.setCursorPosition(0)
 
     def set_local(self, paths: list[str]) -> None:
         recent = [self.combo.itemText(i) for i in range(self.combo.count())]

@@ -105,12 +105,14 @@ class TakesPanel(QWidget):
         if self.project is not None:
             for take in self.project.takes:
                 star = "★ " if take.favourite else ""
-                item = QListWidgetItem(star + self.tr("{0}\nseed {1}").format(take.name, take.request.seed))
+                # A long name is cut to one line, so the seed line under it stays in view.
+                name = elided(star + take.name, self.list, THUMB.width() + 8)
+                item = QListWidgetItem(self.tr("{0}\nseed {1}").format(name, take.request.seed))
                 item.setData(Qt.ItemDataRole.UserRole, take.id)
                 notes = f"\n\n{take.notes}" if take.notes else ""
                 details = self.tr("{0} frames, {1}x{2}, {3}").format(
                     take.frame_count, take.size[0], take.size[1], take.created)
-                item.setToolTip(f"{take.request.prompt}\n{details}{notes}")
+                item.setToolTip(f"{take.name}\n{take.request.prompt}\n{details}{notes}")
                 icon = self.thumbnails.icon(self.project, take)
                 if icon is not None:
                     item.setIcon(icon)

@@ -220,3 +220,53 @@ def test_read_me_images_fit_the_dialog(window, qtbot):
     assert len(widths) >= 5 and all(0 < w <= README_WIDTH for w in widths), widths
     assert README_WIDTH <= browser.viewport().width()
     dialog.close()
+
+
+def test_small_things_stay_readable(window, qtbot, demo_models, tmp_path):
+    """Issue 20 item 15: the Local folders tab's columns are not squashed; a narrow model field
+    shows the start of a long text; a long take name leaves its seed line in view."""
+    from gui.models_window import ModelsWindow
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for n in range(3):  # files with long notes ("unreadable: …") beside real models
+        (folder / f"downloaded-checkpoint-{n}-that-was-cut-off.safetensors").write_bytes(b"\x10")
+    shutil.copytree(demo_models.motion_adapter, folder / "motion-adapter")
+    models = ModelsWindow(window)
+    qtbot.addWidget(models)
+    models.resize(760, 500)  # as on a 1024x700 screen beside the main window
+    models.show()
+    models.add_folder(str(folder))
+    table = models.local
+    header = table.horizontalHeader()
+    assert table.rowCount() >= 3
+    for column in range(table.columnCount()):
+        title = table.horizontalHeaderItem(column).text()
+        assert header.sectionSize(column) >= table.fontMetrics().horizontalAdvance(title), title
+    assert header.sectionSize(0) >= 300  # the file's path, not a sliver
+    models.close()
+
+    field = window.models.base
+    field.combo.setFixedWidth(120)
+    long_text = "a-very-long-name/of-some-hub-model-that-does-not-fit-in-the-field"
+    field.set_text(long_text)
+    assert field.combo.lineEdit().cursorPosition() == 0
+    field.combo.setCurrentIndex(1)  # the demo model, as picked from the list
+    field.combo.activated.emit(1)
+    assert field.combo.lineEdit().cursorPosition() == 0
+
+    take = add_takes(window, 1)[0]
+    window.takes.rename(take, "a take with a very long name that goes on and on and on")
+    item = window.takes.list.item(0)
+    assert item.text().endswith(f"seed {take.request.seed}")
+    rect = window.takes.list.visualItemRect(item)
+    assert rect.bottom() <= window.takes.list.viewport().height()
+    assert take.name in item.toolTip()
+
+
+def test_the_theme_is_saved_when_changed(window, tmp_path):
+    from backend.project.settings import Settings
+
+    other = "system" if window.settings.theme == "dark" else "dark"
+    window.theme_actions[other].trigger()
+    assert Settings.load(tmp_path / "settings.json").theme == other
