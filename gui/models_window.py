@@ -384,7 +384,8 @@ class ModelsWindow(QDialog):
         for row, model in enumerate(self.local_models):
             self.local.insertRow(row)
             note = model.note or ("" if model.usable else self.tr("not usable with these adapters"))
-            for column, text in enumerate((model.path, model.label, format_bytes(model.size), note)):
+            kind = translate("LocalModel", model.label)
+            for column, text in enumerate((model.path, kind, format_bytes(model.size), note)):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)
                 self.local.setItem(row, column, item)

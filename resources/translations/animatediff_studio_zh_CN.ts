@@ -642,6 +642,49 @@ travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (C
     </message>
 </context>
 <context>
+    <name>LocalModel</name>
+    <message>
+        <source>SD1.5 checkpoint</source>
+        <translation>SD1.5 检查点</translation>
+    </message>
+    <message>
+        <source>SDXL checkpoint</source>
+        <translation>SDXL 检查点</translation>
+    </message>
+    <message>
+        <source>motion module</source>
+        <translation>运动模块</translation>
+    </message>
+    <message>
+        <source>motion LoRA</source>
+        <translation>运动 LoRA</translation>
+    </message>
+    <message>
+        <source>image LoRA</source>
+        <translation>图像 LoRA</translation>
+    </message>
+    <message>
+        <source>textual-inversion embedding</source>
+        <translation>文本反演嵌入</translation>
+    </message>
+    <message>
+        <source>Wan transformer</source>
+        <translation>Wan Transformer</translation>
+    </message>
+    <message>
+        <source>Wan LoRA</source>
+        <translation>Wan LoRA</translation>
+    </message>
+    <message>
+        <source>diffusers model</source>
+        <translation>diffusers 模型</translation>
+    </message>
+    <message>
+        <source>unknown</source>
+        <translation>未知</translation>
+    </message>
+</context>
+<context>
     <name>LoraList</name>
     <message>
         <source>Weight</source>

@@ -10,6 +10,8 @@ import time
 
 from PySide6.QtWidgets import QStatusBar
 
+from backend.project.settings import Settings
+from gui import i18n
 from gui.app import get_app
 from gui.main_window import MainWindow
 from gui.window_fit import frame_margins
@@ -23,6 +25,7 @@ def rect(r) -> list[int]:
 
 def main() -> None:
     app = get_app()
+    language = i18n.install(Settings.load().language, app)  # as the app does: LANG or the setting
     window = MainWindow()
     window.show()
     deadline = time.monotonic() + FRAMED_WITHIN_S
@@ -45,6 +48,8 @@ def main() -> None:
         "frame": rect(window.frameGeometry()),
         "client": rect(window.geometry()),
         "framed": any(frame_margins(window)),
+        "language": language,
+        "title": window.windowTitle(),
         "status_bar": [top_left.x(), top_left.y(), status.width(), status.height()],
     }), flush=True)
     window.close()  # as a user closes it: the quit sequence stops the worker, then it closes
