@@ -997,12 +997,48 @@ travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (C
 <context>
     <name>MemoryPlanLabel</name>
     <message>
+        <source>chunked decoding</source>
+        <translation>分块解码</translation>
+    </message>
+    <message>
+        <source>split inference</source>
+        <translation>拆分推理</translation>
+    </message>
+    <message>
+        <source>VAE tiling</source>
+        <translation>VAE 分块</translation>
+    </message>
+    <message>
+        <source>model CPU offload</source>
+        <translation>模型卸载到 CPU</translation>
+    </message>
+    <message>
+        <source>sequential CPU offload</source>
+        <translation>逐层卸载到 CPU</translation>
+    </message>
+    <message>
+        <source> on {0}</source>
+        <translation>（{0}）</translation>
+    </message>
+    <message>
+        <source>memory plan: fits in {0} of {1} GiB{2}, no savers needed</source>
+        <translation>内存计划：需要 {0} GiB，可用 {1} GiB{2}，无需节省内存的措施</translation>
+    </message>
+    <message>
+        <source>memory plan: fits in {0} of {1} GiB{2} with {3}</source>
+        <translation>内存计划：使用{3}后需要 {0} GiB，可用 {1} GiB{2}</translation>
+    </message>
+    <message>
+        <source>, </source>
+        <translation>、</translation>
+    </message>
+    <message>
         <source>Memory plan</source>
         <translation>内存计划</translation>
     </message>
     <message>
-        <source>What the job does to fit in memory: Advanced &gt; Memory &gt; Memory plan turns this off.</source>
-        <translation>任务为适应内存所做的调整：可在 高级 &gt; 内存 &gt; 内存计划 中关闭。</translation>
+        <source>What the job does to fit in memory: Advanced &gt; Memory and device &gt; Memory plan turns this off.</source>
+        <translation>任务为适应内存所做的调整：在“高级 &gt; 内存与设备 &gt; 内存计划”中可以关闭。</translation>
     </message>
 </context>
 <context>

@@ -42,7 +42,7 @@ AnimateDiff Studio Hugging Face Hub LoRA FreeU FreeInit FreeNoise fps CUDA CPU G
 GIF MP4 WebM WebP PNG H.264 VP9 CRF json .json safetensors .safetensors A1111 ComfyUI RabbitMQ
 README Python PyTorch diffusers transformers huggingface_hub Qt PySide6 imageio FFmpeg Pillow
 Apache-2.0 BSD-3-Clause BSD-2-Clause LGPL-3.0 LGPL GPL MIT-CMU Tiny demo model
-Ctrl Shift Enter Esc Space Home End Left Right F1 I O L C E N S Z 1x 2x x s MB GB KB
+Ctrl Shift Enter Esc Space Home End Left Right F1 I O L C E N S Z 1x 2x x s MB GB KB GiB
 Stable Diffusion SD1.5 UNet VAE CLIP CFG DDIM DPM Karras LCM AnimateLCM Lightning MPS NVIDIA ID
 kohya torch.compile float16 bfloat16 float32 s1 s2 b1 b2
 ddim euler euler_ancestral dpmpp_2m dpmpp_2m_karras lcm pndm euler_trailing lcm_linear
@@ -320,3 +320,17 @@ def test_units_and_placeholders_are_chinese(chinese, main_window):
     assert "帧" in parameters.fps.suffix()
     assert prompt.negative.placeholderText().startswith("可选")
     assert prompt.negative.toPlainText() == ""
+
+
+def test_the_memory_plans_usual_sentences_are_chinese(chinese):
+    """Issue 20: the line under the progress bar ("memory plan: fits in 0.6 of 18.4 GiB, no
+    savers needed") was English in the Chinese window. The sentences are the engine's own."""
+    from backend.models.memory_plan import CHUNKED_DECODE, GIB, SPLIT_INFERENCE, MemoryPlan
+    from gui.memory_plan_label import plan_text
+
+    plans = (MemoryPlan("cpu", "auto", (), (), int(0.6 * GIB), int(18.4 * GIB)),
+             MemoryPlan("cuda", "auto", (CHUNKED_DECODE, SPLIT_INFERENCE), (), 5 * GIB, 8 * GIB))
+    for plan in plans:
+        shown = plan_text(plan.describe())
+        assert untranslated_words(shown) == [], shown
+        assert "内存计划" in shown
