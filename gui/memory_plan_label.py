@@ -13,7 +13,15 @@ from gui.i18n import translate
 
 # The plan's usual sentences (backend/models/memory_plan.py MemoryPlan.describe), shown in the
 # user's language; any other sentence is shown as the engine wrote it.
-FITS = re.compile(r"memory plan: fits in ([\d.]+) of ([\d.]+) GiB(?: on (\S+))?(?:, no savers needed| with ([^;]+))$")
+FITS = re.compile(r"memory plan: fits in ([\d.]+) of ([\d.]+) GiB(?: on (\S+))?"
+                  r"(?:, no savers needed| with ([^;]+))$")
+CHANGES = re.compile(r"(.+) changes the frames \((.+)\)$")
+HOW_FRAMES_CHANGE = {  # backend/models/memory_plan.py's Saver.changes_frames
+    "as VAE slicing does: the last bit of some pixels": QT_TRANSLATE_NOOP(
+        "MemoryPlanLabel", "as VAE slicing does: the last bit of some pixels"),
+    "tiles are blended, so pixels change slightly": QT_TRANSLATE_NOOP(
+        "MemoryPlanLabel", "tiles are blended, so pixels change slightly"),
+}
 SAVER_LABELS = {
     "chunked decoding": QT_TRANSLATE_NOOP("MemoryPlanLabel", "chunked decoding"),
     "split inference": QT_TRANSLATE_NOOP("MemoryPlanLabel", "split inference"),
@@ -25,9 +33,22 @@ SAVER_LABELS = {
 
 def plan_text(message: str) -> str:
     """`message` in the user's language where it is one of the plan's usual sentences."""
+    first, *notes = message.split("; ")
+    parts = [fits_text(first)]
+    for note in notes:
+        found = CHANGES.match(note)
+        if found is None or found[1] not in SAVER_LABELS or found[2] not in HOW_FRAMES_CHANGE:
+            return message  # a sentence this does not know: as the engine wrote it
+        parts.append(translate("MemoryPlanLabel", "{0} changes the frames ({1})").format(
+            translate("MemoryPlanLabel", SAVER_LABELS[found[1]]),
+            translate("MemoryPlanLabel", HOW_FRAMES_CHANGE[found[2]])))
+    return message if parts[0] is None else translate("MemoryPlanLabel", "; ").join(parts)
+
+
+def fits_text(message: str) -> str | None:
     found = FITS.match(message)
     if found is None:
-        return message
+        return None
     need, free, device, savers = found.groups()
     where = translate("MemoryPlanLabel", " on {0}").format(device) if device else ""
     if savers is None:

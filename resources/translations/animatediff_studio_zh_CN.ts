@@ -997,6 +997,14 @@ travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (C
 <context>
     <name>MemoryPlanLabel</name>
     <message>
+        <source>as VAE slicing does: the last bit of some pixels</source>
+        <translation>与 VAE 切片相同：部分像素的最低位</translation>
+    </message>
+    <message>
+        <source>tiles are blended, so pixels change slightly</source>
+        <translation>分块之间会混合，像素略有变化</translation>
+    </message>
+    <message>
         <source>chunked decoding</source>
         <translation>分块解码</translation>
     </message>
@@ -1015,6 +1023,14 @@ travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (C
     <message>
         <source>sequential CPU offload</source>
         <translation>逐层卸载到 CPU</translation>
+    </message>
+    <message>
+        <source>{0} changes the frames ({1})</source>
+        <translation>{0}会改变画面（{1}）</translation>
+    </message>
+    <message>
+        <source>; </source>
+        <translation>；</translation>
     </message>
     <message>
         <source> on {0}</source>

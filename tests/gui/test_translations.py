@@ -46,7 +46,7 @@ Ctrl Shift Enter Esc Space Home End Left Right F1 I O L C E N S Z 1x 2x x s MB G
 Stable Diffusion SD1.5 UNet VAE CLIP CFG DDIM DPM Karras LCM AnimateLCM Lightning MPS NVIDIA ID
 kohya torch.compile float16 bfloat16 float32 s1 s2 b1 b2
 ddim euler euler_ancestral dpmpp_2m dpmpp_2m_karras lcm pndm euler_trailing lcm_linear
-model_default unipc_flow euler_flow NaN force_upcast
+model_default unipc_flow euler_flow NaN force_upcast cuda cpu mps
 ControlNet MultiControlNet SparseCtrl IP-Adapter RGB Delete none canny lineart depth image_encoder
 photo.png
 """.split())
