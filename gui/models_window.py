@@ -44,8 +44,8 @@ KIND_TEXT = {  # shown through translate("ModelsWindow", …)
     "sparse-control": QT_TRANSLATE_NOOP("ModelsWindow", "SparseCtrl"),
     "ip-adapter": QT_TRANSLATE_NOOP("ModelsWindow", "IP-Adapter"),
     "preprocessor": QT_TRANSLATE_NOOP("ModelsWindow", "Preprocessor"),
-    "interpolation-model": QT_TRANSLATE_NOOP("ModelsWindow", "Frame interpolation"),
-    "upscale-model": QT_TRANSLATE_NOOP("ModelsWindow", "Upscaler"),
+    "interpolation-model": QT_TRANSLATE_NOOP("ModelsWindow", "Interpolation model"),
+    "upscale-model": QT_TRANSLATE_NOOP("ModelsWindow", "Upscale model"),
 }
 
 

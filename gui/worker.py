@@ -74,18 +74,19 @@ class GenerationWorker(QObject):
         def on_progress(progress) -> None:
             if not throttle.report(progress):
                 return
-            info = {
-                "phase": progress.phase,
-                "step": progress.step,
-                "total": progress.total,
-                "elapsed": progress.elapsed,
-                "eta": progress.eta,
-                "message": progress.message,
-            }
             if progress.phase in ("downloading", "downloaded"):
                 from gui.models_window import progress_dict
 
                 info = progress_dict(progress)
+            else:
+                info = {
+                    "phase": progress.phase,
+                    "step": progress.step,
+                    "total": progress.total,
+                    "elapsed": progress.elapsed,
+                    "eta": progress.eta,
+                    "message": progress.message,
+                }
             self.progress.emit(job_id, info)
             if throttle.preview(progress):
                 self.preview.emit(job_id, latents_to_rgb(progress.latents))

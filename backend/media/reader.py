@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.core.errors import InputError
-from backend.media.ffmpeg import PROBE_TIMEOUT, ffmpeg_exe, file_arg
+from backend.media.ffmpeg import PROBE_TIMEOUT, STALL_TIMEOUT, Watchdog, ffmpeg_exe, file_arg
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 ANIMATED_SUFFIXES = (".gif", ".webp", ".apng")
@@ -254,24 +254,12 @@ def packet_times(path: Path, needed: int) -> list[float] | None:
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    base = None
     values: list[int] = []
     try:
-        for raw in process.stdout:
-            if raw.startswith(b"#tb 0:"):
-                num, den = raw.split(b":", 1)[1].strip().split(b"/")
-                base = int(num) / int(den)
-            elif raw.startswith(b"0,"):
-                fields = raw.split(b",")
-                try:
-                    value = int(fields[2])
-                except (ValueError, IndexError):
-                    return None
-                if value == NO_PTS:
-                    return None  # a raw stream (.h264): the decoder makes the times up
-                values.append(value)
-                if len(values) >= needed + 64:
-                    break
+        with Watchdog(process) as watchdog:
+            base = _read_packet_times(_fed_lines(process.stdout, watchdog), needed, values)
+        if watchdog.fired:
+            raise InputError(_stalled(path))
     finally:
         process.kill()
         process.wait()
@@ -279,6 +267,41 @@ def packet_times(path: Path, needed: int) -> list[float] | None:
     if base is None:
         return None
     return [value * base for value in sorted(values)][: needed if len(values) >= needed + 64 else None]
+
+
+def _fed_lines(stream, watchdog):
+    while True:
+        with watchdog.waiting():
+            raw = stream.readline()
+        if not raw:
+            return
+        yield raw
+
+
+def _stalled(path: Path) -> str:
+    return (f"input video {str(path)!r}: ffmpeg made no progress reading it for "
+            f"{STALL_TIMEOUT} s; is it on a stuck or very slow drive? Copy it to a local disk")
+
+
+def _read_packet_times(lines, needed: int, values: list[int]) -> float | None:
+    """The stream's time base, filling `values` with packet times; None without timestamps."""
+    base = None
+    for raw in lines:
+        if raw.startswith(b"#tb 0:"):
+            num, den = raw.split(b":", 1)[1].strip().split(b"/")
+            base = int(num) / int(den)
+        elif raw.startswith(b"0,"):
+            fields = raw.split(b",")
+            try:
+                value = int(fields[2])
+            except (ValueError, IndexError):
+                return None
+            if value == NO_PTS:
+                return None  # a raw stream (.h264): the decoder makes the times up
+            values.append(value)
+            if len(values) >= needed + 64:
+                break
+    return base
 
 
 class _Decoder:
@@ -307,6 +330,7 @@ class _Decoder:
         self.log: collections.deque[str] = collections.deque(maxlen=6)
         self.thread = threading.Thread(target=self._read_log, daemon=True)
         self.thread.start()
+        self.watchdog = Watchdog(self.process).__enter__()
 
     def _read_log(self) -> None:
         for raw in self.process.stderr:
@@ -326,10 +350,13 @@ class _Decoder:
         step = 1.0 / (self.header.fps or 25.0)
         last = self.seek - step
         while True:
-            data = self.process.stdout.read(frame_bytes)
+            with self.watchdog.waiting():
+                data = self.process.stdout.read(frame_bytes)
             if len(data) < frame_bytes:
+                if self.watchdog.fired:
+                    raise InputError(_stalled(self.path))
                 return
-            item = self.times.get(timeout=60)
+            item = self.times.get(timeout=STALL_TIMEOUT)
             pts, duration = item if item is not None else (None, None)
             time = self.seek + pts if pts is not None else last + step
             last = time
@@ -343,6 +370,7 @@ class _Decoder:
         return self.log[-1] if self.log else f"ffmpeg exit status {self.process.returncode}"
 
     def close(self) -> None:
+        self.watchdog.__exit__(None, None, None)
         if self.process.poll() is None:
             self.process.kill()  # nothing past what we took is decoded
         self.process.wait()

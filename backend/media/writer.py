@@ -30,7 +30,7 @@ import numpy as np
 
 from backend.core.atomic import atomic_path, sweep_temporaries
 from backend.core.errors import DISK_FULL, Cancelled, GenerationError, InputError
-from backend.media.ffmpeg import FINISH_TIMEOUT, ffmpeg_exe, file_arg
+from backend.media.ffmpeg import FINISH_TIMEOUT, Watchdog, ffmpeg_exe, file_arg
 from backend.media.metadata import PNG_KEY, sidecar_path, to_text, webui_parameters, xmp_packet
 
 FORMATS = ("gif", "mp4", "webm", "webp", "folder")
@@ -277,13 +277,19 @@ def write_ffmpeg_video(frames, path: Path, fps: float, options: WriteOptions, co
             raise GenerationError(f"ffmpeg could not be started ({exc.strerror}); "
                                   "reinstall imageio-ffmpeg") from None
         try:
-            try:
-                for index, frame in enumerate(frames):
-                    _tick(progress, cancel, index, len(frames))
-                    process.stdin.write(_even(frame).tobytes())
-                process.stdin.close()
-            except BrokenPipeError:
-                pass  # ffmpeg stopped early; its exit status and message say why
+            with Watchdog(process) as watchdog:
+                try:
+                    for index, frame in enumerate(frames):
+                        _tick(progress, cancel, index, len(frames))
+                        data = _even(frame).tobytes()
+                        with watchdog.waiting():
+                            process.stdin.write(data)
+                    process.stdin.close()
+                except BrokenPipeError:
+                    pass  # ffmpeg stopped early; its exit status and message say why
+            if watchdog.fired:
+                raise GenerationError(f"ffmpeg made no progress writing {path.name} for "
+                                      f"{watchdog.seconds:g} s; nothing was written")
             if not process.stdin.closed:
                 with contextlib.suppress(BrokenPipeError):
                     process.stdin.close()

@@ -1449,12 +1449,12 @@ travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (C
         <translation>预处理器</translation>
     </message>
     <message>
-        <source>Frame interpolation</source>
-        <translation>插帧</translation>
+        <source>Interpolation model</source>
+        <translation>插帧模型</translation>
     </message>
     <message>
-        <source>Upscaler</source>
-        <translation>放大</translation>
+        <source>Upscale model</source>
+        <translation>放大模型</translation>
     </message>
     <message>
         <source>{0}/s</source>

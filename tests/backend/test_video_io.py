@@ -552,3 +552,54 @@ def test_raw_stream_without_timestamps_reads_by_counting(tmp_path):
     encode_gray_frames(path, [10 * i for i in range(12)], ["-c:v", "libx264", "-qp", "0", "-bf", "2", "-f", "h264"])
     assert grey(read_frames(path, ReadOptions(start_frame=5, end_frame=9))) == [5, 6, 7, 8]
     assert grey(read_frames(path, ReadOptions(start_frame=0, end_frame=4))) == [0, 1, 2, 3]
+
+
+def _stuck_ffmpeg(tmp_path, monkeypatch, module, stuck_on: str) -> Path:
+    """An ffmpeg that hangs (as on a stuck network drive) on the calls naming `stuck_on`, and
+    is the real one otherwise; the stall timeout shortened to 1 s."""
+    from backend.media import ffmpeg as ffmpeg_module
+
+    real = ffmpeg_module.ffmpeg_exe()
+    script = tmp_path / "stuck-ffmpeg"
+    pid_file = tmp_path / "stuck.pid"
+    script.write_text(f'#!/bin/sh\ncase "$*" in *{stuck_on}*) echo $$ > "{pid_file}"; '
+                      f'exec sleep 600;; esac\nexec "{real}" "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setattr(module, "ffmpeg_exe", lambda: str(script))
+    monkeypatch.setattr(ffmpeg_module, "STALL_TIMEOUT", 1)
+    monkeypatch.setattr(module, "STALL_TIMEOUT", 1, raising=False)
+    return pid_file
+
+
+def _gone(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie not yet reaped still answers; its state says it is dead.
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
+
+
+def test_a_stuck_decoder_is_stopped_and_named(tmp_path, clip, monkeypatch):
+    from backend.media import reader
+
+    path = tmp_path / "in.mp4"
+    write_clip(clip, path, 8.0, WriteOptions())
+    pid_file = _stuck_ffmpeg(tmp_path, monkeypatch, reader, "rawvideo")
+    with pytest.raises(InputError, match="made no progress reading it for 1 s"):
+        read_frames(path)
+    assert _gone(int(pid_file.read_text()))
+
+
+def test_a_stuck_encoder_is_stopped_and_leaves_no_file(tmp_path, monkeypatch):
+    from backend.core.errors import GenerationError
+    from backend.media import writer
+
+    pid_file = _stuck_ffmpeg(tmp_path, monkeypatch, writer, "libx264")
+    frames = moving_clip(count=8, width=128, height=128)  # more than a pipe's buffer
+    with pytest.raises(GenerationError, match="made no progress writing out.mp4 for 1 s"):
+        write_clip(frames, tmp_path / "out.mp4", 8.0, WriteOptions())
+    assert _gone(int(pid_file.read_text()))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["stuck-ffmpeg", "stuck.pid"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+from closing import close_like_a_user_and_exit  # tests/gui/closing.py, beside this script
 from PySide6.QtWidgets import QStatusBar
 
 from backend.project.settings import Settings
@@ -52,11 +53,7 @@ def main() -> None:
         "title": window.windowTitle(),
         "status_bar": [top_left.x(), top_left.y(), status.width(), status.height()],
     }), flush=True)
-    window.close()  # as a user closes it: the quit sequence stops the worker, then it closes
-    closing_by = time.monotonic() + FRAMED_WITHIN_S
-    while window.isVisible() and time.monotonic() < closing_by:
-        app.processEvents()
-        time.sleep(0.01)
+    close_like_a_user_and_exit(app, window)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import json
 import sys
 
 import numpy as np
+from closing import close_like_a_user_and_exit  # tests/gui/closing.py, beside this script
 from PySide6.QtWidgets import QApplication, QWidget
 
 from backend.core.request import GenerationRequest
@@ -54,7 +55,7 @@ def main() -> None:
     print(json.dumps(report))
     compare.close()
     window.project.dirty = False
-    window.close()
+    close_like_a_user_and_exit(app, window)
 
 
 if __name__ == "__main__":
