@@ -45,9 +45,7 @@ def test_save_as_names_the_project_after_its_file(window, qtbot, monkeypatch, tm
     assert window.windowTitle().startswith("fox-final")
     window.takes.rename(window.project.takes[0], "again")
     asked = []
-    monkeypatch.setattr("gui.project_controller.QMessageBox.question",
-                        lambda parent, title, text, *args: asked.append(text) or 0)
-    monkeypatch.undo()  # the conftest's answer is gone too: ask for real, into `asked`
+    monkeypatch.undo()  # the conftest's canned answer too: the real question, into `asked`
     monkeypatch.setattr("gui.project_controller.QMessageBox.question",
                         lambda parent, title, text, *args: asked.append(text) or 0)
     assert window.projects.ask_unsaved() == "cancel"
