@@ -7,12 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, qVersion
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QUrl, qVersion
+from PySide6.QtGui import QImage, QKeySequence, QTextCursor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
+    QLabel,
     QTableWidget,
     QTableWidgetItem,
     QTextBrowser,
@@ -42,30 +43,39 @@ SHORTCUTS = (
     ("F1", QT_TRANSLATE_NOOP("HelpDialogs", "Getting started")),
 )
 # The titles the window passes to text_dialog, translated there.
+README_NOTE = QT_TRANSLATE_NOOP("HelpDialogs", "The README is in English.")
 TITLES = (
     QT_TRANSLATE_NOOP("HelpDialogs", "Getting started"),
     QT_TRANSLATE_NOOP("HelpDialogs", "Read me"),
     QT_TRANSLATE_NOOP("HelpDialogs", "About AnimateDiff Studio"),
 )
 
+# Names the window's own parts as they are labelled (tests/gui/test_window_promises.py checks
+# that every section it names exists, in English and in Chinese).
 GETTING_STARTED = QT_TRANSLATE_NOOP("HelpDialogs", """
 <h2>Getting started</h2>
 <ol>
-<li><b>Write a prompt</b> at the top: what should move, and how it looks. The negative prompt
-lists what to avoid.</li>
-<li><b>Pick the models.</b> The defaults are the ones the diffusers documentation uses; they
-download once (a few GB). <i>Tiny demo model</i> works offline at once, but only makes noise: use
-it to try the app.</li>
-<li><b>Press Generate</b> (Ctrl+Enter). The progress bar shows the step and the time left; the
-player shows a preview while the frames form, then the finished clip.</li>
+<li><b>Write a prompt</b> at the top of the left column: what should move, and how it looks.
+The negative prompt (optional) lists what to avoid.</li>
+<li><b>Pick the models</b> under it: <i>Base model</i> and <i>Motion adapter</i>. The defaults
+are the ones the diffusers documentation uses; they download once (a few GB). The tiny demo
+model works offline at once, but only makes noise: use it to try the app. <i>Models › Manage…</i>
+lists more models and your own model folders.</li>
+<li>Set <i>Quality</i>, <i>Duration</i>, <i>Size</i> and <i>Seed</i>, then <b>press
+Generate</b> (Ctrl+Enter). The progress bar shows the step and the time left; the player shows a
+preview while the frames form, then the finished clip.</li>
 <li>Every clip becomes a <b>take</b> in the strip under the player, with the exact settings that
-made it. Select one to play it and load its settings; <i>Vary seed</i> makes a variation.</li>
-<li><b>Export…</b> (Ctrl+E) writes GIF, MP4, WebM, WebP or PNG frames, with the settings inside.
-Save the project (Ctrl+S) to keep every take; unsaved takes are autosaved every few seconds and
-offered back after a crash.</li>
+made it. Select one to play it and see its settings (<i>Random</i> stays as you set it);
+<i>Re-run</i> makes it again, <i>Vary seed</i> makes a variation.</li>
+<li>In the player, I and O set the in and out points. <b>Export…</b> (Ctrl+E) writes that range
+as GIF, MP4, WebM, WebP or PNG frames, with the settings inside. Save the project (Ctrl+S) to
+keep every take; unsaved takes are autosaved every few seconds and offered back after a
+crash.</li>
 </ol>
-<p>Video to video: drop a video on the window. Longer clips, FreeInit, FreeU, prompt travel and
-memory options are under the parameters and models sections.</p>
+<p>Video to video: drop a video on the window. The folded sections below the seed hold the rest:
+<i>Sampling</i> (steps, guidance, scheduler), <i>LoRAs and embeddings</i>, <i>Motion and prompt
+travel</i> (FreeInit, FreeU, longer clips), <i>Guidance</i> (ControlNet, keyframes),
+<i>Memory and device</i>, and <i>Render on other machines</i>.</p>
 """)
 
 
@@ -160,9 +170,83 @@ def shortcuts_dialog(parent: QWidget) -> QDialog:
     return _dialog(parent, "shortcutsDialog", QT_TRANSLATE_NOOP("HelpDialogs", "Keyboard shortcuts"), table, (560, 460))
 
 
+README_WIDTH = 560  # the widest an image in the Read me dialog is shown (the dialog is 640)
+
+
+def readme_dialog(parent: QWidget) -> QDialog:
+    """Help › Read me: the README (English, in every language: a line above it says so in the
+    user's language), its images no wider than the dialog."""
+    dialog = text_dialog(parent, "readmeDialog", "Read me", markdown=readme_text())
+    browser = dialog.findChild(QTextBrowser, "readmeDialogText")
+    fit_images(browser, README_WIDTH)
+    note = translate("HelpDialogs", README_NOTE)
+    if note != README_NOTE:  # only where the window speaks another language
+        label = QLabel(note)
+        label.setObjectName("readmeLanguageNote")
+        label.setAccessibleName(note)
+        label.setWordWrap(True)
+        dialog.layout().insertWidget(0, label)
+    return dialog
+
+
+def fit_images(browser: QTextBrowser, width: int) -> None:
+    """Give every image of `browser`'s document its size, those wider than `width` scaled
+    down to it."""
+    document = browser.document()
+    base = Path(readme_path()).parent if readme_path() else Path.cwd()
+    document.setBaseUrl(QUrl.fromLocalFile(str(base) + "/"))
+    block = document.begin()
+    while block.isValid():
+        for fragment in fragments(block):
+            image_format = fragment.charFormat().toImageFormat()
+            if not fragment.charFormat().isImageFormat():
+                continue
+            image = QImage(str(base / image_format.name()))
+            if image.isNull():
+                continue
+            shown = min(width, image.width())
+            image_format.setWidth(shown)
+            image_format.setHeight(image.height() * shown / image.width())
+            cursor = QTextCursor(document)
+            cursor.setPosition(fragment.position())
+            cursor.setPosition(fragment.position() + fragment.length(), QTextCursor.MoveMode.KeepAnchor)
+            cursor.setCharFormat(image_format)
+        block = block.next()
+
+
+def fragments(block) -> list:
+    found = []
+    item = block.begin()
+    while not item.atEnd():
+        found.append(item.fragment())
+        item += 1
+    return found
+
+
+def readme_path() -> str:
+    candidate = Path(__file__).resolve().parents[1] / "README.md"
+    return str(candidate) if candidate.is_file() else ""
+
+
 def readme_text() -> str:
     """The README shipped beside the program (a source checkout or an installed wheel)."""
-    for candidate in (Path(__file__).resolve().parents[1] / "README.md",):
-        if candidate.is_file():
-            return candidate.read_text(encoding="utf-8")
+    if readme_path():
+        return Path(readme_path()).read_text(encoding="utf-8")
     return translate("HelpDialogs", "The README is not installed with this copy of AnimateDiff Studio.")
+
+
+def open_help(window, which: str) -> QDialog:
+    """Open a Help menu dialog on `window` ("getting_started", "shortcuts", "readme", "about");
+    the window keeps it as `help_dialog`."""
+    if which == "getting_started":
+        dialog = text_dialog(window, "gettingStartedDialog", "Getting started", GETTING_STARTED)
+    elif which == "shortcuts":
+        dialog = shortcuts_dialog(window)
+    elif which == "readme":
+        dialog = readme_dialog(window)
+    else:
+        device = getattr(getattr(window.controller.worker, "cache", None), "device", "") or ""
+        dialog = text_dialog(window, "aboutDialog", "About AnimateDiff Studio", about_text(device))
+    dialog.open()
+    window.help_dialog = dialog
+    return dialog

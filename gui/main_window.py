@@ -47,7 +47,7 @@ from gui.remote_panel import attach_remote
 from gui.save_status import SaveStatus
 from gui.takes_panel import CompareDialog, TakesPanel, elided
 from gui.window_fit import FrameFitter
-from gui.window_settings import restore_window, save_window
+from gui.window_settings import restore_window, save_settings_file, save_window
 from gui.worker import GenerationController
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v", ".gif", ".webp")
@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self.takes.varySeedRequested.connect(
             lambda take: self._run_again(self.project.rerun_request(take).replace(seed=random_seed())))
         self.takes.changed.connect(self._update_title)
+        self.takes.emptied.connect(lambda: self.player.set_frames(None))
         self.takes.compareRequested.connect(self.compare_takes)
 
         self.generate_button = named(QPushButton(self.tr("Generate")), "generateButton", self.tr("Generate"),
@@ -179,8 +180,7 @@ class MainWindow(QMainWindow):
 
         self.models.unload_button.clicked.connect(self.controller.unload_models)
         c = self.controller
-        c.ready.connect(lambda: self.set_status(
-            self.settings.read_only_reason or self.tr("Ready. Models load when you generate, and stay loaded.")))
+        c.ready.connect(self._on_ready)
         c.queue_changed.connect(self._update_actions)
         c.job_started.connect(self._on_job_started)
         c.job_progress.connect(self._on_job_progress)
@@ -198,6 +198,12 @@ class MainWindow(QMainWindow):
         self._update_title()
         if self.settings.read_only_reason:
             self.set_status(self.settings.read_only_reason)
+
+    def _on_ready(self) -> None:
+        """"Ready" replaces only "Starting…": what was said meanwhile (a restore) stays."""
+        if self.status_label.text() == self.tr("Starting…"):
+            self.set_status(self.settings.read_only_reason
+                            or self.tr("Ready. Models load when you generate, and stay loaded."))
 
     def paintEvent(self, event) -> None:  # noqa: N802
         super().paintEvent(event)
@@ -289,34 +295,28 @@ class MainWindow(QMainWindow):
     def set_theme(self, name: str) -> None:
         from gui.theme import apply_theme
 
-        self.settings.theme = apply_theme(name)
+        before, self.settings.theme = self.settings.theme, apply_theme(name)
         for key, action in self.theme_actions.items():
             action.setChecked(key == self.settings.theme)
+        if self.settings.theme != before:
+            save_settings_file(self)  # written when changed, not only on a clean exit
 
-    def _open_help(self, dialog) -> None:
-        dialog.open()
-        self.help_dialog = dialog
+    def _help(self, which: str) -> None:
+        from gui.help_dialogs import open_help
+
+        open_help(self, which)
 
     def show_getting_started(self) -> None:
-        from gui.help_dialogs import GETTING_STARTED, text_dialog
-
-        self._open_help(text_dialog(self, "gettingStartedDialog", "Getting started", GETTING_STARTED))
+        self._help("getting_started")
 
     def show_shortcuts(self) -> None:
-        from gui.help_dialogs import shortcuts_dialog
-
-        self._open_help(shortcuts_dialog(self))
+        self._help("shortcuts")
 
     def show_readme(self) -> None:
-        from gui.help_dialogs import readme_text, text_dialog
-
-        self._open_help(text_dialog(self, "readmeDialog", "Read me", markdown=readme_text()))
+        self._help("readme")
 
     def show_about(self) -> None:
-        from gui.help_dialogs import about_text, text_dialog
-
-        device = getattr(getattr(self.controller.worker, "cache", None), "device", "") or ""
-        self._open_help(text_dialog(self, "aboutDialog", "About AnimateDiff Studio", about_text(device)))
+        self._help("about")
 
     def fit_to_screen(self, width: int, height: int) -> None:
         """Take `width` x `height`, or less where the screen's available area is smaller; the

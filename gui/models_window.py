@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 from backend.core.errors import Cancelled, StudioError
 from backend.core.units import format_bytes
 from backend.hub.downloads import DownloadProgress
+from gui.catalog_text import catalog_text, recommended_text
 from gui.i18n import translate
 from gui.panels import named
 
@@ -298,10 +299,15 @@ class ModelsWindow(QDialog):
             self.tr("Every .safetensors in your folders, told apart from its header"),
         )
         self.local.setHorizontalHeaderLabels([self.tr("File"), self.tr("Kind"), self.tr("Size"), self.tr("Note")])
+        # The path keeps a fair share and is cut in the middle; the note takes the rest (long
+        # notes no longer squash the other columns). Full texts are in the tooltips.
         header = self.local.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in (1, 2, 3):
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(0, 420)
+        for column in (1, 2):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.local.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.local.verticalHeader().setVisible(False)
         self.local.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.local.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -333,7 +339,7 @@ class ModelsWindow(QDialog):
             state, on_disk = self._state(entry, cached)
             size = f"{entry.size_mb:g} MB" if entry.size_mb else "—"
             for column, text in enumerate(
-                (entry.name, self.tr(KIND_TEXT.get(entry.kind, entry.kind)), size, state)
+                (catalog_text(entry.name), self.tr(KIND_TEXT.get(entry.kind, entry.kind)), size, state)
             ):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, entry.id)
@@ -378,8 +384,11 @@ class ModelsWindow(QDialog):
         for row, model in enumerate(self.local_models):
             self.local.insertRow(row)
             note = model.note or ("" if model.usable else self.tr("not usable with these adapters"))
-            for column, text in enumerate((model.path, model.label, format_bytes(model.size), note)):
-                self.local.setItem(row, column, QTableWidgetItem(text))
+            kind = translate("LocalModel", model.label)
+            for column, text in enumerate((model.path, kind, format_bytes(model.size), note)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                self.local.setItem(row, column, item)
 
     def selected_id(self) -> str | None:
         items = self.catalog.selectedItems() if hasattr(self, "catalog") else []
@@ -410,10 +419,11 @@ class ModelsWindow(QDialog):
         if entry is None:
             self.details.setText(self.tr("Select a model to see what it is for."))
             return
-        recommended = ", ".join(f"{k} {v}" for k, v in entry.recommended.items())
+        recommended = recommended_text(entry.recommended)
         self.details.setText(
-            f"<b>{entry.name}</b> — {entry.description}<br><small>"
-            + self.tr("{0} · licence: {1} · recommended: {2}").format(entry.id, entry.licence, recommended)
+            f"<b>{catalog_text(entry.name)}</b> — {catalog_text(entry.description)}<br><small>"
+            + self.tr("{0} · licence: {1} · recommended: {2}").format(
+                entry.id, catalog_text(entry.licence), recommended)
             + "</small>"
         )
 
@@ -486,7 +496,7 @@ class ModelsWindow(QDialog):
 
         entry = self._selected_entry()
         if entry is None or not self.ask_delete(
-            self.tr("Delete {0} ({1}) from the Hugging Face cache?").format(entry.name, entry.id)
+            self.tr("Delete {0} ({1}) from the Hugging Face cache?").format(catalog_text(entry.name), entry.id)
         ):
             return
         try:
@@ -505,13 +515,13 @@ class ModelsWindow(QDialog):
             return
         value = entry.id if not entry.files else entry_path(entry)
         if value is None:
-            self.status.setText(self.tr("Download {0} first.").format(entry.name))
+            self.status.setText(self.tr("Download {0} first.").format(catalog_text(entry.name)))
             return
         self.use_model(entry.kind, str(value))
-        self.status.setText(self.tr("Using {0}.").format(entry.name))
+        self.status.setText(self.tr("Using {0}.").format(catalog_text(entry.name)))
 
     def use_selected_local(self) -> None:
-        from backend.hub.scan import MOTION_LORA, MOTION_MODULE, SD15
+        from backend.hub.scan import DIFFUSERS_MODEL, MOTION_LORA, MOTION_MODULE, SD15
 
         rows = self.local.selectionModel().selectedRows() if self.local.selectionModel() else []
         if not rows or self.use_model is None:
@@ -519,6 +529,7 @@ class ModelsWindow(QDialog):
         model = self.local_models[rows[0].row()]
         kind = {
             SD15: "base-model",
+            DIFFUSERS_MODEL: "base-model",
             MOTION_MODULE: "motion-adapter",
             MOTION_LORA: "motion-lora",
         }.get(model.kind)

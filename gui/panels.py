@@ -49,6 +49,7 @@ from gui.demo_entries import (  # noqa: F401 - DEMO_LABEL and demo_label are imp
     wan_demo_shape,
 )
 from gui.i18n import translate
+from gui.quality_box import QualityFollower
 from gui.setting_widgets import (
     SettingFields,
     declare,
@@ -135,6 +136,9 @@ class ModelSourceField(QWidget):
         self.wan_demos = wan_demos  # the base model field also offers the Wan demo models
         self.local: list[str] = []  # files from the user's model folders that fit this field
         self.combo.currentTextChanged.connect(lambda _: self.changed.emit())
+        # A long text set or picked shows its start, in a narrow column too (not while typing).
+        self.combo.currentTextChanged.connect(lambda _: self.show_start(typing=True))
+        self.combo.activated.connect(lambda _: self.show_start())
         folder = QToolButton()
         folder.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_DirOpenIcon))
         folder.setToolTip(self.tr("Choose a local diffusers model folder"))
@@ -167,6 +171,12 @@ class ModelSourceField(QWidget):
         self.combo.setCurrentText(text or self.default)
         self.combo.lineEdit().setCursorPosition(0)  # a long entry shows its start
         self.combo.blockSignals(False)
+        self.show_start()
+
+    def show_start(self, typing: bool = False) -> None:
+        edit = self.combo.lineEdit()
+        if not (typing and edit.hasFocus()):
+            edit.setCursorPosition(0)
 
     def set_local(self, paths: list[str]) -> None:
         recent = [self.combo.itemText(i) for i in range(self.combo.count())]
@@ -541,6 +551,7 @@ class ParametersPanel(QObject):
         for index, preset in enumerate(PRESETS.values()):
             self.quality.setItemText(index, translate("Preset", preset.label))
         self.quality.activated.connect(lambda _: self._preset_picked())
+        self.quality_follower = QualityFollower(self)  # "Custom" when the values differ
         self.fps = self.fields.add("fps")
         self.clip_skip = self.fields.add("clip_skip")
         self.free_init = self.fields.add("free_init_iters")

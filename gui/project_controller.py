@@ -175,6 +175,7 @@ class ProjectController(QObject):
 
     def _start_save(self, path: Path, then: Callable[[], None] | None) -> None:
         project = self.project
+        project.name_after(path)  # before the snapshot: the file holds its own name
         self.writer.start(Write("save", project, project.snapshot(), path, then=then))
         self.saving_changed.emit(True)
         self.status.emit(self.tr("Saving {0}…").format(path))
@@ -325,9 +326,23 @@ class ProjectController(QObject):
         project.touch()
         self.set_project(project)
         self.autosave()
-        count = len(project.takes)
-        if count == 1:
+        count = len(project.takes) - saved_takes(project)
+        if count == 0:
+            self.status.emit(self.tr("Restored the unsaved changes to {0}.").format(project.name))
+        elif count == 1:
             self.status.emit(self.tr("Restored 1 unsaved take."))
         else:
             self.status.emit(self.tr("Restored {0} unsaved takes.").format(count))
         return True
+
+
+def saved_takes(project: Project) -> int:
+    """How many of a restored project's takes its own file already holds (unchanged or not):
+    the rest are what the restore brought back."""
+    if project.path is None:
+        return 0
+    try:
+        stored = {take.id for take in Project.open(project.path).takes}
+    except InputError:
+        return 0  # moved or damaged since: every take came back from the recovery file
+    return sum(take.id in stored for take in project.takes)

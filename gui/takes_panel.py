@@ -39,6 +39,7 @@ class TakesPanel(QWidget):
     changed = Signal()  # the project's takes changed (rename, mark, delete, undo)
     compareRequested = Signal(object, object)  # Take, Take
     finishRequested = Signal(object, object)  # Take, preset: {"interpolate": 2|4, "upscale": bool}
+    emptied = Signal()  # the last take was deleted: nothing is shown
 
     def __init__(self) -> None:
         super().__init__()
@@ -109,12 +110,16 @@ class TakesPanel(QWidget):
         if self.project is not None:
             for take in self.project.takes:
                 star = "★ " if take.favourite else ""
-                item = QListWidgetItem(star + self.label(take))
+                # A long name is cut to one line, so the line under it stays in view.
+                first, _, rest = self.label(take).partition("\n")
+                first = elided(star + first, self.list, THUMB.width() + 8)
+                item = QListWidgetItem(f"{first}\n{rest}")
                 item.setData(Qt.ItemDataRole.UserRole, take.id)
                 notes = f"\n\n{take.notes}" if take.notes else ""
                 details = self.tr("{0} frames, {1}x{2}, {3} fps, {4}").format(
                     take.frame_count, take.size[0], take.size[1], f"{take.fps:g}", take.created)
-                item.setToolTip(f"{take.request.prompt}\n{details}{self.link_text(take)}{notes}")
+                item.setToolTip(f"{take.name}\n{take.request.prompt}\n{details}"
+                                f"{self.link_text(take)}{notes}")
                 icon = self.thumbnails.icon(self.project, take)
                 if icon is not None:
                     item.setIcon(icon)
@@ -251,7 +256,12 @@ class TakesPanel(QWidget):
         index = self.project.takes.index(take)
         self.project.remove_take(take.id)
         self._undo.append((take, index))
-        self.refresh()
+        takes = self.project.takes  # the next take is shown, else the one before, else nothing
+        if takes:
+            self.select(takes[min(index, len(takes) - 1)])
+        else:
+            self.refresh()
+            self.emptied.emit()
         self.changed.emit()
 
     def undo_delete(self) -> None:

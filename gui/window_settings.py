@@ -39,7 +39,13 @@ def save_window(window) -> None:
     s.random_seed = window.parameters.random_seed.isChecked()
     s.window_geometry = base64.b64encode(bytes(window.saveGeometry())).decode("ascii")
     s.window_state = base64.b64encode(bytes(window.saveState())).decode("ascii")
+    save_settings_file(window)
+
+
+def save_settings_file(window) -> None:
+    """Write the settings as they are now (a choice just made, such as the theme), without
+    reading the window's state into them."""
     try:
-        s.save(window.settings_path)
+        window.settings.save(window.settings_path)
     except OSError as exc:
         print(f"animatediff-studio: could not save settings: {exc}")

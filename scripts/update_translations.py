@@ -8,9 +8,11 @@ gui/*.py and main.py into resources/translations/animatediff_studio_zh_CN.ts, ke
 translations already there (texts no longer in the code are dropped). The texts declared as data
 in the backend, which lupdate cannot see (each setting's label, help, choice labels and "off"
 text in backend/core/request.py, the quality presets' labels in backend/core/presets.py, the
-families' reasons a setting does not apply in backend/families), are handed to it
-as QT_TRANSLATE_NOOP lines in a temporary file (contexts "Setting", "Preset" and "Family", as the window
-translates them). Translate the entries it
+families' reasons a setting does not apply in backend/families, the model catalogue's
+"translatable" fields in resources/model_catalog.json, the local models' kinds in
+backend/hub/scan.py), are handed to it as QT_TRANSLATE_NOOP lines in a temporary file (contexts
+"Setting", "Preset", "Family", "ModelCatalog" and "LocalModel", as the window translates them).
+Translate the entries it
 lists as unfinished (Qt Linguist, or by hand: fill <translation> and remove type="unfinished"),
 then run this again: pyside6-lrelease compiles the .ts into the .qm the app loads.
 """
@@ -42,6 +44,8 @@ def declared_texts() -> list[tuple[str, str]]:
     from backend.core.presets import PRESETS
     from backend.core.request import SETTINGS
     from backend.families.registry import FAMILIES
+    from backend.hub.catalog import translatable_texts
+    from backend.hub.scan import KIND_LABELS
 
     texts = []
     for setting in SETTINGS.values():
@@ -51,6 +55,8 @@ def declared_texts() -> list[tuple[str, str]]:
     texts += [("Preset", preset.label) for preset in PRESETS.values()]
     # Why a setting does not apply to a family: the form's tooltip on the setting's field.
     texts += [("Family", why) for family in FAMILIES for why in family.unsupported.values()]
+    texts += [("ModelCatalog", text) for text in translatable_texts()]
+    texts += [("LocalModel", label) for label in KIND_LABELS.values()]
     return list(dict.fromkeys((context, text) for context, text in texts if text))
 
 
@@ -93,7 +99,7 @@ def update(ts: Path = TS) -> None:
 
 
 def release(ts: Path = TS, qm: Path = QM) -> None:
-    subprocess.run([tool("lrelease"), "-silent", "-nounfinished", str(ts), "-qm", str(qm)],
+    subprocess.run([tool("lrelease"), "-nounfinished", str(ts), "-qm", str(qm)],
                    check=True)
 
 

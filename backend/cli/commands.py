@@ -175,6 +175,38 @@ class _ProgressBar:
             self.bar.close()
 
 
+def rerun_range(args: argparse.Namespace, request) -> tuple[int, int] | None:
+    """The frames [start, end) a --from-metadata re-run writes: the exported range when the
+    export held only some frames (its in/out points). The whole clip is generated, since every
+    frame's motion depends on the others, and the range is cut from it; said on stderr. A
+    re-run with another --frames writes the whole new clip, and says so."""
+    if not args.from_metadata:
+        return None
+    from backend.media.metadata import exported_range, read_metadata
+
+    metadata = read_metadata(args.from_metadata)
+    recorded = metadata["request"].get("frames")
+    if not isinstance(recorded, int) or metadata.get("frame_range") is None:
+        return None
+    kept = exported_range(metadata, recorded)
+    if kept is None:
+        return None
+    start, end = kept
+    if request.frames != recorded:
+        _say(args, f"the export held frames {start + 1}-{end} of {recorded}; with --frames "
+                   f"{request.frames} the whole new clip is written")
+        return None
+    _say(args, f"the export held frames {start + 1}-{end} of {recorded}: generating all "
+               f"{recorded} (each frame's motion depends on the others) and writing those "
+               f"{end - start}")
+    return kept
+
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    if not args.quiet:
+        print(text, file=sys.stderr)
+
+
 def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     from backend.core.limits import check_output_size
     from backend.engine.preflight import check_job_fits, check_model_names
@@ -193,10 +225,12 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
     check_output_writable(args.output)
     check_not_input(args.output, request.input_video if request.mode == "video2video" else None, "--input")
     check_output_size(output_format(args.output), request.width, request.height, args.output)
+    kept = rerun_range(args, request)
     plans, passes = [], []
     if getattr(args, "remote", None) is None:
-        plans = plan_for_args(args, request.frames, request.width, request.height,
-                              output_format(args.output), _ProgressBar(enabled=not args.quiet))
+        plans = plan_for_args(args, kept[1] - kept[0] if kept else request.frames, request.width,
+                              request.height, output_format(args.output),
+                              _ProgressBar(enabled=not args.quiet))
     else:  # the worker loads and checks the finishing models before it generates
         passes = finishing_passes(args)
     check_job_fits(request)
@@ -238,13 +272,15 @@ def run_generate(args: argparse.Namespace, given: set[str]) -> int:
             result = generate(request, on_progress=bar)
     finally:
         bar.close()
+    clip = result.frames[kept[0]:kept[1]] if kept else result.frames
     if remote and passes:  # finished on the worker
         frames, fps, steps = result.finished, result.finished_fps, result.finishing
     else:
-        frames, fps, steps = run_plan(plans, result.frames, request.fps, request.model.device,
+        frames, fps, steps = run_plan(plans, clip, request.fps, request.model.device,
                                       _ProgressBar(enabled=not args.quiet))
     metadata = build_metadata(result.request.to_dict(), **input_records(result.request),
-                              **({"finishing": steps} if steps else {}))
+                              **({"finishing": steps} if steps else {}),
+                              **({"frame_range": list(kept)} if kept else {}))
     outputs = write_clip(frames, args.output, fps, options, metadata)
     if args.project:
         from backend.project.project_file import append_take

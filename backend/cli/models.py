@@ -152,5 +152,5 @@ def run_scan(args: argparse.Namespace) -> int:
         note = f" ({model.note})" if model.note else ""
         print(f"{model.label:<28} {format_bytes(model.size):>10}  {model.path}{usable}{note}")
     if not models:
-        print(f"no .safetensors files in {args.folder}", file=sys.stderr)
+        print(f"no models (.safetensors files or diffusers folders) in {args.folder}", file=sys.stderr)
     return 0

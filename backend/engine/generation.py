@@ -39,6 +39,7 @@ from backend.engine.memory import (
     release_failure,
     spec_with_plan,
 )
+from backend.engine.preflight import check_plan_fits
 from backend.families.registry import checked_family, model_configs
 from backend.models.embeddings import apply_embeddings
 from backend.models.loading import (
@@ -312,6 +313,7 @@ def generate(
                        held=0 if free_memory is not None else resident_bytes(device),
                        long_clip=window is not None and request.frames > window[0],
                        forced=savers, family=family)
+    check_plan_fits(request, plan)  # before loading: refused, never started
     notify(plan.describe())
     inputs = (family, configs, sources, video, image, guidance)
     for attempt in (1, 2):

@@ -94,6 +94,15 @@ def load_catalog(path: Path = CATALOG_FILE) -> tuple[CatalogEntry, ...]:
     return tuple(entries)
 
 
+def translatable_texts(path: Path = CATALOG_FILE) -> list[str]:
+    """The catalogue's texts a window shows translated (its "translatable" fields: names,
+    descriptions, licences), for scripts/update_translations.py."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    fields = data.get("translatable", [])
+    texts = [item.get(name, "") for item in data["models"] for name in fields]
+    return list(dict.fromkeys(text for text in texts if text))
+
+
 def find_entry(model_id: str) -> CatalogEntry | None:
     for entry in load_catalog():
         if entry.id == model_id:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from backend.core.atomic import write_text
 from backend.core.errors import InputError
-from backend.families.registry import family_named
+from backend.families.registry import family_for_class, family_named
 
 MAX_HEADER = 100 * 1024 * 1024  # a real header is a few MB at most; more means a broken file
 
@@ -28,6 +28,7 @@ IMAGE_LORA = "image-lora"
 EMBEDDING = "embedding"
 WAN_TRANSFORMER = "wan-transformer"
 WAN_LORA = "wan-lora"
+DIFFUSERS_MODEL = "diffusers-model"
 UNKNOWN = "unknown"
 
 KIND_LABELS = {
@@ -39,6 +40,7 @@ KIND_LABELS = {
     EMBEDDING: "textual-inversion embedding",
     WAN_TRANSFORMER: "Wan transformer",
     WAN_LORA: "Wan LoRA",
+    DIFFUSERS_MODEL: "diffusers model",
     UNKNOWN: "unknown",
 }
 
@@ -59,6 +61,8 @@ class LocalModel:
     def load_path(self) -> str:
         """What a model field should get: the file, or for the weights of a diffusers folder
         (a config.json beside it) that folder, which loads without any conversion."""
+        if self.kind == DIFFUSERS_MODEL:
+            return self.path
         parent = Path(self.path).parent
         return str(parent) if (parent / "config.json").is_file() else self.path
 
@@ -127,18 +131,50 @@ def classify_file(path: str | os.PathLike) -> LocalModel:
         return LocalModel(str(path), UNKNOWN, size, False, f"unreadable: {exc}")
     keys = [k for k in header if k != "__metadata__"]
     kind, usable, note = classify_keys(keys)
-    if kind == UNKNOWN and not note and (path.parent.parent / "model_index.json").is_file():
-        note = f"part of the diffusers model {path.parent.parent.name}: use that folder as the base model"
     return LocalModel(str(path), kind, size, usable, note)
 
 
+def classify_diffusers_folder(folder: Path) -> LocalModel:
+    """A diffusers model folder (a model_index.json and its parts in subfolders) as one model:
+    what its pipeline class and its UNet's text width say it is."""
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+        class_name = str(index.get("_class_name", "")) if isinstance(index, dict) else ""
+    except (OSError, ValueError):
+        return LocalModel(str(folder), UNKNOWN, size, False, "its model_index.json is unreadable")
+    family = family_for_class(class_name)
+    if family is not None and family.loads_itself:
+        return LocalModel(str(folder), DIFFUSERS_MODEL, size, True, f"a {family.label} base model")
+    try:
+        unet = json.loads((folder / "unet" / "config.json").read_text(encoding="utf-8"))
+        width = unet.get("cross_attention_dim") if isinstance(unet, dict) else None
+    except (OSError, ValueError):
+        width = None
+    if "XL" in class_name or width == 2048:
+        return LocalModel(str(folder), DIFFUSERS_MODEL, size, False,
+                          "SDXL: these motion adapters need an SD1.5-based model")
+    if width == 1024:
+        return LocalModel(str(folder), DIFFUSERS_MODEL, size, False,
+                          "looks like Stable Diffusion 2.x, which these adapters do not fit")
+    if width is None:
+        return LocalModel(str(folder), DIFFUSERS_MODEL, size, False,
+                          f"a {class_name or 'diffusers'} pipeline without a UNet: not a base model here")
+    return LocalModel(str(folder), DIFFUSERS_MODEL, size, True, "a base model")
+
+
 def scan_folder(folder: str | os.PathLike) -> list[LocalModel]:
-    """Every .safetensors below `folder`, classified, sorted by path."""
+    """Every model below `folder`, sorted by path: a diffusers model folder as one model (its
+    parts are not listed), every other .safetensors file classified from its header."""
     root = Path(os.path.expanduser(str(folder)))
     if not root.is_dir():
         raise InputError(f"models scan {str(folder)!r}: no such folder")
     found = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        if "model_index.json" in filenames:
+            found.append(classify_diffusers_folder(Path(dirpath)))
+            dirnames[:] = []
+            continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if name.lower().endswith(".safetensors"):

@@ -52,6 +52,21 @@ def input_records(request) -> dict[str, Any]:
     return records
 
 
+def exported_range(metadata: dict[str, Any], frames: int) -> tuple[int, int] | None:
+    """The frames an export held, as [start, end) of the clip's `frames`, when it held only some
+    of them (the window's in/out points); None for the whole clip. A range that does not fit
+    the clip is an InputError, not silently ignored."""
+    found = metadata.get("frame_range")
+    if found is None:
+        return None
+    if (not isinstance(found, list) or len(found) != 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in found)
+            or not 0 <= found[0] < found[1] <= frames):
+        raise InputError(f"the settings' frame_range {found!r} is not a range of the clip's "
+                         f"{frames} frames")
+    return None if (found[0], found[1]) == (0, frames) else (found[0], found[1])
+
+
 def to_text(metadata: dict[str, Any]) -> str:
     return json.dumps(metadata, separators=(",", ":"), ensure_ascii=True)
 

@@ -397,10 +397,17 @@ class Project:
         target = path if path is not None else self.path
         if target is None:
             raise InputError("project has no file yet: give a path to save it to")
+        self.name_after(target)
         snapshot = self.snapshot()
         target = write_snapshot(snapshot, target)
         self.saved_to(snapshot, target)
         return target
+
+    def name_after(self, path: str | os.PathLike) -> None:
+        """Name the project after the file it is saved to, before the save writes the name: a
+        project saved as fox-final.adsproj is "fox-final" in the file, the title and every
+        question."""
+        self.name = project_path(path).stem
 
     def saved_to(self, snapshot: ProjectSnapshot, path: Path) -> None:
         """After `snapshot` was written to `path` as the project's own file (a save that ran on
@@ -443,9 +450,9 @@ class Project:
                 raise InputError(f"takes must be a list, got {type(takes_data).__name__}")
             if len(takes_data) > MAX_TAKES:
                 raise InputError(f"{len(takes_data)} takes are more than the {MAX_TAKES} a project may hold")
-            name = data.get("name") or path.stem
+            name = path.stem  # the file's name, even when the file was renamed or copied
             ui_state = data.get("ui_state") or {}
-            if not isinstance(name, str) or not isinstance(ui_state, dict):
+            if not isinstance(data.get("name", ""), str) or not isinstance(ui_state, dict):
                 raise InputError("the name must be text and ui_state an object")
             takes = [Take.from_dict(item) for item in takes_data]
         except InputError as exc:
@@ -471,13 +478,19 @@ class ProjectSnapshot:
     revision: int
 
 
+def project_path(path: str | os.PathLike) -> Path:
+    """Where a project saved to `path` is written: `~` expanded, the suffix added if missing."""
+    target = Path(os.path.expanduser(str(path)))
+    if target.suffix.lower() != SUFFIX:
+        target = target.with_name(target.name + SUFFIX)
+    return target
+
+
 def write_snapshot(snapshot: ProjectSnapshot, path: str | os.PathLike,
                    on_take: Callable[[int, int], None] | None = None) -> Path:
     """Write a project file from a snapshot, atomically. Safe to call off the GUI thread.
     `on_take(done, total)` is called after each take is written (a save's progress)."""
-    target = Path(os.path.expanduser(str(path)))
-    if target.suffix.lower() != SUFFIX:
-        target = target.with_name(target.name + SUFFIX)
+    target = project_path(path)
     if not target.parent.is_dir():
         raise InputError(f"project {str(target)!r}: the folder {str(target.parent)!r} does not exist")
     sources: dict[Path, zipfile.ZipFile] = {}

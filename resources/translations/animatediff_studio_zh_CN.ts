@@ -295,6 +295,10 @@
         <translation>该模型训练时所用的尺寸</translation>
     </message>
     <message>
+        <source>{0} models use other schedulers: {1}</source>
+        <translation>{0} 模型使用其他调度器：{1}</translation>
+    </message>
+    <message>
         <source>Building the tiny demo models (once, a few seconds)…</source>
         <translation>正在构建微型演示模型（仅一次，几秒钟）…</translation>
     </message>
@@ -303,16 +307,15 @@
         <translation>{0}不适用于 {1} 模型：{2}</translation>
     </message>
     <message>
-        <source>{0} models use other schedulers: {1}</source>
-        <translation>{0} 模型使用其他调度器：{1}</translation>
-    </message>
-    <message>
         <source>This model cannot run this mode.</source>
         <translation>此模型无法运行该模式。</translation>
     </message>
     <message>
         <source>Custom</source>
         <translation>自定义</translation>
+    </message>
+</context>
+<context>
     <name>FinishDialog</name>
     <message>
         <source>interpolating: pair {0} of {1}</source>
@@ -752,6 +755,10 @@
         <translation>快速入门</translation>
     </message>
     <message>
+        <source>The README is in English.</source>
+        <translation>自述文件（README）只有英文版。</translation>
+    </message>
+    <message>
         <source>Read me</source>
         <translation>自述文件</translation>
     </message>
@@ -763,36 +770,44 @@
         <source>
 &lt;h2&gt;Getting started&lt;/h2&gt;
 &lt;ol&gt;
-&lt;li&gt;&lt;b&gt;Write a prompt&lt;/b&gt; at the top: what should move, and how it looks. The negative prompt
-lists what to avoid.&lt;/li&gt;
-&lt;li&gt;&lt;b&gt;Pick the models.&lt;/b&gt; The defaults are the ones the diffusers documentation uses; they
-download once (a few GB). &lt;i&gt;Tiny demo model&lt;/i&gt; works offline at once, but only makes noise: use
-it to try the app.&lt;/li&gt;
-&lt;li&gt;&lt;b&gt;Press Generate&lt;/b&gt; (Ctrl+Enter). The progress bar shows the step and the time left; the
-player shows a preview while the frames form, then the finished clip.&lt;/li&gt;
+&lt;li&gt;&lt;b&gt;Write a prompt&lt;/b&gt; at the top of the left column: what should move, and how it looks.
+The negative prompt (optional) lists what to avoid.&lt;/li&gt;
+&lt;li&gt;&lt;b&gt;Pick the models&lt;/b&gt; under it: &lt;i&gt;Base model&lt;/i&gt; and &lt;i&gt;Motion adapter&lt;/i&gt;. The defaults
+are the ones the diffusers documentation uses; they download once (a few GB). The tiny demo
+model works offline at once, but only makes noise: use it to try the app. &lt;i&gt;Models › Manage…&lt;/i&gt;
+lists more models and your own model folders.&lt;/li&gt;
+&lt;li&gt;Set &lt;i&gt;Quality&lt;/i&gt;, &lt;i&gt;Duration&lt;/i&gt;, &lt;i&gt;Size&lt;/i&gt; and &lt;i&gt;Seed&lt;/i&gt;, then &lt;b&gt;press
+Generate&lt;/b&gt; (Ctrl+Enter). The progress bar shows the step and the time left; the player shows a
+preview while the frames form, then the finished clip.&lt;/li&gt;
 &lt;li&gt;Every clip becomes a &lt;b&gt;take&lt;/b&gt; in the strip under the player, with the exact settings that
-made it. Select one to play it and load its settings; &lt;i&gt;Vary seed&lt;/i&gt; makes a variation.&lt;/li&gt;
-&lt;li&gt;&lt;b&gt;Export…&lt;/b&gt; (Ctrl+E) writes GIF, MP4, WebM, WebP or PNG frames, with the settings inside.
-Save the project (Ctrl+S) to keep every take; unsaved takes are autosaved every few seconds and
-offered back after a crash.&lt;/li&gt;
+made it. Select one to play it and see its settings (&lt;i&gt;Random&lt;/i&gt; stays as you set it);
+&lt;i&gt;Re-run&lt;/i&gt; makes it again, &lt;i&gt;Vary seed&lt;/i&gt; makes a variation.&lt;/li&gt;
+&lt;li&gt;In the player, I and O set the in and out points. &lt;b&gt;Export…&lt;/b&gt; (Ctrl+E) writes that range
+as GIF, MP4, WebM, WebP or PNG frames, with the settings inside. Save the project (Ctrl+S) to
+keep every take; unsaved takes are autosaved every few seconds and offered back after a
+crash.&lt;/li&gt;
 &lt;/ol&gt;
-&lt;p&gt;Video to video: drop a video on the window. Longer clips, FreeInit, FreeU, prompt travel and
-memory options are under the parameters and models sections.&lt;/p&gt;
+&lt;p&gt;Video to video: drop a video on the window. The folded sections below the seed hold the rest:
+&lt;i&gt;Sampling&lt;/i&gt; (steps, guidance, scheduler), &lt;i&gt;LoRAs and embeddings&lt;/i&gt;, &lt;i&gt;Motion and prompt
+travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (ControlNet, keyframes),
+&lt;i&gt;Memory and device&lt;/i&gt;, and &lt;i&gt;Render on other machines&lt;/i&gt;.&lt;/p&gt;
 </source>
         <translation>
 &lt;h2&gt;快速入门&lt;/h2&gt;
 &lt;ol&gt;
-&lt;li&gt;在顶部&lt;b&gt;输入提示词&lt;/b&gt;：描述什么在动、画面是什么样子。反向提示词列出你不想出现的内容。&lt;/li&gt;
-&lt;li&gt;&lt;b&gt;选择模型。&lt;/b&gt;默认模型与 diffusers 官方文档中使用的相同，只需下载一次（几 GB）。
-&lt;i&gt;微型演示模型&lt;/i&gt;无需联网即可使用，但只会生成噪点：用它来试用本软件。&lt;/li&gt;
-&lt;li&gt;&lt;b&gt;点击“生成”&lt;/b&gt;（Ctrl+Enter）。进度条会显示当前步数和剩余时间；画面成形时播放器会显示预览，完成后播放最终片段。&lt;/li&gt;
-&lt;li&gt;每个片段都会成为播放器下方缩略图条中的一个&lt;b&gt;镜头&lt;/b&gt;，并记录生成它的全部参数。选中一个镜头即可播放并载入其参数；
-&lt;i&gt;换种子&lt;/i&gt;可生成一个变体。&lt;/li&gt;
-&lt;li&gt;&lt;b&gt;导出…&lt;/b&gt;（Ctrl+E）可导出 GIF、MP4、WebM、WebP 或 PNG 序列帧，并在文件中写入生成参数。
-保存项目（Ctrl+S）即可保留所有镜头；未保存的镜头每隔几秒自动保存，程序崩溃后可以恢复。&lt;/li&gt;
+&lt;li&gt;在左栏顶部&lt;b&gt;输入提示词&lt;/b&gt;：描述什么在动、画面是什么样子。反向提示词（可选）列出你不想出现的内容。&lt;/li&gt;
+&lt;li&gt;在其下方&lt;b&gt;选择模型&lt;/b&gt;：&lt;i&gt;基础模型&lt;/i&gt;和&lt;i&gt;运动适配器&lt;/i&gt;。默认模型与 diffusers 官方文档中使用的相同，只需下载一次（几 GB）。
+微型演示模型无需联网即可使用，但只会生成噪点：用它来试用本软件。&lt;i&gt;模型 › 管理…&lt;/i&gt;列出更多模型以及你自己的模型文件夹。&lt;/li&gt;
+&lt;li&gt;设置&lt;i&gt;质量&lt;/i&gt;、&lt;i&gt;时长&lt;/i&gt;、&lt;i&gt;尺寸&lt;/i&gt;和&lt;i&gt;种子&lt;/i&gt;，然后&lt;b&gt;点击“生成”&lt;/b&gt;（Ctrl+Enter）。
+进度条会显示当前步数和剩余时间；画面成形时播放器会显示预览，完成后播放最终片段。&lt;/li&gt;
+&lt;li&gt;每个片段都会成为播放器下方缩略图条中的一个&lt;b&gt;镜头&lt;/b&gt;，并记录生成它的全部参数。选中一个镜头即可播放并查看其参数
+（&lt;i&gt;随机&lt;/i&gt;保持你的设置）；&lt;i&gt;重新生成&lt;/i&gt;会再做一次，&lt;i&gt;换种子&lt;/i&gt;会生成一个变体。&lt;/li&gt;
+&lt;li&gt;在播放器中，按 I 和 O 设置入点和出点。&lt;b&gt;导出…&lt;/b&gt;（Ctrl+E）把这一段导出为 GIF、MP4、WebM、WebP 或 PNG 序列帧，
+并在文件中写入生成参数。保存项目（Ctrl+S）即可保留所有镜头；未保存的镜头每隔几秒自动保存，程序崩溃后可以恢复。&lt;/li&gt;
 &lt;/ol&gt;
-&lt;p&gt;视频转视频：把视频拖到窗口上即可。更长的片段、FreeInit、FreeU、提示词切换以及内存选项，
-都在参数和模型区域中。&lt;/p&gt;
+&lt;p&gt;视频转视频：把视频拖到窗口上即可。种子下方可折叠的各个区域包含其余选项：&lt;i&gt;采样&lt;/i&gt;（步数、引导强度、调度器）、
+&lt;i&gt;LoRA 与嵌入&lt;/i&gt;、&lt;i&gt;运动与提示词切换&lt;/i&gt;（FreeInit、FreeU、更长的片段）、&lt;i&gt;引导&lt;/i&gt;（ControlNet、关键帧）、
+&lt;i&gt;内存与设备&lt;/i&gt;，以及&lt;i&gt;在其他机器上渲染&lt;/i&gt;。&lt;/p&gt;
 </translation>
     </message>
     <message>
@@ -908,6 +923,49 @@ memory options are under the parameters and models sections.&lt;/p&gt;
     <message>
         <source>The window will be in {0} the next time you start AnimateDiff Studio.</source>
         <translation>下次启动 AnimateDiff Studio 时，界面语言将切换为{0}。</translation>
+    </message>
+</context>
+<context>
+    <name>LocalModel</name>
+    <message>
+        <source>SD1.5 checkpoint</source>
+        <translation>SD1.5 检查点</translation>
+    </message>
+    <message>
+        <source>SDXL checkpoint</source>
+        <translation>SDXL 检查点</translation>
+    </message>
+    <message>
+        <source>motion module</source>
+        <translation>运动模块</translation>
+    </message>
+    <message>
+        <source>motion LoRA</source>
+        <translation>运动 LoRA</translation>
+    </message>
+    <message>
+        <source>image LoRA</source>
+        <translation>图像 LoRA</translation>
+    </message>
+    <message>
+        <source>textual-inversion embedding</source>
+        <translation>文本反演嵌入</translation>
+    </message>
+    <message>
+        <source>Wan transformer</source>
+        <translation>Wan Transformer</translation>
+    </message>
+    <message>
+        <source>Wan LoRA</source>
+        <translation>Wan LoRA</translation>
+    </message>
+    <message>
+        <source>diffusers model</source>
+        <translation>diffusers 模型</translation>
+    </message>
+    <message>
+        <source>unknown</source>
+        <translation>未知</translation>
     </message>
 </context>
 <context>
@@ -1223,12 +1281,375 @@ memory options are under the parameters and models sections.&lt;/p&gt;
 <context>
     <name>MemoryPlanLabel</name>
     <message>
+        <source>as VAE slicing does: the last bit of some pixels</source>
+        <translation>与 VAE 切片相同：部分像素的最低位</translation>
+    </message>
+    <message>
+        <source>tiles are blended, so pixels change slightly</source>
+        <translation>分块之间会混合，像素略有变化</translation>
+    </message>
+    <message>
+        <source>chunked decoding</source>
+        <translation>分块解码</translation>
+    </message>
+    <message>
+        <source>split inference</source>
+        <translation>拆分推理</translation>
+    </message>
+    <message>
+        <source>VAE tiling</source>
+        <translation>VAE 分块</translation>
+    </message>
+    <message>
+        <source>model CPU offload</source>
+        <translation>模型卸载到 CPU</translation>
+    </message>
+    <message>
+        <source>sequential CPU offload</source>
+        <translation>逐层卸载到 CPU</translation>
+    </message>
+    <message>
+        <source>{0} changes the frames ({1})</source>
+        <translation>{0}会改变画面（{1}）</translation>
+    </message>
+    <message>
+        <source>; </source>
+        <translation>；</translation>
+    </message>
+    <message>
+        <source> on {0}</source>
+        <translation>（{0}）</translation>
+    </message>
+    <message>
+        <source>memory plan: fits in {0} of {1} GiB{2}, no savers needed</source>
+        <translation>内存计划：需要 {0} GiB，可用 {1} GiB{2}，无需节省内存的措施</translation>
+    </message>
+    <message>
+        <source>memory plan: fits in {0} of {1} GiB{2} with {3}</source>
+        <translation>内存计划：使用{3}后需要 {0} GiB，可用 {1} GiB{2}</translation>
+    </message>
+    <message>
+        <source>, </source>
+        <translation>、</translation>
+    </message>
+    <message>
         <source>Memory plan</source>
         <translation>内存计划</translation>
     </message>
     <message>
-        <source>What the job does to fit in memory: Advanced &gt; Memory &gt; Memory plan turns this off.</source>
-        <translation>任务为适应内存所做的调整：可在 高级 &gt; 内存 &gt; 内存计划 中关闭。</translation>
+        <source>What the job does to fit in memory: Advanced &gt; Memory and device &gt; Memory plan turns this off.</source>
+        <translation>任务为适应内存所做的调整：在“高级 &gt; 内存与设备 &gt; 内存计划”中可以关闭。</translation>
+    </message>
+</context>
+<context>
+    <name>ModelCatalog</name>
+    <message>
+        <source>LoRA weight</source>
+        <translation>LoRA 权重</translation>
+    </message>
+    <message>
+        <source>, </source>
+        <translation>，</translation>
+    </message>
+    <message>
+        <source>AnimateDiff motion adapter v1-5-2</source>
+        <translation>AnimateDiff 运动适配器 v1-5-2</translation>
+    </message>
+    <message>
+        <source>The default motion module of the diffusers AnimateDiff documentation; the eight motion LoRAs are made for it.</source>
+        <translation>diffusers 的 AnimateDiff 文档默认使用的运动模块；八个运动 LoRA 都是为它制作的。</translation>
+    </message>
+    <message>
+        <source>see the model card</source>
+        <translation>见模型卡</translation>
+    </message>
+    <message>
+        <source>AnimateDiff motion adapter v1-5-3 (v3)</source>
+        <translation>AnimateDiff 运动适配器 v1-5-3（第 3 版）</translation>
+    </message>
+    <message>
+        <source>AnimateDiff v3 motion module, also used with SparseCtrl.</source>
+        <translation>AnimateDiff 第 3 版运动模块，也与 SparseCtrl 搭配使用。</translation>
+    </message>
+    <message>
+        <source>AnimateLCM</source>
+        <translation>AnimateLCM</translation>
+    </message>
+    <message>
+        <source>Consistency-distilled motion module: good clips in 6 steps with the LCM scheduler and its LCM LoRA at 0.8 (the animatelcm preset).</source>
+        <translation>一致性蒸馏的运动模块：配合 LCM 调度器和其 LCM LoRA（权重 0.8），6 步即可得到好的片段（AnimateLCM 预设）。</translation>
+    </message>
+    <message>
+        <source>AnimateLCM LoRA (SD1.5)</source>
+        <translation>AnimateLCM LoRA（SD1.5）</translation>
+    </message>
+    <message>
+        <source>The image LoRA AnimateLCM is used with, at weight 0.8 (the animatelcm preset loads it).</source>
+        <translation>AnimateLCM 搭配使用的图像 LoRA，权重 0.8（AnimateLCM 预设会加载它）。</translation>
+    </message>
+    <message>
+        <source>AnimateDiff-Lightning, 2 steps</source>
+        <translation>AnimateDiff-Lightning，2 步</translation>
+    </message>
+    <message>
+        <source>Distilled motion module for 2-step generation (Euler, trailing timesteps, guidance 1).</source>
+        <translation>用于 2 步生成的蒸馏运动模块（Euler 调度器、尾随时间步、引导强度 1）。</translation>
+    </message>
+    <message>
+        <source>creativeml-openrail-m</source>
+        <translation>creativeml-openrail-m</translation>
+    </message>
+    <message>
+        <source>AnimateDiff-Lightning, 4 steps</source>
+        <translation>AnimateDiff-Lightning，4 步</translation>
+    </message>
+    <message>
+        <source>Distilled motion module for 4-step generation (Euler, trailing timesteps, guidance 1).</source>
+        <translation>用于 4 步生成的蒸馏运动模块（Euler 调度器、尾随时间步、引导强度 1）。</translation>
+    </message>
+    <message>
+        <source>AnimateDiff-Lightning, 8 steps</source>
+        <translation>AnimateDiff-Lightning，8 步</translation>
+    </message>
+    <message>
+        <source>Distilled motion module for 8-step generation (Euler, trailing timesteps, guidance 1).</source>
+        <translation>用于 8 步生成的蒸馏运动模块（Euler 调度器、尾随时间步、引导强度 1）。</translation>
+    </message>
+    <message>
+        <source>Motion LoRA: zoom in</source>
+        <translation>运动 LoRA：推近</translation>
+    </message>
+    <message>
+        <source>Camera zooms in. For the v1-5-2 adapter.</source>
+        <translation>镜头推近。用于 v1-5-2 适配器。</translation>
+    </message>
+    <message>
+        <source>Motion LoRA: zoom out</source>
+        <translation>运动 LoRA：拉远</translation>
+    </message>
+    <message>
+        <source>Camera zooms out. For the v1-5-2 adapter.</source>
+        <translation>镜头拉远。用于 v1-5-2 适配器。</translation>
+    </message>
+    <message>
+        <source>Motion LoRA: pan left</source>
+        <translation>运动 LoRA：向左平移</translation>
+    </message>
+    <message>
+        <source>Camera pans left. For the v1-5-2 adapter.</source>
+        <translation>镜头向左平移。用于 v1-5-2 适配器。</translation>
+    </message>
+    <message>
+        <source>Motion LoRA: pan right</source>
+        <translation>运动 LoRA：向右平移</translation>
+    </message>
+    <message>
+        <source>Camera pans right. For the v1-5-2 adapter.</source>
+        <translation>镜头向右平移。用于 v1-5-2 适配器。</translation>
+    </message>
+    <message>
+        <source>Motion LoRA: tilt up</source>
+        <translation>运动 LoRA：向上倾斜</translation>
+    </message>
+    <message>
+        <source>Camera tilts up. For the v1-5-2 adapter.</source>
+        <translation>镜头向上倾斜。用于 v1-5-2 适配器。</translation>
+    </message>
+    <message>
+        <source>Motion LoRA: tilt down</source>
+        <translation>运动 LoRA：向下倾斜</translation>
+    </message>
+    <message>
+        <source>Camera tilts down. For the v1-5-2 adapter.</source>
+        <translation>镜头向下倾斜。用于 v1-5-2 适配器。</translation>
+    </message>
+    <message>
+        <source>Motion LoRA: rolling clockwise</source>
+        <translation>运动 LoRA：顺时针旋转</translation>
+    </message>
+    <message>
+        <source>Camera rolls clockwise. For the v1-5-2 adapter.</source>
+        <translation>镜头顺时针旋转。用于 v1-5-2 适配器。</translation>
+    </message>
+    <message>
+        <source>Motion LoRA: rolling anticlockwise</source>
+        <translation>运动 LoRA：逆时针旋转</translation>
+    </message>
+    <message>
+        <source>Camera rolls anticlockwise. For the v1-5-2 adapter.</source>
+        <translation>镜头逆时针旋转。用于 v1-5-2 适配器。</translation>
+    </message>
+    <message>
+        <source>Realistic Vision V5.1 (no VAE)</source>
+        <translation>Realistic Vision V5.1（不含 VAE）</translation>
+    </message>
+    <message>
+        <source>Photographic SD1.5 fine-tune; the default base model of the diffusers AnimateDiff documentation.</source>
+        <translation>照片风格的 SD1.5 微调模型；diffusers 的 AnimateDiff 文档默认使用的基础模型。</translation>
+    </message>
+    <message>
+        <source>epiCRealism</source>
+        <translation>epiCRealism</translation>
+    </message>
+    <message>
+        <source>Realistic SD1.5 fine-tune used in the diffusers AnimateDiff and AnimateLCM examples.</source>
+        <translation>写实风格的 SD1.5 微调模型，diffusers 的 AnimateDiff 与 AnimateLCM 示例中使用。</translation>
+    </message>
+    <message>
+        <source>Stable Diffusion 1.5</source>
+        <translation>Stable Diffusion 1.5</translation>
+    </message>
+    <message>
+        <source>The original SD1.5 model; also the configuration source for single-file checkpoints.</source>
+        <translation>原版 SD1.5 模型；也是单文件检查点的配置来源。</translation>
+    </message>
+    <message>
+        <source>Wan 2.1 text-to-video 1.3B</source>
+        <translation>Wan 2.1 文生视频 1.3B</translation>
+    </message>
+    <message>
+        <source>Wan family: text- and video-to-video at 832x480; a 1.3B transformer with the UMT5-XXL text encoder (the largest part).</source>
+        <translation>Wan 系列：832x480 的文生视频和视频转视频；13 亿参数的 Transformer，配 UMT5-XXL 文本编码器（最大的部分）。</translation>
+    </message>
+    <message>
+        <source>Apache-2.0</source>
+        <translation>Apache-2.0</translation>
+    </message>
+    <message>
+        <source>Wan 2.2 text/image-to-video 5B</source>
+        <translation>Wan 2.2 文生视频 / 图生视频 5B</translation>
+    </message>
+    <message>
+        <source>Wan family: text- or image-to-video at 1280x704, 24 fps; a 5B transformer with the Wan 2.2 VAE.</source>
+        <translation>Wan 系列：1280x704、24 fps 的文生视频或图生视频；50 亿参数的 Transformer，配 Wan 2.2 VAE。</translation>
+    </message>
+    <message>
+        <source>ControlNet v1.1 canny (SD1.5)</source>
+        <translation>ControlNet v1.1 边缘（canny，SD1.5）</translation>
+    </message>
+    <message>
+        <source>Follows the edges of the control video: use with preprocess=canny.</source>
+        <translation>跟随控制视频的边缘：与预处理 canny 搭配使用。</translation>
+    </message>
+    <message>
+        <source>openrail</source>
+        <translation>openrail</translation>
+    </message>
+    <message>
+        <source>ControlNet v1.1 depth (SD1.5)</source>
+        <translation>ControlNet v1.1 深度（depth，SD1.5）</translation>
+    </message>
+    <message>
+        <source>Follows the depth of the control video: use with preprocess=depth.</source>
+        <translation>跟随控制视频的深度：与预处理 depth 搭配使用。</translation>
+    </message>
+    <message>
+        <source>ControlNet v1.1 lineart (SD1.5)</source>
+        <translation>ControlNet v1.1 线稿（lineart，SD1.5）</translation>
+    </message>
+    <message>
+        <source>Follows line drawings: use with preprocess=lineart.</source>
+        <translation>跟随线稿：与预处理 lineart 搭配使用。</translation>
+    </message>
+    <message>
+        <source>ControlNet v1.1 openpose (SD1.5)</source>
+        <translation>ControlNet v1.1 姿态（OpenPose，SD1.5）</translation>
+    </message>
+    <message>
+        <source>Follows a pose video (OpenPose skeletons) made elsewhere: use with preprocess=none; this app has no pose preprocessor, as OpenPose&apos;s code is for non-commercial use only.</source>
+        <translation>跟随在别处制作的姿态视频（OpenPose 骨架）：与预处理 none 搭配使用；本软件不含姿态预处理器，因为 OpenPose 的代码仅限非商业用途。</translation>
+    </message>
+    <message>
+        <source>ControlNet v1.1 soft edge (SD1.5)</source>
+        <translation>ControlNet v1.1 软边缘（SD1.5）</translation>
+    </message>
+    <message>
+        <source>Follows soft edges (HED/PiDiNet maps made elsewhere, or lineart frames).</source>
+        <translation>跟随软边缘（在别处制作的 HED/PiDiNet 图，或线稿帧）。</translation>
+    </message>
+    <message>
+        <source>ControlNet v1.1 tile (SD1.5)</source>
+        <translation>ControlNet v1.1 分块（tile，SD1.5）</translation>
+    </message>
+    <message>
+        <source>Keeps the control video&apos;s colours and layout while adding detail: the source frames as they are (preprocess=none).</source>
+        <translation>保留控制视频的颜色和布局并增加细节：直接使用原始帧（预处理 none）。</translation>
+    </message>
+    <message>
+        <source>SparseCtrl RGB</source>
+        <translation>SparseCtrl RGB</translation>
+    </message>
+    <message>
+        <source>Keyframe images (--keyframe FRAME:IMAGE; 0:photo.png alone is image to video). Use with motion adapter v1-5-3.</source>
+        <translation>关键帧图像（--keyframe 帧:图像；只给 0:photo.png 即为图生视频）。与运动适配器 v1-5-3 搭配使用。</translation>
+    </message>
+    <message>
+        <source>SparseCtrl scribble</source>
+        <translation>SparseCtrl 涂鸦</translation>
+    </message>
+    <message>
+        <source>Keyframe scribbles (white lines on black). Use with motion adapter v1-5-3.</source>
+        <translation>关键帧涂鸦（黑底白线）。与运动适配器 v1-5-3 搭配使用。</translation>
+    </message>
+    <message>
+        <source>IP-Adapter SD1.5 (with its image encoder)</source>
+        <translation>IP-Adapter SD1.5（含其图像编码器）</translation>
+    </message>
+    <message>
+        <source>A reference image&apos;s look for the clip (--ip-adapter IMAGE[:SCALE]); the default IP-Adapter model.</source>
+        <translation>让片段具有参考图像的外观（--ip-adapter 图像[:强度]）；默认的 IP-Adapter 模型。</translation>
+    </message>
+    <message>
+        <source>apache-2.0</source>
+        <translation>apache-2.0</translation>
+    </message>
+    <message>
+        <source>IP-Adapter Plus SD1.5 (with its image encoder)</source>
+        <translation>IP-Adapter Plus SD1.5（含其图像编码器）</translation>
+    </message>
+    <message>
+        <source>Follows the reference image more closely than the plain IP-Adapter (--ip-adapter-model).</source>
+        <translation>比普通 IP-Adapter 更贴近参考图像（--ip-adapter-model）。</translation>
+    </message>
+    <message>
+        <source>Depth Anything V2 Small (depth preprocessor)</source>
+        <translation>Depth Anything V2 Small（深度预处理器）</translation>
+    </message>
+    <message>
+        <source>Makes depth control videos (preprocess=depth); downloaded on first use.</source>
+        <translation>生成深度控制视频（预处理 depth）；首次使用时下载。</translation>
+    </message>
+    <message>
+        <source>RIFE v4.26 (frame interpolation)</source>
+        <translation>RIFE v4.26（插帧）</translation>
+    </message>
+    <message>
+        <source>The author&apos;s release of Practical-RIFE v4.26 (train_log/flownet.pkl, tensors only); the default of --interpolate.</source>
+        <translation>作者发布的 Practical-RIFE v4.26（train_log/flownet.pkl，仅含张量）；--interpolate 的默认模型。</translation>
+    </message>
+    <message>
+        <source>MIT (Practical-RIFE&apos;s README: its model links are under the project&apos;s MIT licence)</source>
+        <translation>MIT（据 Practical-RIFE 的 README：其模型链接采用该项目的 MIT 许可）</translation>
+    </message>
+    <message>
+        <source>Real-ESRGAN x4plus (upscaler)</source>
+        <translation>Real-ESRGAN x4plus（放大）</translation>
+    </message>
+    <message>
+        <source>Real-ESRGAN&apos;s general x4 model as safetensors; the default of --upscale-model.</source>
+        <translation>Real-ESRGAN 的通用 4 倍模型（safetensors 格式）；--upscale-model 的默认模型。</translation>
+    </message>
+    <message>
+        <source>bsd-3-clause (Real-ESRGAN)</source>
+        <translation>bsd-3-clause（Real-ESRGAN）</translation>
+    </message>
+    <message>
+        <source>Real-ESRGAN general x4v3 (small, fast upscaler)</source>
+        <translation>Real-ESRGAN 通用 x4v3（小巧快速的放大模型）</translation>
+    </message>
+    <message>
+        <source>The compact general model (1.2 M parameters); a pickle of tensors only, which loads without the pickle opt-in.</source>
+        <translation>紧凑的通用模型（120 万参数）；只含张量的 pickle 文件，无需开启 pickle 选项即可加载。</translation>
     </message>
 </context>
 <context>
@@ -1788,6 +2209,10 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>已恢复</translation>
     </message>
     <message>
+        <source>Restored the unsaved changes to {0}.</source>
+        <translation>已恢复“{0}”中未保存的更改。</translation>
+    </message>
+    <message>
         <source>Restored 1 unsaved take.</source>
         <translation>已恢复 1 个未保存的镜头。</translation>
     </message>
@@ -1829,6 +2254,13 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
     <message>
         <source>Prompt travel row {0}: the frame must be a number, got {1}</source>
         <translation>提示词切换第 {0} 行：帧必须是数字，当前为 {1}</translation>
+    </message>
+</context>
+<context>
+    <name>QualityFollower</name>
+    <message>
+        <source>Custom</source>
+        <translation>自定义</translation>
     </message>
 </context>
 <context>
@@ -2539,10 +2971,6 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>并排播放选中的两个镜头</translation>
     </message>
     <message>
-        <source>Finish…</source>
-        <translation>后期处理…</translation>
-    </message>
-    <message>
         <source>{0} frames, {1}x{2}, {3} fps, {4}</source>
         <translation>{0} 帧，{1}x{2}，{3} fps，{4}</translation>
     </message>
@@ -2581,6 +3009,10 @@ seed {1}</source>
     <message>
         <source>Upscale…</source>
         <translation>放大…</translation>
+    </message>
+    <message>
+        <source>Finish…</source>
+        <translation>后期处理…</translation>
     </message>
     <message>
         <source>Rename take</source>

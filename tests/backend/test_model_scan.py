@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,5 +170,27 @@ def test_diffusers_folders_point_at_the_folder(demo_models):
     assert adapter.kind == model_scan.MOTION_MODULE and adapter.load_path == str(
         demo_models.motion_adapter
     )
-    unet = found[str(demo_models.base / "unet" / "diffusion_pytorch_model.safetensors")]
-    assert unet.kind == model_scan.UNKNOWN and "use that folder as the base model" in unet.note
+    # Issue 20: the base model's diffusers folder is one model, offered as a base model; its
+    # parts are not listed as unknown files.
+    base = found[str(demo_models.base)]
+    assert base.kind == model_scan.DIFFUSERS_MODEL and base.usable and base.load_path == str(demo_models.base)
+    assert base.size == sum(f.stat().st_size for f in demo_models.base.rglob("*") if f.is_file())
+    assert not [path for path in found if path.startswith(str(demo_models.base) + "/")]
+
+
+def test_a_diffusers_folder_is_told_from_its_pipeline_and_unet(wan_models, tmp_path):
+    """Issue 20: `models scan` offers a diffusers folder as a whole: a Wan pipeline as a Wan base
+    model; an SDXL or SD2 one as a model these adapters do not fit."""
+    wan = model_scan.scan_folder(wan_models["2.1"])
+    assert [(m.path, m.kind, m.usable) for m in wan] == [
+        (str(wan_models["2.1"]), model_scan.DIFFUSERS_MODEL, True)]
+    assert "Wan" in wan[0].note
+    for name, class_name, width in (("xl", "StableDiffusionXLPipeline", 2048),
+                                    ("sd2", "StableDiffusionPipeline", 1024)):
+        folder = tmp_path / name
+        (folder / "unet").mkdir(parents=True)
+        (folder / "model_index.json").write_text(json.dumps({"_class_name": class_name}))
+        (folder / "unet" / "config.json").write_text(json.dumps({"cross_attention_dim": width}))
+    found = {Path(m.path).name: m for m in model_scan.scan_folder(tmp_path)}
+    assert not found["xl"].usable and "SDXL" in found["xl"].note
+    assert not found["sd2"].usable and "2.x" in found["sd2"].note

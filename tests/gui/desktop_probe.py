@@ -11,6 +11,8 @@ import time
 from closing import close_like_a_user_and_exit  # tests/gui/closing.py, beside this script
 from PySide6.QtWidgets import QStatusBar
 
+from backend.project.settings import Settings
+from gui import i18n
 from gui.app import get_app
 from gui.main_window import MainWindow
 from gui.window_fit import frame_margins
@@ -24,6 +26,7 @@ def rect(r) -> list[int]:
 
 def main() -> None:
     app = get_app()
+    language = i18n.install(Settings.load().language, app)  # as the app does: LANG or the setting
     window = MainWindow()
     window.show()
     deadline = time.monotonic() + FRAMED_WITHIN_S
@@ -46,6 +49,8 @@ def main() -> None:
         "frame": rect(window.frameGeometry()),
         "client": rect(window.geometry()),
         "framed": any(frame_margins(window)),
+        "language": language,
+        "title": window.windowTitle(),
         "status_bar": [top_left.x(), top_left.y(), status.width(), status.height()],
     }), flush=True)
     close_like_a_user_and_exit(app, window)

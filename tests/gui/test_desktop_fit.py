@@ -70,9 +70,10 @@ def desktop(request):
                 process.wait(10)
 
 
-def start_app(env: dict, tmp_path: Path) -> dict:
-    run_env = dict(env, PYTHONPATH=str(ROOT), ANIMATEDIFF_STUDIO_CONFIG_DIR=str(tmp_path / "config"),
-                   ANIMATEDIFF_STUDIO_DATA_DIR=str(tmp_path / "data"))
+def start_app(env: dict, tmp_path: Path, lang: str = "en_US.UTF-8") -> dict:
+    run_env = {k: v for k, v in env.items() if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES")}
+    run_env.update(PYTHONPATH=str(ROOT), ANIMATEDIFF_STUDIO_CONFIG_DIR=str(tmp_path / "config"),
+                   ANIMATEDIFF_STUDIO_DATA_DIR=str(tmp_path / "data"), LANG=lang)
     done = subprocess.run([sys.executable, str(PROBE)], env=run_env, capture_output=True, text=True,
                           timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -85,9 +86,11 @@ def inside(inner: list[int], outer: list[int]) -> bool:
     return x >= ox and y >= oy and x + w <= ox + ow and y + h <= oy + oh
 
 
+@pytest.mark.parametrize("lang", ["en_US.UTF-8", "zh_CN.UTF-8"])
 @pytest.mark.parametrize("desktop", ["1024x700", "1280x800"], indirect=True)
-def test_frame_fits_the_screen_and_restarts_do_not_drift(desktop, tmp_path):
-    first = start_app(desktop, tmp_path)
+def test_frame_fits_the_screen_and_restarts_do_not_drift(desktop, tmp_path, lang):
+    first = start_app(desktop, tmp_path, lang)
+    assert first["language"] == ("zh_CN" if lang.startswith("zh") else "en"), first
     assert first["framed"], "openbox gave the window no frame: the test shows nothing"
     assert inside(first["frame"], first["available"]), first
     assert inside(first["status_bar"], first["available"]), first
@@ -95,7 +98,7 @@ def test_frame_fits_the_screen_and_restarts_do_not_drift(desktop, tmp_path):
     assert first["frame"][2] >= min(1280, first["available"][2]) - 2, first
     frames = [first["frame"]]
     for _ in range(RESTARTS):
-        report = start_app(desktop, tmp_path)
+        report = start_app(desktop, tmp_path, lang)
         assert inside(report["frame"], report["available"]), report
         assert inside(report["status_bar"], report["available"]), report
         frames.append(report["frame"])

@@ -169,6 +169,14 @@ def test_local_folder_models_are_offered(window, qtbot, demo_models):
     dialog.close()
     combo = window.models.adapter.combo
     assert str(demo_models.motion_adapter) in [combo.itemText(i) for i in range(combo.count())]
+    # The base model's diffusers folder is one row, and Use puts the folder in Base model.
+    dialog = open_models_window(window)
+    paths = [dialog.local.item(r, 0).text() for r in range(dialog.local.rowCount())]
+    assert str(demo_models.base) in paths and not any("/unet/" in p for p in paths)
+    dialog.local.selectRow(paths.index(str(demo_models.base)))
+    dialog.use_local_button.click()
+    assert window.models.base.text() == str(demo_models.base)
+    dialog.close()
 
 
 def test_the_demo_model_is_chosen_for_both_fields(window):

@@ -42,21 +42,29 @@ AnimateDiff Studio Hugging Face Hub LoRA FreeU FreeInit FreeNoise fps CUDA CPU G
 GIF MP4 WebM WebP PNG H.264 VP9 CRF json .json safetensors .safetensors A1111 ComfyUI RabbitMQ
 README Python PyTorch diffusers transformers huggingface_hub Qt PySide6 imageio FFmpeg Pillow
 Apache-2.0 BSD-3-Clause BSD-2-Clause LGPL-3.0 LGPL GPL MIT-CMU Tiny demo model
-Ctrl Shift Enter Esc Space Home End Left Right F1 I O L C E N S Z 1x 2x x s MB GB KB
+Ctrl Shift Enter Esc Space Home End Left Right F1 I O L C E N S Z 1x 2x x s MB GB KB GiB
 Stable Diffusion SD1.5 UNet VAE CLIP CFG DDIM DPM Karras LCM AnimateLCM Lightning MPS NVIDIA ID
 kohya torch.compile float16 bfloat16 float32 s1 s2 b1 b2
 ddim euler euler_ancestral dpmpp_2m dpmpp_2m_karras lcm pndm euler_trailing lcm_linear
-model_default unipc_flow euler_flow force_upcast NaN
+model_default unipc_flow euler_flow NaN force_upcast cuda cpu mps
 ControlNet MultiControlNet SparseCtrl IP-Adapter RGB Delete none canny lineart depth image_encoder
 photo.png
 Wan UMT5 Transformer Wan2.1-1.3B Wan2.2-TI2V-5B
 RIFE Real-ESRGAN pth pkl zip
 """.split())
+# Models' and projects' own names in the catalogue, which stay as they are.
+PROPER_NAMES = set("""
+Realistic Vision V5.1 epiCRealism Wan UMT5-XXL Transformer OpenPose HED PiDiNet Depth Anything V2 Small
+RIFE Practical-RIFE v4.26 Real-ESRGAN x4plus x4v3 AnimateDiff-Lightning Euler v1-5-2 v1-5-3 v1.1
+Plus RGB openrail creativeml-openrail-m apache-2.0 bsd-3-clause MIT README train_log
+flownet.pkl pickle tile none preprocess
+""".split())
 # Example prompts stay in English in every language: the SD1.5 text encoder reads English.
 ALLOWED_PHRASES = ("Qt for Python", "a sunset over the sea, fishing boats, golden hour",
                    "bad quality, worse quality, blurry", "bad quality, worse quality")
-# Paths, URLs, environment variables and version strings are data, not words to translate.
-DATA = re.compile(r"\S*(?:/|\\|://)\S*|\$\w+|(?<![\w.-])\d[\w.+-]*")
+# Paths, URLs, environment variables, version strings and command-line options are data, not
+# words to translate.
+DATA = re.compile(r"\S*(?:/|\\|://)\S*|\$\w+|(?<![\w.-])\d[\w.+-]*|(?<![\w-])--[a-z][\w-]*")
 ACCELERATOR = re.compile(r"\(&[A-Za-z0-9]\)")
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*[A-Za-z0-9]|[A-Za-z]")
 
@@ -176,17 +184,29 @@ def test_windows_of_the_covered_files_are_all_chinese(qtbot, chinese, main_windo
     from backend.hub.catalog import load_catalog
     from backend.project.settings import Settings
     from gui.export_dialog import ExportDialog
-    from gui.help_dialogs import GETTING_STARTED, about_text, shortcuts_dialog, text_dialog
+    from gui.help_dialogs import (
+        GETTING_STARTED,
+        about_text,
+        readme_dialog,
+        shortcuts_dialog,
+        text_dialog,
+    )
     from gui.models_window import ModelsWindow
     from gui.player import TimelinePlayer
 
     models = ModelsWindow(main_window)
     qtbot.addWidget(models)
-    catalog = {word for entry in load_catalog() for word in WORD.findall(f"{entry.name} {entry.id}")}
+    # Issue 20: the catalogue's names, descriptions, licences and recommended settings are
+    # translated too; only the models' ids and proper names stay as they are.
+    catalog = {word for entry in load_catalog() for word in WORD.findall(entry.id)} | PROPER_NAMES
     slipped = []
     for tab in range(models.tabs.count()):
         models.tabs.setCurrentIndex(tab)
         slipped += untranslated(models, catalog)
+    models.tabs.setCurrentIndex(0)
+    for row in range(models.catalog.rowCount()):  # each entry's details, as selecting shows them
+        models.catalog.selectRow(row)
+        slipped += untranslated(models.details, catalog)
 
     player = TimelinePlayer()
     qtbot.addWidget(player)
@@ -195,6 +215,11 @@ def test_windows_of_the_covered_files_are_all_chinese(qtbot, chinese, main_windo
     qtbot.addWidget(export)
     slipped += untranslated(export) + untranslated(player)
 
+    readme = readme_dialog(main_window)
+    qtbot.addWidget(readme)
+    note = readme.findChild(QLabel, "readmeLanguageNote")
+    assert note is not None and "英文" in note.text()  # the README itself stays English
+    slipped += [t for t in (readme.windowTitle(), note.text()) if untranslated_words(t)]
     for dialog in (
         shortcuts_dialog(main_window),
         text_dialog(main_window, "gettingStartedDialog", "Getting started", GETTING_STARTED),
@@ -297,3 +322,17 @@ def test_units_and_placeholders_are_chinese(chinese, main_window):
     assert "帧" in parameters.fps.suffix()
     assert prompt.negative.placeholderText().startswith("可选")
     assert prompt.negative.toPlainText() == ""
+
+
+def test_the_memory_plans_usual_sentences_are_chinese(chinese):
+    """Issue 20: the line under the progress bar ("memory plan: fits in 0.6 of 18.4 GiB, no
+    savers needed") was English in the Chinese window. The sentences are the engine's own."""
+    from backend.models.memory_plan import CHUNKED_DECODE, GIB, SPLIT_INFERENCE, MemoryPlan
+    from gui.memory_plan_label import plan_text
+
+    plans = (MemoryPlan("cpu", "auto", (), (), int(0.6 * GIB), int(18.4 * GIB)),
+             MemoryPlan("cuda", "auto", (CHUNKED_DECODE, SPLIT_INFERENCE), (), 5 * GIB, 8 * GIB))
+    for plan in plans:
+        shown = plan_text(plan.describe())
+        assert untranslated_words(shown) == [], shown
+        assert "内存计划" in shown
