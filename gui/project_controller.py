@@ -9,7 +9,6 @@ through signals; the window shows it."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,7 +46,7 @@ class ProjectController(QObject):
         self.project = Project()
         # The recovery file and the lock that says "this window is alive" (the OS releases it
         # when the process dies, so the next start can tell a crash from a running window).
-        recovery_id = uuid.uuid4().hex
+        recovery_id = os.urandom(16).hex()  # 32 hex digits, as a uuid4's (uuid loads slowly)
         self.recovery_path = recovery_dir() / f"autosave-{recovery_id}{SUFFIX}"
         self.recovery_lock = InstanceLock(recovery_dir() / f"autosave-{recovery_id}.lock")
         self._autosaved_revision = -1

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,7 +113,7 @@ class FileDropper:
         self._threads: list[threading.Thread] = []
 
     def drop(self, path: Path) -> None:
-        hidden = path.with_name(f"{DROPPED_PREFIX}{uuid.uuid4().hex}-{path.name}")
+        hidden = path.with_name(f"{DROPPED_PREFIX}{os.urandom(8).hex()}-{path.name}")
         try:
             os.replace(path, hidden)
         except FileNotFoundError:

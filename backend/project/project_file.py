@@ -17,12 +17,10 @@ import json
 import math
 import os
 import re
-import uuid
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +56,8 @@ KEEP_LOADED = 4  # takes whose frames stay in memory while browsing (besides uns
 
 
 def _now() -> str:
+    from datetime import datetime, timezone  # here, as uuid in add_take: not at the window's start
+
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -224,6 +224,8 @@ class Project:
                  device: str = "", name: str = "",
                  inputs: dict[str, np.ndarray] | None = None) -> Take:
         """A new take; `inputs` are the guidance inputs to keep with it (GenerationResult's)."""
+        import uuid
+
         import numpy as np
 
         frames = np.ascontiguousarray(frames)
