@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import QInputDialog, QWidget
@@ -96,8 +95,10 @@ class GuidanceLanes(QWidget):
         return True
 
     @staticmethod
-    def _thumbnail(frame: np.ndarray) -> QImage:
+    def _thumbnail(frame) -> QImage:
         """A small copy, smoothly scaled so one-pixel edges stay visible."""
+        import numpy as np  # here, not at the top: the window shows before numpy is loaded
+
         frame = np.ascontiguousarray(frame)
         height, width = frame.shape[:2]
         image = QImage(frame.data, width, height, 3 * width, QImage.Format.Format_RGB888)

@@ -211,6 +211,7 @@ class MainWindow(QMainWindow):
             # torch loads in the worker once the window is shown, not competing with its paint
             self._painted = True
             QTimer.singleShot(0, self.controller.start)
+            self.models.local_scan.start()
 
     # -- building --------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ from gui.demo_entries import (  # noqa: F401 - DEMO_LABEL and demo_label are imp
     wan_demo_shape,
 )
 from gui.i18n import translate
+from gui.local_models import LocalModelScan
 from gui.quality_box import QualityFollower
 from gui.setting_widgets import (
     SettingFields,
@@ -365,9 +366,7 @@ class ModelsPanel(QObject):
         # chooses it for both.
         self.base.combo.currentTextChanged.connect(lambda text: self._pair_demo(text, self.adapter))
         self.adapter.combo.currentTextChanged.connect(lambda text: self._pair_demo(text, self.base))
-        from backend.hub.scan import local_models
-
-        self.offer_local(local_models())
+        self.local_scan = LocalModelScan(self, self.offer_local)  # started once the window shows
 
     def _pair_demo(self, text: str, other: ModelSourceField) -> None:
         if is_demo(text) and not is_demo(other.text()):

@@ -9,7 +9,6 @@ through signals; the window shows it."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from backend.core.errors import InputError
 from backend.project.instance_lock import InstanceLock
 from backend.project.project_file import SUFFIX, Project
 from backend.project.settings import Settings, data_dir
-from gui.project_writer import ProjectWriter, Write
+from gui.project_writer import FileDropper, ProjectWriter, Write
 
 AUTOSAVE_MS = 5000
 
@@ -47,11 +46,12 @@ class ProjectController(QObject):
         self.project = Project()
         # The recovery file and the lock that says "this window is alive" (the OS releases it
         # when the process dies, so the next start can tell a crash from a running window).
-        recovery_id = uuid.uuid4().hex
+        recovery_id = os.urandom(16).hex()  # 32 hex digits, as a uuid4's (uuid loads slowly)
         self.recovery_path = recovery_dir() / f"autosave-{recovery_id}{SUFFIX}"
         self.recovery_lock = InstanceLock(recovery_dir() / f"autosave-{recovery_id}.lock")
         self._autosaved_revision = -1
         self.writer = ProjectWriter(self)
+        self.dropper = FileDropper()  # deletes recovery copies off the GUI thread
         self.writer.finished.connect(self._write_finished)
         self.writer.progress.connect(self._write_progress)
         self._when_idle: list[Callable[[], None]] = []
@@ -206,6 +206,7 @@ class ProjectController(QObject):
 
         def finish() -> None:
             self._drop_recovery()
+            self.dropper.wait()  # deleted before the lock says this window closed normally
             self.recovery_lock.release()
             if then is not None:
                 then()
@@ -264,7 +265,7 @@ class ProjectController(QObject):
             write.project.stored_in(write.snapshot, write.path)
             self._autosaved_revision = write.snapshot.revision
         else:  # the project changed while it was written: that copy is no one's recovery now
-            write.path.unlink(missing_ok=True)
+            self.dropper.drop(write.path)
 
     def autosave_now(self) -> None:
         """Autosave and wait for it (tests, benchmarks, the crash story's scripted app)."""
@@ -278,7 +279,7 @@ class ProjectController(QObject):
 
     def _drop_recovery(self) -> None:
         def drop() -> None:
-            self.recovery_path.unlink(missing_ok=True)
+            self.dropper.drop(self.recovery_path)
             self._autosaved_revision = -1
 
         self.after_writes(drop)
@@ -291,6 +292,7 @@ class ProjectController(QObject):
         folder = recovery_dir()
         if not folder.is_dir():
             return False
+        self.dropper.sweep(folder)
         for path in sorted(folder.glob(f"autosave-*{SUFFIX}")):
             if path == self.recovery_path:
                 continue

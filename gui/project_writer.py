@@ -3,10 +3,12 @@ flushes the file on a thread of its own, one write at a time, and reports back t
 signals, so the window keeps drawing while a project of many takes is written.
 
 The GUI thread takes the snapshot (cheap: the frames are shared, never copied) and applies the
-result; only the writing runs on the thread."""
+result; only the writing runs on the thread. Files no longer needed (a recovery copy once the
+project is saved) are deleted off the GUI thread too, by a FileDropper."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from backend.core.errors import InputError
 from backend.project.project_file import write_snapshot
+
+DROPPED_PREFIX = "dropped-"  # a file renamed away, being deleted (or left by a killed process)
 
 
 @dataclass
@@ -97,3 +101,51 @@ class ProjectWriter(QObject):
         if self._thread is not None:
             self._thread.join()
             self._finish()
+
+
+class FileDropper:
+    """Deletes files without the GUI thread waiting on the disk: the file is renamed away at
+    once (a metadata change, so its name is free and nothing finds it there), then deleted on a
+    thread of its own (deleting the few hundred MB of a project's recovery copy takes the file
+    system about 0.1 s). A renamed file a killed process left behind is swept by `sweep`."""
+
+    def __init__(self) -> None:
+        self._threads: list[threading.Thread] = []
+
+    def drop(self, path: Path) -> None:
+        hidden = path.with_name(f"{DROPPED_PREFIX}{os.urandom(8).hex()}-{path.name}")
+        try:
+            os.replace(path, hidden)
+        except FileNotFoundError:
+            return
+        except OSError:  # renaming refused (a reader has it open on Windows): delete it here
+            path.unlink(missing_ok=True)
+            return
+        self._delete([hidden])
+
+    def sweep(self, folder: Path) -> None:
+        """Delete, off the GUI thread, what earlier runs renamed away but did not delete."""
+        if folder.is_dir():
+            self._delete(list(folder.glob(f"{DROPPED_PREFIX}*")))
+
+    def _delete(self, paths: list[Path]) -> None:
+        if not paths:
+            return
+        self._threads = [thread for thread in self._threads if thread.is_alive()]
+        thread = threading.Thread(target=_unlink_all, args=(paths,), name="drop-files", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def wait(self) -> None:
+        """Block until the files dropped so far are deleted (on quit, so none is left)."""
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+
+
+def _unlink_all(paths: list[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass  # still there: the next start's sweep tries again

@@ -38,10 +38,6 @@ from backend.core.guidance import PREPROCESSORS
 from backend.core.logs import quiet_libraries
 
 PROG = "animatediff-studio"
-COMMANDS = (
-    "generate", "video2video", "convert", "export", "demo-model", "models", "worker", "batch",
-    "preprocess",
-)
 
 
 class Terminated(BaseException):

@@ -9,7 +9,6 @@ file has changed since says so instead of making another clip under the same set
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ def _number(term: str, value: Any, low: float, high: float) -> None:
 
 def file_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file, or of a folder's files (sorted by name, each name and content)."""
+    import hashlib  # here: loading it is a cost the window's start need not pay
+
     path = Path(path)
     digest = hashlib.sha256()
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]

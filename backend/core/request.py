@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -70,6 +69,8 @@ FREEU_RANGE = (0.0, 10.0)
 
 def random_seed() -> int:
     """A fresh seed from the whole range."""
+    import secrets  # here: its hashlib import is a cost the window's start need not pay
+
     return secrets.randbelow(SEED_RANGE[1] + 1)
 
 

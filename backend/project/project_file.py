@@ -17,12 +17,10 @@ import json
 import math
 import os
 import re
-import uuid
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +56,8 @@ KEEP_LOADED = 4  # takes whose frames stay in memory while browsing (besides uns
 
 
 def _now() -> str:
+    from datetime import datetime, timezone  # here, as uuid in add_take: not at the window's start
+
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -228,6 +228,8 @@ class Project:
                  inputs: dict[str, np.ndarray] | None = None, family: str = "") -> Take:
         """A new take; `inputs` are the guidance inputs and start image to keep with it, and
         `family` the model family that made it (GenerationResult's)."""
+        import uuid
+
         import numpy as np
 
         frames = np.ascontiguousarray(frames)
