@@ -373,10 +373,15 @@ def empty_device_cache() -> None:
         mps.empty_cache()
 
 
+# How torch's CPU allocator says it got no memory (a RuntimeError, not torch.OutOfMemoryError).
+CPU_ALLOCATOR_FAILED = "DefaultCPUAllocator: can't allocate memory"
+
+
 def as_out_of_memory(exc: BaseException) -> OutOfMemoryError | None:
     for item in exception_chain(exc):
         text = str(item)
-        if type(item).__name__ == "OutOfMemoryError" or "out of memory" in text.lower():
+        if (type(item).__name__ in ("OutOfMemoryError", "MemoryError")
+                or "out of memory" in text.lower() or CPU_ALLOCATOR_FAILED in text):
             return OutOfMemoryError(
                 "out of memory: try fewer frames or a smaller size, turn on VAE slicing/tiling, "
                 "or use --offload model (or sequential, slowest but smallest)"

@@ -118,3 +118,26 @@ def test_vae_in_float32_under_a_bfloat16_model(demo_models):
     pipe = cache.pipelines()[0]
     assert pipe.vae.dtype == torch.float32 and pipe.unet.dtype == torch.bfloat16
     assert np.isfinite(result.frames).all() and result.frames.any()
+
+
+def test_the_cpu_allocator_failing_is_out_of_memory(demo_models):
+    """On the CPU, memory runs out as torch's allocator failing (a RuntimeError naming
+    DefaultCPUAllocator, as under a memory limit); it is out of memory too, retried with the
+    next saver, not a program failure. The hook asks torch for more bytes than exist."""
+    cache = PipelineCache()
+    request = request_for(demo_models)
+    pipe = cache.pipeline(request.model, request.mode)
+    calls = {"n": 0}
+
+    def allocate_too_much(module, args, output):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            torch.empty(2**60, dtype=torch.uint8)
+
+    pipe.unet.mid_block.register_forward_hook(allocate_too_much)
+    del pipe
+    messages = []
+    result = generate(request, cache=cache, free_memory=64 * 2**30,
+                      on_progress=lambda p: messages.append(p.message) if p.message else None)
+    assert any("out of memory" in m and "retrying once" in m for m in messages), messages
+    assert result.frames.shape == (8, 64, 64, 3)
