@@ -65,6 +65,12 @@ def build_motion_unet(base: str, adapter, dtype):
     if set(adapter_lists) != {name for name, _ in own_lists}:
         return None
     for name, block in own_lists:
+        # diffusers builds the motion modules from the UNet's config (its norm groups, for
+        # one), not the adapter's: where the adapter's modules are built otherwise (a single
+        # file whose config was inferred), sharing them would change the frames.
+        if repr(block.motion_modules) != repr(adapter_lists[name].motion_modules):
+            return None
+    for name, block in own_lists:
         block.motion_modules = adapter_lists[name].motion_modules
     wanted = {key for key, value in model.state_dict().items() if value.is_meta}
     state = {}
