@@ -11,13 +11,16 @@ from __future__ import annotations
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from backend.core.errors import CancelCheck, InputError, cancel_check
-from backend.finishing.ifnet import ENCODER_CHANNELS, IFNet, padding_multiple
 from backend.finishing.progress import ProgressCallback, StepCounter
 from backend.models.weights import load_weights
+
+if TYPE_CHECKING:  # the network needs torch: loaded when a model is, not with the CLI
+    from backend.finishing.ifnet import IFNet
 
 FACTORS = (2, 4)
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -53,6 +56,8 @@ def _state_dict_from_zip(path: Path, allow_pickle: bool) -> dict:
 def load_ifnet(path: str | Path, allow_pickle: bool = False) -> IFNet:
     """An IFNet with the weights of `path` (.safetensors, .pkl/.pth, or the release .zip);
     InputError naming the expected model when they are not a v4.25/v4.26 IFNet."""
+    from backend.finishing.ifnet import ENCODER_CHANNELS, IFNet
+
     path = Path(path)
     if path.suffix.lower() == ".zip":
         state = _state_dict_from_zip(path, allow_pickle)
@@ -97,6 +102,8 @@ def interpolate_frames(
 ) -> np.ndarray:
     """`frames` (uint8 [F, H, W, 3]) with factor - 1 new frames between each pair."""
     import torch
+
+    from backend.finishing.ifnet import padding_multiple
 
     check_factor(factor)
     check_scale(scale)

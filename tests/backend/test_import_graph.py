@@ -97,3 +97,16 @@ def test_no_module_is_over_700_lines():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > LONGEST
     }
     assert long == {}
+
+
+def test_the_command_line_loads_no_torch_before_it_needs_it():
+    """Bad input and offline answers come in well under a second: importing the command line
+    loads neither torch nor diffusers (each costs seconds); a job loads them when it runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys, backend.cli.commands; "
+            "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
