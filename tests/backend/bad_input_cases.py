@@ -103,6 +103,20 @@ def more_cases(C, gen, convert, GEN) -> list:  # noqa: N803 - the table's own na
         C("input name of 300 characters", convert(f"{{in}}/{LONG}.mp4"), 2, "the name is longer than this file system allows"),
         C("non-UTF-8 input name (valid)", convert(os.fsdecode(b"clip-\xff.mp4"), output="{out}/o.gif"), 0, "wrote",
           needs=("cwd",)),
+        # -- the inputs of this round's features: finishing, guidance, a start image ------------
+        C("interpolate by 3", gen("--interpolate", "3"), 2, "--interpolate takes 2 or 4, got 3"),
+        C("upscale factor 0", gen("--upscale", "0", "--upscale-model", "{in}/none.safetensors"), 2,
+          "--upscale takes a factor above 1 and up to 8, got 0"),
+        C("interpolation scale 3", gen("--interpolate", "2", "--interpolation-scale", "3"), 2,
+          "--interpolation-scale takes 0.25, 0.5, 1, 2 or 4, got 3"),
+        C("interpolation model .ckpt running code", gen("--interpolate", "2", "--interpolation-model", "{in}/pk/evil.ckpt"),
+          2, pickle_message, needs=(run,)),
+        C("upscale model .ckpt running code", gen("--upscale-model", "{in}/pk/evil.ckpt"), 2, pickle_message, needs=(run,)),
+        C("control without a source", gen("--control", "model={base}"), 2, "text-to-video needs source=PATH"),
+        C("control source that does not exist", gen("--control", "model={base},source={in}/no-such-clip"), 2,
+          "no-such-clip': no such file or folder"),
+        C("start image on an AnimateDiff model", gen("--image", "{in}/clip.mp4"), 2,
+          "AnimateDiff models cannot start from an image (--image); models that can: Wan2.2-TI2V-5B"),
     ]
 
 
