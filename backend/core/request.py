@@ -677,6 +677,8 @@ def _declared(cls: type, prefix: str = "") -> dict[str, Setting]:
 
 # Every declared setting by field name (the two classes share no field name), in field order.
 REQUEST_SETTINGS = _declared(GenerationRequest)
+# Fields a job fills in and the metadata keeps, which the user never sets: not settings.
+RECORD_FIELDS = ("start_image_sha256",)
 MODEL_SETTINGS = _declared(ModelSpec, "model.")
 SETTINGS: dict[str, Setting] = {**REQUEST_SETTINGS, **MODEL_SETTINGS}
 

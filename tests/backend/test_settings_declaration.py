@@ -14,6 +14,7 @@ from backend.cli import options as cli_options
 from backend.core.errors import InputError
 from backend.core.request import (
     MODEL_SETTINGS,
+    RECORD_FIELDS,
     REQUEST_SETTINGS,
     SETTINGS,
     GenerationRequest,
@@ -28,6 +29,7 @@ FLAGGED = [s for s in SETTINGS.values() if s.flag]
 
 def test_every_field_is_declared():
     request_fields = {f.name for f in dataclasses.fields(GenerationRequest)} - {"model"}
+    request_fields -= set(RECORD_FIELDS)
     assert set(REQUEST_SETTINGS) == request_fields
     assert set(MODEL_SETTINGS) == {f.name for f in dataclasses.fields(ModelSpec)}
     assert all(s.path == f"model.{s.name}" for s in MODEL_SETTINGS.values())
