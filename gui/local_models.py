@@ -20,12 +20,12 @@ class LocalModelScan(QObject):
     def __init__(self, parent: QObject, offer) -> None:
         super().__init__(parent)
         self.found.connect(offer, Qt.ConnectionType.QueuedConnection)
-        self.thread: threading.Thread | None = None
+        self.scanner: threading.Thread | None = None
 
     def start(self) -> None:
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name="local-models", daemon=True)
-            self.thread.start()
+        if self.scanner is None:
+            self.scanner = threading.Thread(target=self._run, name="local-models", daemon=True)
+            self.scanner.start()
 
     def _run(self) -> None:
         from backend.hub.scan import local_models
