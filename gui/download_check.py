@@ -24,10 +24,10 @@ class DownloadCheck(QObject):
     _answered = Signal(object)  # from the thread: ("ask", plans) | ("go", None) | ("error", text)
     finished = Signal()  # the check is over, whatever its outcome
 
-    def __init__(self, window, refs: list, go: Callable[[], None]) -> None:
+    def __init__(self, window, spec, go: Callable[[], None]) -> None:
         super().__init__(window)
         self.window = window
-        self.refs = refs
+        self.spec = spec
         self.go = go
         self.over = False
         self._answered.connect(self._on_answer, Qt.ConnectionType.QueuedConnection)
@@ -41,10 +41,17 @@ class DownloadCheck(QObject):
         threading.Thread(target=self._run, name="download-plan", daemon=True).start()
 
     def _run(self) -> None:
-        from backend.hub.downloads import check_free_space, complete_snapshot, plan_download
+        from backend.hub.downloads import (
+            check_free_space,
+            complete_snapshot,
+            plan_download,
+            refs_for_spec,
+        )
 
         try:
-            missing = [ref for ref in self.refs if not complete_snapshot(ref)]
+            # The base model's model_index.json (its family: which other models it needs) is
+            # fetched here too, inside the deadline.
+            missing = [ref for ref in refs_for_spec(self.spec) if not complete_snapshot(ref)]
             if not missing:
                 answer = ("go", None)
             else:
@@ -97,13 +104,12 @@ def check_before_job(window, spec, go: Callable[[], None]) -> bool:
     """For a job naming Hub models: check them (and ask) in the background, then `go`; True.
     False when the job names none (nothing to ask: the caller goes on at once). One check at a
     time: Generate pressed again meanwhile waits for the first."""
-    from backend.hub.downloads import refs_for_spec
+    from backend.hub.downloads import names_hub_models
 
-    refs = refs_for_spec(spec)
-    if not refs:
+    if not names_hub_models(spec):  # decided from the names alone: no disk, no network
         return False
     if window.download_check is None:
-        window.download_check = DownloadCheck(window, refs, go)
+        window.download_check = DownloadCheck(window, spec, go)
         window.download_check.finished.connect(lambda: setattr(window, "download_check", None))
         window.download_check.start()
     return True

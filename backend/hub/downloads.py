@@ -582,6 +582,15 @@ def fetch_model_index(repo_id: str, cache_dir: Path | None = None) -> None:
         return
 
 
+def names_hub_models(spec) -> bool:
+    """Whether `spec` names any Hub model (base model, motion adapter, motion LoRA), from the
+    names alone: no disk, no network."""
+    from backend.core.sources import source_kind
+
+    texts = (spec.base_model, spec.motion_adapter, *(lora.source for lora in spec.motion_loras))
+    return any(source_kind(text) == "hub" for text in texts if text)
+
+
 def refs_for_spec(spec, cache_dir: Path | None = None) -> list[ModelRef]:
     """The Hub models a ModelSpec names (local paths and files are not the downloader's)."""
     from backend.core.sources import source_kind

@@ -58,10 +58,10 @@ def desktop(request):
     env = dict(os.environ, DISPLAY=f":{number}", QT_QPA_PLATFORM="xcb")
     manager = None
     try:
-        wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), 10, "Xvfb did not start")
+        wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), 60, "Xvfb did not start")
         manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
-        wait_for(lambda: openbox_managing(env), 10, "openbox did not take the screen")
+        wait_for(lambda: openbox_managing(env), 60, "openbox did not take the screen")
         yield env
     finally:
         for process in (manager, server):
