@@ -197,7 +197,8 @@ def test_a_hung_name_lookup_hangs_nothing(window, qtbot, hub, asked, quick_deadl
     assert "did not answer" in message and window.download_check is None
     release.set()  # the lookup fails late: its answer is dropped
     check = threading.enumerate()
-    qtbot.waitUntil(lambda: not any(t.name == "download-plan" and t.is_alive() for t in check))
+    qtbot.waitUntil(lambda: not any(t.name == "download-plan" and t.is_alive() for t in check),
+                    timeout=TIMEOUT)
     QApplication.processEvents()  # the late answer, queued as the thread ended
     assert window.error_banner.text() == message and window.controller.queue.running is None
 
