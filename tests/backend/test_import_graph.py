@@ -110,3 +110,15 @@ def test_the_command_line_loads_no_torch_before_it_needs_it():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_every_package_is_installed():
+    """A package missing from pyproject's list works in a checkout and fails in an install (the
+    launcher's: "No module named backend.families")."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+                 ["tool"]["setuptools"]["packages"])
+    found = {".".join(init.parent.relative_to(ROOT).parts)
+             for top in ("backend", "gui") for init in (ROOT / top).rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
