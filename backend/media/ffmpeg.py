@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import time
 
 
 @functools.cache
@@ -57,23 +59,15 @@ class Watchdog:
         self._done.set()
         self._thread.join()
 
+    @contextlib.contextmanager
     def waiting(self):
-        import contextlib
-        import time
-
-        @contextlib.contextmanager
-        def wait():
-            self._since = time.monotonic()
-            try:
-                yield
-            finally:
-                self._since = None
-
-        return wait()
+        self._since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._since = None
 
     def _watch(self) -> None:
-        import time
-
         while not self._done.wait(min(1.0, self.seconds / 4)):
             since = self._since
             if since is not None and time.monotonic() - since >= self.seconds:
