@@ -37,6 +37,7 @@ from backend.remote.transport import (
     RENDER_QUEUE,
     TASK_NAME,
     BrokerError,
+    busy_queue,
     check_broker,
     decode_frames,
     encode_frames,
@@ -322,19 +323,22 @@ class RemoteClient:
     def _route(self, request: GenerationRequest):
         """A worker with these models loaded, when one is likely free for it; else the shared
         queue. "Likely free": the model queue has more consumers than jobs waiting in it plus
-        this client's unfinished jobs sent there (a batch must not queue up behind one warm
-        worker while another worker is idle)."""
+        its workers running a job now (any client's), and plus this client's unfinished jobs
+        sent there (a batch must not queue up behind one warm worker while another is idle)."""
         queue = model_queue(model_key(request.model.base_model, request.model.motion_adapter))
         try:
             with self.app.connection_for_read() as connection:
                 counts = queue_counts(connection, queue.name)
+                busy = queue_counts(connection, busy_queue(queue.name).name) if counts else None
         except Exception:  # noqa: BLE001 - routing is only a preference
-            counts = None
+            counts = busy = None
         with self._lock:
             mine = sum(1 for name in self._routed.values() if name == queue.name)
-        if counts is not None and counts[1] > counts[0] + mine:
-            return queue
-        return None
+        if counts is None:
+            return None
+        # Our own jobs are among the waiting and running ones once the broker has them.
+        taken = max(counts[0] + (busy[1] if busy else 0), mine)
+        return queue if counts[1] > taken else None
 
     def submit(self, request: GenerationRequest, previews: bool = False,
                finishing: Sequence[FinishingOptions] = (), output_kind: str | None = None,

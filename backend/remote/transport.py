@@ -28,6 +28,9 @@ TASK_NAME = "animatediff_studio.render"
 RENDER_QUEUE = "ads.render"
 CANCEL_EXCHANGE = "ads.cancel"
 MODEL_QUEUE_PREFIX = "ads.model."
+# Workers that consume a model queue and are running a job each hold one consumer on that
+# model's busy queue (nothing is ever published there); clients read its consumer count.
+BUSY_QUEUE_PREFIX = "ads.busy."
 # A job routed to a worker that has its models loaded waits this long for it; then the broker
 # moves it to the shared queue, where any worker takes it ("prefer", never "require").
 MODEL_QUEUE_WAIT_MS = 15_000
@@ -180,6 +183,17 @@ def model_queue(key: str):
             "x-expires": MODEL_QUEUE_EXPIRES_MS,
         },
     )
+
+
+def busy_queue(model_queue_name: str):
+    """The busy marker queue of a model queue: its consumer count is how many of that queue's
+    workers are running a job now, which a passive declare of the model queue cannot tell
+    (a job being run is unacknowledged, not waiting)."""
+    from kombu import Exchange, Queue
+
+    name = BUSY_QUEUE_PREFIX + model_queue_name[len(MODEL_QUEUE_PREFIX):]
+    return Queue(name, Exchange(name, type="direct"), routing_key=name, durable=False,
+                 queue_arguments={"x-expires": MODEL_QUEUE_EXPIRES_MS})
 
 
 def queue_counts(connection, name: str) -> tuple[int, int] | None:

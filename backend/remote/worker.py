@@ -34,6 +34,7 @@ from backend.remote.transport import (
     DEFAULT_MAX_RESULT_MB,
     RENDER_QUEUE,
     TASK_NAME,
+    busy_queue,
     check_broker,
     encode_frames,
     make_app,
@@ -201,7 +202,45 @@ def _follow_models(task, spec) -> None:
         pass
 
 
+class BusyMarker:
+    """While a job runs, one consumer on the busy queue of the model queue this worker follows,
+    so other clients route to an idle worker rather than queue behind this one. Its own
+    connection: it goes when the job ends, or with the process if the worker dies."""
+
+    def __init__(self, url: str, model_queue_name: str | None) -> None:
+        self.url, self.model_queue_name = url, model_queue_name
+        self.connection = None
+
+    def __enter__(self) -> BusyMarker:
+        if not self.url or not self.model_queue_name:
+            return self
+        from kombu import Connection
+
+        try:
+            self.connection = Connection(self.url, heartbeat=0, ssl=tls_options(self.url) or False,
+                                         connect_timeout=3)
+            consumer = self.connection.Consumer(busy_queue(self.model_queue_name), no_ack=True,
+                                                accept=["json"], callbacks=[lambda *_: None])
+            consumer.consume()
+        except Exception:  # noqa: BLE001 - routing is an optimisation; the job matters
+            self.__exit__()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.release()
+            except Exception:  # noqa: BLE001 - a broken link is gone already
+                pass
+            self.connection = None
+
+
 def render(task, job: dict[str, Any]) -> dict[str, Any]:
+    with BusyMarker(_options.broker if _options else "", _state.model_queue):
+        return _render(task, job)
+
+
+def _render(task, job: dict[str, Any]) -> dict[str, Any]:
     """The Celery task body. Always returns a JSON dict: frames, or a failure with its kind
     (input, memory, error, cancelled), so failures reach the client as plain data."""
     from backend.core.request import GenerationRequest
