@@ -21,8 +21,10 @@ def not_found_error(role: str, label: str) -> InputError:
     )
 
 
-def explain_load_error(exc: BaseException, role: str, source: ModelSource) -> Exception:
-    """Map a library's loading exception to a user-facing error, or return it unchanged."""
+def explain_load_error(exc: BaseException, role: str, source: ModelSource,
+                       config_repo: str = "stable-diffusion-v1-5/stable-diffusion-v1-5") -> Exception:
+    """Map a library's loading exception to a user-facing error, or return it unchanged.
+    `config_repo`: where diffusers takes a single file's configuration from."""
     from huggingface_hub import errors as hub_errors
 
     label = source.label
@@ -42,8 +44,7 @@ def explain_load_error(exc: BaseException, role: str, source: ModelSource) -> Ex
         if offline and source.kind == "file":
             return InputError(
                 f"{role} {label!r}: a single checkpoint file needs its model configuration "
-                "(stable-diffusion-v1-5/stable-diffusion-v1-5 on the Hugging Face Hub), which is "
-                "not in the cache and cannot be downloaded now; connect to the internet once, "
+                f"({config_repo} on the Hugging Face Hub), which is not in the cache and cannot be downloaded now; connect to the internet once, "
                 "or use the model as a diffusers folder"
             )
         if offline:

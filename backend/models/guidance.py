@@ -18,6 +18,7 @@ from backend.models.sources import resolve_source
 from backend.models.weights import load_weights, safetensors_flag
 
 SDXL_CROSS_ATTENTION = 2048
+CONTROLNET_CONFIG_REPO = "lllyasviel/control_v11p_sd15_canny"  # diffusers' pick for an SD1.5 file
 
 
 def _check_fits(config: dict[str, Any], unet_config: dict[str, Any], role: str, label: str) -> None:
@@ -40,6 +41,7 @@ def load_controlnet(text: str, unet_config: dict[str, Any], dtype, allow_pickle:
     role = "SparseCtrl model" if sparse else "ControlNet"
     cls = SparseControlNetModel if sparse else ControlNetModel
     source = resolve_source(text, role, marker="config.json", allow_pickle=allow_pickle)
+    config_repo = CONTROLNET_CONFIG_REPO
     try:
         if source.kind == "file":
             if sparse:
@@ -49,6 +51,7 @@ def load_controlnet(text: str, unet_config: dict[str, Any], dtype, allow_pickle:
             if any(key.startswith("conditioner.") or "label_emb" in key for key in state):
                 raise InputError(f"{role} {text!r} is an SDXL ControlNet; the base model is "
                                  "Stable Diffusion 1.5: choose a control_v11*_sd15_* model")
+            config_repo = single_file_config_repo(state)
             model = cls.from_single_file(state, torch_dtype=dtype)
             _check_fits(dict(model.config), unet_config, role, text)
             return model
@@ -57,7 +60,17 @@ def load_controlnet(text: str, unet_config: dict[str, Any], dtype, allow_pickle:
             source.location, dtype=dtype, use_safetensors=safetensors_flag(allow_pickle)
         )
     except Exception as exc:
-        raise explain_load_error(exc, role, source) from exc
+        raise explain_load_error(exc, role, source, config_repo) from exc
+
+
+def single_file_config_repo(state) -> str:
+    """The Hub repository whose config.json diffusers reads for this single file."""
+    from diffusers.loaders.single_file_utils import fetch_diffusers_config
+
+    try:
+        return fetch_diffusers_config(state)["pretrained_model_name_or_path"]
+    except Exception:  # noqa: BLE001 - only for the wording of an error
+        return CONTROLNET_CONFIG_REPO
 
 
 def ip_adapter_location(text: str, allow_pickle: bool) -> tuple[str, str, str]:
