@@ -58,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    from gui.import_hook import speed_up_feature_check
+
+    speed_up_feature_check()  # before the window's modules, and the worker's torch, are imported
     from backend.project.settings import Settings
     from gui.i18n import install
     from gui.main_window import MainWindow
