@@ -301,6 +301,9 @@ def generate(
     if should_cancel():
         raise Cancelled()
     sources = resolve_sources(request.model)
+    if family.loads_itself and sources.base.kind == "folder":
+        # A part missing is the user's problem to fix, not memory (its estimate would guess).
+        family.check_parts(sources.base.location, sources.base.label)
     device = resolve_device(request.model.device)
     import torch
 

@@ -137,6 +137,17 @@ def test_wan_bad_input_is_exit_2_and_nothing_written(wan_models, tmp_path, capsy
     assert not out.exists()
 
 
+def test_a_part_missing_is_said_before_the_memory_plan(broken_wan):
+    """With little memory free the plan would refuse the job on a guessed size for the missing
+    part; the missing part is what the user has to fix (CI found it with a busy machine)."""
+    from backend.core.errors import InputError
+
+    request = GenerationRequest(prompt="x", steps=1, frames=5, width=64, height=64, scheduler="model_default",
+                                model=ModelSpec(base_model=str(broken_wan), device="cpu"))
+    with pytest.raises(InputError, match="parts missing: text_encoder"):
+        generate(request, free_memory=2**30)
+
+
 def test_a_wan_folder_with_a_part_missing_and_a_pickle_lora(broken_wan, wan_models, tmp_path,
                                                             capsys):
     out = tmp_path / "out.gif"
