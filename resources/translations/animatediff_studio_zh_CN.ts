@@ -1628,8 +1628,8 @@ travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (C
         <translation>查找人物，供 ViTPose 读取其姿态（预处理 pose）；首次使用时下载。</translation>
     </message>
     <message>
-        <source>ViTPose base (pose preprocessor: keypoints)</source>
-        <translation>ViTPose base（姿态预处理器：关键点）</translation>
+        <source>ViTPose-B (pose preprocessor: keypoints)</source>
+        <translation>ViTPose-B（姿态预处理器：关键点）</translation>
     </message>
     <message>
         <source>Reads each person&apos;s keypoints for OpenPose-style pose videos (preprocess=pose); downloaded on first use.</source>
