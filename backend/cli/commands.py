@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_finishing_options(export)
     add_output_options(export)
     preprocess = commands.add_parser("preprocess", help="write a control video's preprocessed frames as PNGs")
-    preprocess.add_argument("kind", choices=PREPROCESSORS[1:], help="canny, lineart or depth")
+    preprocess.add_argument("kind", choices=PREPROCESSORS[1:], help="canny, lineart, depth or pose")
     preprocess.add_argument("--input", required=True, help="video file, animated GIF/WebP, image, or folder of frames")
     preprocess.add_argument("--output", required=True, help="a folder for frame_00000.png, frame_00001.png, ...")
     demo = commands.add_parser("demo-model", help="write the tiny random-weight demo models")

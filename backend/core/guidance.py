@@ -17,7 +17,7 @@ from typing import Any
 
 from backend.core.errors import InputError
 
-PREPROCESSORS = ("none", "canny", "lineart", "depth")
+PREPROCESSORS = ("none", "canny", "lineart", "depth", "pose")
 DEFAULT_IP_ADAPTER = "h94/IP-Adapter/models/ip-adapter_sd15.safetensors"
 CONTROL_WEIGHT_RANGE = (0.0, 2.0)
 IP_SCALE_RANGE = (0.0, 2.0)
@@ -94,7 +94,7 @@ class ControlSpec:
         if self.preprocess not in PREPROCESSORS:
             raise InputError(
                 f"control {self.model}: preprocess must be one of {', '.join(PREPROCESSORS)}; "
-                f"got {self.preprocess!r} (for pose, bring a pose video with preprocess=none)"
+                f"got {self.preprocess!r} (a pose, depth or edge video made elsewhere: preprocess=none)"
             )
         _number(f"control {self.model} weight", self.weight, *CONTROL_WEIGHT_RANGE)
         _number(f"control {self.model} start", self.start, 0.0, 1.0)

@@ -507,8 +507,8 @@ class GenerationRequest:
         label="Controls", flag="--control", repeat=True, widget="controlTable",
         metavar="model=M[,source=PATH][,preprocess=KIND][,weight=W][,start=S][,end=E]",
         help="A ControlNet and its control video (video, GIF/WebP, folder of frames or one "
-        "image; in video to video the input by default). preprocess: none, canny, lineart or "
-        "depth. Several make a MultiControlNet."))
+        "image; in video to video the input by default). preprocess: none, canny, lineart, "
+        "depth or pose. Several make a MultiControlNet."))
     sparse_control: SparseControl | None = field(default=None, metadata=setting(
         label="SparseCtrl model", flag="--sparse-control", metavar="M[:WEIGHT]",
         widget="sparseControlEdit",

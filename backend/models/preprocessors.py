@@ -7,13 +7,15 @@
   lineart_standard: how far each pixel is darker than its Gaussian-blurred surroundings).
 - `depth`: Depth Anything V2 Small (depth-anything/Depth-Anything-V2-Small-hf, Apache-2.0)
   through transformers, near as bright; weights through our download path, with progress.
+- `pose`: OpenPose-style body skeletons on black (backend/models/pose.py): person boxes from
+  RT-DETR (PekingU/rtdetr_r50vd_coco_o365, Apache-2.0), keypoints from ViTPose
+  (usyd-community/vitpose-base-simple, Apache-2.0), drawn by our own code in the OpenPose body
+  convention (OpenPose's own code is for non-commercial use only and is not used). A pose video
+  made elsewhere still goes in with preprocess=none.
 
-No pose preprocessor: OpenPose's code is for non-commercial use only, and no permissively
-licensed pose model fits here yet; a pose video made elsewhere goes in with preprocess=none.
-
-It lives with the models because `depth` runs a model fetched from the Hub; the two others are
-plain image operations kept beside it so every preprocessor is chosen in one place. Results are
-cached on disk by the source's content and the preprocessor's settings.
+It lives with the models because `depth` and `pose` run models fetched from the Hub; the others
+are plain image operations kept beside them so every preprocessor is chosen in one place.
+Results are cached on disk by the source's content and the preprocessor's settings.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.core.errors import InputError
+from backend.models.pose import DETECTION_THRESHOLD, KEYPOINT_THRESHOLD, POSE_DETECTOR, POSE_MODEL
 
 DEPTH_MODEL = "depth-anything/Depth-Anything-V2-Small-hf"
 CANNY_THRESHOLDS = (100, 200)
@@ -38,6 +41,13 @@ SETTINGS = {
     "canny": {"low": CANNY_THRESHOLDS[0], "high": CANNY_THRESHOLDS[1], "version": 1},
     "lineart": {"sigma": LINEART_SIGMA, "threshold": LINEART_THRESHOLD, "version": 1},
     "depth": {"model": DEPTH_MODEL, "version": 1},
+    "pose": {
+        "detector": POSE_DETECTOR,
+        "model": POSE_MODEL,
+        "detection_threshold": DETECTION_THRESHOLD,
+        "keypoint_threshold": KEYPOINT_THRESHOLD,
+        "version": 1,
+    },
 }
 
 
@@ -112,7 +122,11 @@ def preprocess(frames: np.ndarray, kind: str, on_progress: Callable | None = Non
         return np.stack([lineart(frame) for frame in frames])
     if kind == "depth":
         return depth(frames, on_progress)
-    raise InputError(f"no preprocessor {kind!r}; choose none, canny, lineart or depth")
+    if kind == "pose":
+        from backend.models.pose import pose
+
+        return pose(frames, on_progress)
+    raise InputError(f"no preprocessor {kind!r}; choose none, canny, lineart, depth or pose")
 
 
 def cache_dir() -> Path:

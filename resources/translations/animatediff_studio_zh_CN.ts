@@ -1556,8 +1556,8 @@ travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (C
         <translation>ControlNet v1.1 姿态（OpenPose，SD1.5）</translation>
     </message>
     <message>
-        <source>Follows a pose video (OpenPose skeletons) made elsewhere: use with preprocess=none; this app has no pose preprocessor, as OpenPose&apos;s code is for non-commercial use only.</source>
-        <translation>跟随在别处制作的姿态视频（OpenPose 骨架）：与预处理 none 搭配使用；本软件不含姿态预处理器，因为 OpenPose 的代码仅限非商业用途。</translation>
+        <source>Follows a pose video (OpenPose-style skeletons): preprocess=pose makes one from any video; one made elsewhere goes in with preprocess=none.</source>
+        <translation>跟随姿态视频（OpenPose 风格的骨架）：预处理 pose 可由任意视频生成；在别处制作的姿态视频用预处理 none 输入。</translation>
     </message>
     <message>
         <source>ControlNet v1.1 soft edge (SD1.5)</source>
@@ -1618,6 +1618,22 @@ travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (C
     <message>
         <source>Makes depth control videos (preprocess=depth); downloaded on first use.</source>
         <translation>生成深度控制视频（预处理 depth）；首次使用时下载。</translation>
+    </message>
+    <message>
+        <source>RT-DETR R50 (pose preprocessor: finds people)</source>
+        <translation>RT-DETR R50（姿态预处理器：查找人物）</translation>
+    </message>
+    <message>
+        <source>Finds the people whose poses ViTPose reads (preprocess=pose); downloaded on first use.</source>
+        <translation>查找人物，供 ViTPose 读取其姿态（预处理 pose）；首次使用时下载。</translation>
+    </message>
+    <message>
+        <source>ViTPose-B (pose preprocessor: keypoints)</source>
+        <translation>ViTPose-B（姿态预处理器：关键点）</translation>
+    </message>
+    <message>
+        <source>Reads each person&apos;s keypoints for OpenPose-style pose videos (preprocess=pose); downloaded on first use.</source>
+        <translation>读取每个人的关键点，生成 OpenPose 风格的姿态视频（预处理 pose）；首次使用时下载。</translation>
     </message>
     <message>
         <source>RIFE v4.26 (frame interpolation)</source>
@@ -2673,8 +2689,8 @@ Download {1} from the Hugging Face Hub now, then generate? They are kept in the 
         <translation>控制</translation>
     </message>
     <message>
-        <source>A ControlNet and its control video (video, GIF/WebP, folder of frames or one image; in video to video the input by default). preprocess: none, canny, lineart or depth. Several make a MultiControlNet.</source>
-        <translation>一个 ControlNet 及其控制视频（视频、GIF/WebP、帧文件夹或一张图片；视频转视频时默认使用输入视频）。预处理：none、canny、lineart 或 depth。多个控制组成 MultiControlNet。</translation>
+        <source>A ControlNet and its control video (video, GIF/WebP, folder of frames or one image; in video to video the input by default). preprocess: none, canny, lineart, depth or pose. Several make a MultiControlNet.</source>
+        <translation>一个 ControlNet 及其控制视频（视频、GIF/WebP、帧文件夹或一张图片；视频转视频时默认使用输入视频）。预处理：none、canny、lineart、depth 或 pose。多个控制组成 MultiControlNet。</translation>
     </message>
     <message>
         <source>SparseCtrl model</source>

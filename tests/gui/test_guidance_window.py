@@ -1,6 +1,7 @@
 """The Guidance section and the lanes under the player, in the real window on the tiny models:
 a control from a clip previewed in its lane, a keyframe image dropped on a frame, dragged and
-deleted, a prompt-travel marker moved, Shift+drop of a video, and a controlled clip generated."""
+deleted, a prompt-travel marker moved, Shift+drop of a video, a pose control previewed with the
+tiny pose models, and a controlled clip generated."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from PySide6.QtGui import QDropEvent
 
 from backend.core.guidance import ControlSpec
 from tests.backend.test_guided_reference import guided_files  # noqa: F401 - session fixture
+from tests.backend.test_pose_preprocessor import tiny_pose_cache  # noqa: F401 - module fixture
 from tests.gui.test_window import TIMEOUT
 
 
@@ -38,6 +40,22 @@ def test_control_lane_previews_before_generating(guided_window, clip_frames):
     assert lanes.objectName() == "guidanceLanes" and lanes.accessibleName()
     assert lanes.preview_control()
     assert len(lanes.thumbnails) == len(clip_frames)
+
+
+def test_pose_control_is_offered_and_previewed(window, guided_files, clip_folder, clip_frames,  # noqa: F811
+                                              tiny_pose_cache, monkeypatch, tmp_path):  # noqa: F811
+    from huggingface_hub import constants
+    from PySide6.QtWidgets import QComboBox
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tiny_pose_cache))
+    monkeypatch.setenv("ANIMATEDIFF_STUDIO_CACHE_DIR", str(tmp_path / "cache"))
+    window.sections["guidance"].set_open(True)
+    window.guidance.add_control(ControlSpec(str(guided_files.controlnet), str(clip_folder), "pose"))
+    combo = window.guidance.findChild(QComboBox, "controlPreprocessCombo0")
+    assert combo.findData("pose") >= 0 and combo.currentData() == "pose"
+    assert window.request_from_form().controls[0].preprocess == "pose"
+    assert window.lanes.preview_control()
+    assert len(window.lanes.thumbnails) == len(clip_frames)
 
 
 def test_keyframe_drop_drag_delete(guided_window, qtbot, clip_folder):

@@ -47,7 +47,7 @@ Stable Diffusion SD1.5 UNet VAE CLIP CFG DDIM DPM Karras LCM AnimateLCM Lightnin
 kohya torch.compile float16 bfloat16 float32 s1 s2 b1 b2
 ddim euler euler_ancestral dpmpp_2m dpmpp_2m_karras lcm pndm euler_trailing lcm_linear
 model_default unipc_flow euler_flow NaN force_upcast cuda cpu mps
-ControlNet MultiControlNet SparseCtrl IP-Adapter RGB Delete none canny lineart depth image_encoder
+ControlNet MultiControlNet SparseCtrl IP-Adapter RGB Delete none canny lineart depth pose image_encoder
 photo.png
 Wan UMT5 Transformer Wan2.1-1.3B Wan2.2-TI2V-5B
 RIFE Real-ESRGAN pth pkl zip
@@ -55,6 +55,7 @@ RIFE Real-ESRGAN pth pkl zip
 # Models' and projects' own names in the catalogue, which stay as they are.
 PROPER_NAMES = set("""
 Realistic Vision V5.1 epiCRealism Wan UMT5-XXL Transformer OpenPose HED PiDiNet Depth Anything V2 Small
+RT-DETR R50 ViTPose ViTPose-B
 RIFE Practical-RIFE v4.26 Real-ESRGAN x4plus x4v3 AnimateDiff-Lightning Euler v1-5-2 v1-5-3 v1.1
 Plus RGB openrail creativeml-openrail-m apache-2.0 bsd-3-clause MIT README train_log
 flownet.pkl pickle tile none preprocess
