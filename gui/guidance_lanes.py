@@ -8,6 +8,7 @@ Delete to remove it. Prompt travel: drag a marker to move it, double-click it to
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QRect, Qt, Signal
@@ -37,7 +38,10 @@ class GuidanceLanes(QWidget):
     """The lanes; `frames` is the clip's frame count. Reads and writes the Guidance panel's
     keyframes and the prompt panel's travel entries."""
 
+    previewStarted = Signal()
+    previewReady = Signal()
     previewFailed = Signal(str)
+    _previewed = Signal(int, object)  # preview number, thumbnails or a message: thread -> GUI
 
     def __init__(self, guidance, prompt, frames: int = 16) -> None:
         super().__init__()
@@ -50,6 +54,8 @@ class GuidanceLanes(QWidget):
         self.guidance, self.prompt = guidance, prompt
         self.frames = max(1, frames)
         self.thumbnails: list[QImage] = []
+        self._previews = 0  # previews asked for; only the latest one's result is shown
+        self._previewed.connect(self._show_preview, Qt.ConnectionType.QueuedConnection)
         self.selected: int | None = None  # the selected keyframe's frame
         self._drag: tuple[str, int] | None = None  # ("keyframe" | "travel", frame)
         self.setAcceptDrops(True)
@@ -73,26 +79,45 @@ class GuidanceLanes(QWidget):
     # -- the control lane -------------------------------------------------------------------
 
     def preview_control(self) -> bool:
-        """Read and preprocess the first control's source into thumbnails. False (and
-        previewFailed with the message) when it cannot be read."""
-        from backend.core.guidance import checked_sha256
-        from backend.models.preprocessors import preprocessed_frames
-
+        """Read and preprocess the first control's source into thumbnails, on a thread of its
+        own: a depth or pose preprocessor may download its model and import torch first.
+        False when there is nothing to preview; then previewReady, or previewFailed with the
+        message. A newer preview makes an older one's result be dropped."""
         controls = self.guidance.read()["controls"]
+        self._previews += 1
         if not controls or not controls[0].source:
             self.thumbnails = []
             self.update()
             return False
-        control = controls[0]
+        control, number = controls[0], self._previews
+        threading.Thread(target=self._preview, args=(control, number), name="control-preview",
+                         daemon=True).start()
+        self.previewStarted.emit()
+        return True
+
+    def _preview(self, control, number: int) -> None:
+        from backend.core.guidance import checked_sha256
+        from backend.models.preprocessors import preprocessed_frames
+
         try:
             digest = checked_sha256(control.source, None, "control source")
             frames = preprocessed_frames(control.source, control.preprocess, digest)
+            result = [self._thumbnail(frame) for frame in frames]
         except InputError as exc:
-            self.previewFailed.emit(str(exc))
-            return False
-        self.thumbnails = [self._thumbnail(frame) for frame in frames]
+            result = str(exc)
+        except Exception as exc:  # noqa: BLE001 - said in the window, never lost in a thread
+            result = f"{type(exc).__name__}: {exc}"
+        self._previewed.emit(number, result)
+
+    def _show_preview(self, number: int, result) -> None:
+        if number != self._previews:
+            return  # a newer preview was asked for
+        if isinstance(result, str):
+            self.previewFailed.emit(result)
+            return
+        self.thumbnails = result
         self.update()
-        return True
+        self.previewReady.emit()
 
     @staticmethod
     def _thumbnail(frame) -> QImage:

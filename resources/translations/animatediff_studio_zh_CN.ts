@@ -1277,6 +1277,14 @@ travel&lt;/i&gt; (FreeInit, FreeU, longer clips), &lt;i&gt;Guidance&lt;/i&gt; (C
         <source>Video to video with {0}</source>
         <translation>视频转视频：{0}</translation>
     </message>
+    <message>
+        <source>Preparing the control preview…</source>
+        <translation>正在准备控制预览…</translation>
+    </message>
+    <message>
+        <source>Control preview ready</source>
+        <translation>控制预览已就绪</translation>
+    </message>
 </context>
 <context>
     <name>MemoryPlanLabel</name>

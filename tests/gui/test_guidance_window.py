@@ -35,15 +35,42 @@ def guided_window(window, guided_files, clip_folder):  # noqa: F811
     return window
 
 
-def test_control_lane_previews_before_generating(guided_window, clip_frames):
+def test_control_lane_previews_before_generating(guided_window, clip_frames, qtbot):
     lanes = guided_window.lanes
     assert lanes.objectName() == "guidanceLanes" and lanes.accessibleName()
-    assert lanes.preview_control()
+    with qtbot.waitSignal(lanes.previewReady, timeout=60_000):
+        assert lanes.preview_control()
     assert len(lanes.thumbnails) == len(clip_frames)
 
 
+def test_control_preview_runs_off_the_gui_thread(guided_window, qtbot, monkeypatch):
+    """A preprocessor may download its model first: the window keeps serving events meanwhile,
+    and a failure arrives as a message."""
+    import threading
+
+    from backend.core.errors import InputError
+    from backend.models import preprocessors
+
+    release, threads = threading.Event(), []
+
+    def slow(*_args, **_kwargs):
+        threads.append(threading.current_thread())
+        assert release.wait(60)
+        raise InputError("preprocess=depth needs its model, which cannot be downloaded now")
+
+    monkeypatch.setattr(preprocessors, "preprocessed_frames", slow)
+    lanes = guided_window.lanes
+    assert lanes.preview_control()  # returns while the preprocessor is still working
+    qtbot.waitUntil(lambda: bool(threads))
+    assert threads[0] is not threading.main_thread()
+    with qtbot.waitSignal(lanes.previewFailed, timeout=60_000) as failed:
+        release.set()
+    assert "cannot be downloaded" in failed.args[0]
+    assert "cannot be downloaded" in guided_window.status_label.text()
+
+
 def test_pose_control_is_offered_and_previewed(window, guided_files, clip_folder, clip_frames,  # noqa: F811
-                                              tiny_pose_cache, monkeypatch, tmp_path):  # noqa: F811
+                                              tiny_pose_cache, monkeypatch, tmp_path, qtbot):  # noqa: F811
     from huggingface_hub import constants
     from PySide6.QtWidgets import QComboBox
 
@@ -54,7 +81,8 @@ def test_pose_control_is_offered_and_previewed(window, guided_files, clip_folder
     combo = window.guidance.findChild(QComboBox, "controlPreprocessCombo0")
     assert combo.findData("pose") >= 0 and combo.currentData() == "pose"
     assert window.request_from_form().controls[0].preprocess == "pose"
-    assert window.lanes.preview_control()
+    with qtbot.waitSignal(window.lanes.previewReady, timeout=60_000):
+        assert window.lanes.preview_control()
     assert len(window.lanes.thumbnails) == len(clip_frames)
 
 
