@@ -10,8 +10,6 @@ tiny model's config under that name, as a user's cache holds the real one.
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -19,6 +17,7 @@ from backend.cli.commands import main as cli_main
 from tests.backend import reference_guided
 from tests.backend.test_guided_reference import CALL, NEGATIVE, PROMPT, guided_files, pil_frames  # noqa: F401
 from tests.backend.test_reference import common_args, read_png_folder
+from tests.hub_cache import put_in_cache
 
 INFERRED_REPO = "lllyasviel/control_v11p_sd15_canny"  # what diffusers infers for an SD1.5 ControlNet
 RESNET_NAMES = {"norm1": "in_layers.0", "conv1": "in_layers.2", "norm2": "out_layers.0",
@@ -76,13 +75,8 @@ def single_file_controlnet(guided_files, tmp_path_factory):  # noqa: F811
     save_file(ldm, str(path))
 
     cache = folder / "hub"
-    repo = cache / f"models--{INFERRED_REPO.replace('/', '--')}"
-    commit = "0" * 40
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    (snapshot / "config.json").write_text(json.dumps(json.loads((guided_files.controlnet / "config.json").read_text())))
+    config = (guided_files.controlnet / "config.json").read_text()
+    put_in_cache(cache, INFERRED_REPO, lambda snapshot: (snapshot / "config.json").write_text(config))
     return path, cache
 
 

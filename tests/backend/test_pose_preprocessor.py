@@ -20,17 +20,7 @@ from backend.models.pose import (
     person_keypoints,
     pose_model_folders,
 )
-
-
-def put_in_cache(cache, repo_id, save) -> None:
-    """A snapshot laid out as huggingface_hub's cache lays it out, written by `save(folder)`."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    commit = "0" * 40
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True)
-    save(snapshot)
+from tests.hub_cache import put_in_cache
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ from backend.core.guidance import Keyframe, ReferenceImage
 from backend.core.request import GenerationRequest, ModelSpec, MotionLora
 from backend.families.registry import detect_family, family_named, model_configs
 from tests.backend import wan_reference
+from tests.hub_cache import put_in_cache
 
 WAN = family_named("wan")
 SEED = 7
@@ -65,11 +66,8 @@ def test_family_from_model_index_header_and_hub_cache(wan_models, demo_models, t
     # A Hub id: the repository's model_index.json from the Hugging Face cache (offline here).
     import huggingface_hub.constants as hub_constants
 
-    repo = tmp_path / "hub" / "models--Wan-AI--Wan2.1-T2V-1.3B-Diffusers"
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text("abc123")
-    (repo / "snapshots" / "abc123").mkdir(parents=True)
-    shutil.copy(wan_models["2.1"] / "model_index.json", repo / "snapshots" / "abc123")
+    put_in_cache(tmp_path / "hub", "Wan-AI/Wan2.1-T2V-1.3B-Diffusers",
+                 lambda snapshot: shutil.copy(wan_models["2.1"] / "model_index.json", snapshot))
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     assert detect_family("Wan-AI/Wan2.1-T2V-1.3B-Diffusers").name == "wan"
     # Unknown (offline, not cached): AnimateDiff, whose loader says what is missing.
