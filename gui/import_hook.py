@@ -2,10 +2,11 @@
 
 PySide6 hooks `__import__`: the first time each module is imported after PySide6, it asks
 whether the module's source mentions "PySide6" (to apply `from __feature__ import ...`), by
-`inspect.getsource`, which tokenizes the file through linecache. When the worker thread
-imports torch and diffusers (over 3000 modules) that costs 0.7-2.7 s here, all of it holding
-the interpreter lock, so the window froze after it showed. Searching the file's bytes gives
-the same answer in a tenth of the time.
+`inspect.getsource`, which reads the file through linecache. When the worker thread imports
+torch and diffusers (over 3000 modules) that took 0.7 s of the 6 s import on a quiet machine
+here (up to 2.7 s under load), in Python, holding the interpreter lock while the window has
+just shown. Searching the file's bytes gives the same answer in a tenth of the time
+(benchmarks/import_stall.py).
 """
 
 from __future__ import annotations
