@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import sys
 
+# PySide6's internal function, patched by name: a PySide6 without it is left alone.
+CHECK_NAME = "_mod_uses_pyside"
+
 
 def speed_up_feature_check() -> bool:
     """Replace PySide6's source check with a byte search; False when this PySide6 has no such
@@ -20,7 +23,7 @@ def speed_up_feature_check() -> bool:
     import PySide6.QtCore  # noqa: F401 - loads PySide6's feature module
 
     feature = sys.modules.get("PySide6.support.feature")
-    original = getattr(feature, "_mod_uses_pyside", None)
+    original = getattr(feature, CHECK_NAME, None)
     if original is None or getattr(original, "fast", False):
         return False
 
@@ -36,5 +39,5 @@ def speed_up_feature_check() -> bool:
 
     uses_pyside.fast = True
     uses_pyside.original = original
-    feature._mod_uses_pyside = uses_pyside
+    setattr(feature, CHECK_NAME, uses_pyside)
     return True
