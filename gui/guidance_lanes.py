@@ -107,7 +107,10 @@ class GuidanceLanes(QWidget):
             result = str(exc)
         except Exception as exc:  # noqa: BLE001 - said in the window, never lost in a thread
             result = f"{type(exc).__name__}: {exc}"
-        self._previewed.emit(number, result)
+        try:
+            self._previewed.emit(number, result)
+        except RuntimeError:  # the window closed while the preview was being made
+            pass
 
     def _show_preview(self, number: int, result) -> None:
         if number != self._previews:

@@ -44,8 +44,9 @@ def explain_load_error(exc: BaseException, role: str, source: ModelSource,
         if offline and source.kind == "file":
             return InputError(
                 f"{role} {label!r}: a single checkpoint file needs its model configuration "
-                f"({config_repo} on the Hugging Face Hub), which is not in the cache and cannot be downloaded now; connect to the internet once, "
-                "or use the model as a diffusers folder"
+                f"({config_repo} on the Hugging Face Hub), which is not in the cache and cannot "
+                "be downloaded now; connect to the internet once, or use the model as a diffusers "
+                "folder"
             )
         if offline:
             return InputError(
