@@ -48,6 +48,14 @@ def openbox_managing(env: dict) -> bool:
     return "window id" in found.stdout
 
 
+def serving(env: dict) -> bool:
+    """The X server answers a client (its socket can exist a moment before it does)."""
+    if not shutil.which("xprop"):
+        return True
+    return subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env,
+                          capture_output=True).returncode == 0
+
+
 @pytest.fixture()
 def desktop(request):
     """An X server of the given size with openbox on a free display; yields its environment."""
@@ -59,9 +67,18 @@ def desktop(request):
     manager = None
     try:
         wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), 60, "Xvfb did not start")
-        manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
-        wait_for(lambda: openbox_managing(env), 60, "openbox did not take the screen")
+        wait_for(lambda: serving(env), 60, "Xvfb did not answer")
+        # openbox quits at once when its first connection fails (a busy machine, a server not
+        # yet serving): start it again then, rather than wait on a process that is gone.
+        for _attempt in range(3):
+            manager = subprocess.Popen(["openbox"], env=env, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+            wait_for(lambda process=manager: openbox_managing(env) or process.poll() is not None,
+                     60, "openbox did not take the screen")
+            if openbox_managing(env):
+                break
+        else:
+            raise TimeoutError(f"openbox exited three times (last code {manager.returncode})")
         yield env
     finally:
         for process in (manager, server):
