@@ -205,11 +205,16 @@ def _follow_models(task, spec) -> None:
 class BusyMarker:
     """While a job runs, one consumer on the busy queue of the model queue this worker follows,
     so other clients route to an idle worker rather than queue behind this one. Its own
-    connection: it goes when the job ends, or with the process if the worker dies."""
+    connection, with heartbeats kept by a thread of its own: it goes when the job ends, and
+    the broker drops it within seconds if the worker's machine dies or loses its network."""
+
+    HEARTBEAT = 10  # seconds, as the Celery connection's
 
     def __init__(self, url: str, model_queue_name: str | None) -> None:
         self.url, self.model_queue_name = url, model_queue_name
         self.connection = None
+        self.stop = threading.Event()
+        self.pump: threading.Thread | None = None
 
     def __enter__(self) -> BusyMarker:
         if not self.url or not self.model_queue_name:
@@ -217,16 +222,38 @@ class BusyMarker:
         from kombu import Connection
 
         try:
-            self.connection = Connection(self.url, heartbeat=0, ssl=tls_options(self.url) or False,
-                                         connect_timeout=3)
+            self.connection = Connection(self.url, heartbeat=self.HEARTBEAT,
+                                         ssl=tls_options(self.url) or False, connect_timeout=3)
             consumer = self.connection.Consumer(busy_queue(self.model_queue_name), no_ack=True,
                                                 accept=["json"], callbacks=[lambda *_: None])
             consumer.consume()
         except Exception:  # noqa: BLE001 - routing is an optimisation; the job matters
             self.__exit__()
+            return self
+        self.pump = threading.Thread(target=self._keep_alive, name="busy-marker", daemon=True)
+        self.pump.start()
         return self
 
+    def _keep_alive(self) -> None:
+        """Read the broker's heartbeats and send ours; only this thread uses the connection.
+        The check runs after every read, not only when one times out: the broker's own
+        heartbeats can keep every read from timing out."""
+        connection = self.connection
+        while not self.stop.is_set():
+            try:
+                try:
+                    connection.drain_events(timeout=0.25)  # short: the job's end waits on it
+                except TimeoutError:
+                    pass
+                connection.heartbeat_check()
+            except Exception:  # noqa: BLE001 - the link is gone; the broker drops the consumer
+                return
+
     def __exit__(self, *_exc) -> None:
+        self.stop.set()
+        if self.pump is not None:
+            self.pump.join(5)
+            self.pump = None
         if self.connection is not None:
             try:
                 self.connection.release()

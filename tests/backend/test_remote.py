@@ -105,13 +105,13 @@ def test_four_remote_jobs_match_local_runs(render_workers, demo_models, clip_fol
         workers.update(line.split()[-1] for line in err.splitlines() if line.startswith("running on worker"))
     # Which worker takes which job depends on when each process starts; see the routing test
     # below for the rule that spreads jobs of separate clients.
-    assert workers <= {w.hostname for w in render_workers}
+    assert workers and workers <= {w.hostname for w in render_workers}
     from backend.project.project_file import Project
 
     takes = Project.open(project).takes
     assert len(takes) == 1 and takes[0].request.seed == 1
-    # Both workers now have the tiny model loaded and listen on its queue, so the next job with
-    # these models is routed to them first.
+    # The workers that ran these jobs now have the tiny model loaded and listen on its queue,
+    # so the next job with these models is routed to them first.
     from kombu import Connection
 
     from backend.remote.transport import model_key, model_queue, queue_counts
@@ -119,7 +119,7 @@ def test_four_remote_jobs_match_local_runs(render_workers, demo_models, clip_fol
     name = model_queue(model_key(str(demo_models.base), str(demo_models.motion_adapter))).name
     deadline = time.monotonic() + 20
     with Connection(url) as connection:
-        while (queue_counts(connection, name) or (0, 0))[1] < 2:
+        while (queue_counts(connection, name) or (0, 0))[1] < len(workers):
             assert time.monotonic() < deadline, "the workers did not subscribe to the model queue"
             time.sleep(0.2)
 
@@ -158,16 +158,27 @@ def test_another_client_is_not_queued_behind_a_busy_warm_worker(render_workers, 
                 running.append(event.worker)
                 denoising.set()
 
-        follower = threading.Thread(target=lambda: pytest.raises(Cancelled, long_job.wait, on_event))
+        ended: list[BaseException | None] = []
+
+        def follow() -> None:
+            try:
+                long_job.wait(on_event)
+                ended.append(None)
+            except BaseException as exc:  # noqa: BLE001 - checked below, on the test's thread
+                ended.append(exc)
+
+        follower = threading.Thread(target=follow)
         follower.start()
         try:
             assert denoising.wait(120), "the long job never started"
             assert running[0] == warm
             assert second._route(request(seed=43)) is None, "routed behind the busy warm worker"
             assert second.run(request(seed=43)).worker != warm
+            assert not ended, "the long job ended before the second client's job was routed"
         finally:
             long_job.cancel()
             follower.join(60)
+        assert not follower.is_alive() and isinstance(ended[0], Cancelled)
 
 
 def test_progress_arrives_in_order(render_workers, demo_models, client):
@@ -426,3 +437,27 @@ def test_batch_remote_json_lines(render_workers, demo_models, tmp_path, cache):
     assert np.array_equal(folder_frames(out / "job-0002_seed-91"), local_frames(full, cache))
     crane = tiny_request(demo_models, seed=92, steps=2, prompt="a crane")
     assert np.array_equal(folder_frames(out / "job-0001_seed-92"), local_frames(crane, cache))
+
+
+def test_busy_marker_stays_while_the_job_runs_and_goes_after(rabbitmq, monkeypatch):
+    """The marker's consumer is there for the whole job (its heartbeats kept: with 1 s ones the
+    broker would drop a silent connection within about 3 s) and gone when the job ends."""
+    from kombu import Connection
+
+    from backend.remote.transport import busy_queue, model_key, model_queue, queue_counts
+    from backend.remote.worker import BusyMarker
+
+    monkeypatch.setattr(BusyMarker, "HEARTBEAT", 1)
+    queue = model_queue(model_key("marker-base", "marker-adapter")).name
+    busy = busy_queue(queue).name
+    with Connection(rabbitmq.url) as connection:
+        with BusyMarker(rabbitmq.url, queue) as marker:
+            assert marker.pump is not None and marker.pump.is_alive()
+            held_until = time.monotonic() + 4
+            while time.monotonic() < held_until:
+                assert (queue_counts(connection, busy) or (0, 0))[1] == 1
+                time.sleep(0.25)
+        deadline = time.monotonic() + 20
+        while (queue_counts(connection, busy) or (0, 0))[1] != 0:
+            assert time.monotonic() < deadline, "the marker outlived its job"
+            time.sleep(0.1)
