@@ -12,6 +12,7 @@ just shown. Searching the file's bytes gives the same answer in a tenth of the t
 from __future__ import annotations
 
 import sys
+from importlib.machinery import SourceFileLoader
 
 # PySide6's internal function, patched by name: a PySide6 without it is left alone.
 CHECK_NAME = "_mod_uses_pyside"
@@ -29,7 +30,8 @@ def speed_up_feature_check() -> bool:
 
     def uses_pyside(module) -> bool:
         path = getattr(module, "__file__", None)
-        if not isinstance(path, str) or not path.endswith(".py"):
+        loader = getattr(getattr(module, "__spec__", None), "loader", None)
+        if not (isinstance(loader, SourceFileLoader) and isinstance(path, str) and path.endswith(".py")):
             return original(module)  # a package without a file, a zip import, a .pyc
         try:
             with open(path, "rb") as handle:

@@ -105,10 +105,13 @@ def build_input_column(window, remote_panel: QWidget) -> tuple[QWidget, dict[str
     params.frames.valueChanged.connect(window.lanes.set_frame_count)
     prompt.travel.itemChanged.connect(window.lanes.update)
     window.lanes.previewFailed.connect(window.set_status)
-    window.lanes.previewStarted.connect(
-        lambda: window.set_status(translate("MainWindow", "Preparing the control preview…")))
-    window.lanes.previewReady.connect(
-        lambda: window.set_status(translate("MainWindow", "Control preview ready")))
+    button = window.guidance.preview_button  # one preview at a time: each may load a model
+    window.lanes.previewStarted.connect(lambda: (
+        button.setEnabled(False),
+        window.set_status(translate("MainWindow", "Preparing the control preview…"))))
+    window.lanes.previewReady.connect(lambda: (
+        button.setEnabled(True), window.set_status(translate("MainWindow", "Control preview ready"))))
+    window.lanes.previewFailed.connect(lambda _message: button.setEnabled(True))
     window.player.add_lane_widget(window.lanes)
     window.guidance.preview_button.clicked.connect(window.lanes.preview_control)
     from gui.family_form import FamilyForm

@@ -76,6 +76,8 @@ def main() -> int:
     window.prompt.set_travel({10: "a golden ball rolling on a beach, night"})
     window.sections["guidance"].set_open(True)
     window.guidance.add_control(ControlSpec(str(controlnet), str(source), "canny", 0.8))
+    previewed: list[bool] = []
+    window.lanes.previewReady.connect(lambda: previewed.append(True))
     window.lanes.preview_control()
 
     def snap(name: str) -> None:
@@ -109,9 +111,14 @@ def main() -> int:
 
     window.controller.job_finished.connect(on_finished)
     window.controller.job_failed.connect(lambda job, kind, message: (print(message), app.quit()))
-    QTimer.singleShot(600, drop_keyframe)
-    QTimer.singleShot(1400, lambda: snap(f"guided-lanes-{size}.png"))
-    QTimer.singleShot(1800, generate)
+    def when_previewed() -> None:  # the preview runs on a thread of its own
+        if not previewed:
+            QTimer.singleShot(200, when_previewed)
+            return
+        drop_keyframe()
+        QTimer.singleShot(800, lambda: (snap(f"guided-lanes-{size}.png"), generate()))
+
+    QTimer.singleShot(600, when_previewed)
     app.exec()
     return 0
 

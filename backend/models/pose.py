@@ -142,7 +142,20 @@ class PoseModels:
 
 
 def load_pose_models(detector_folder: Path, pose_folder: Path) -> PoseModels:
-    from transformers import AutoImageProcessor, RTDetrForObjectDetection, VitPoseForPoseEstimation
+    try:
+        from transformers import (
+            AutoImageProcessor,
+            RTDetrForObjectDetection,
+            VitPoseForPoseEstimation,
+        )
+    except ImportError:
+        import transformers
+
+        raise InputError(
+            f"preprocess=pose needs a transformers with ViTPose and RT-DETR; this one "
+            f"({transformers.__version__}) has not: `pip install -U transformers`, or use the "
+            "locked versions the installer sets up"
+        ) from None
 
     return PoseModels(
         AutoImageProcessor.from_pretrained(detector_folder),

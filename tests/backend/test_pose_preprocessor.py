@@ -174,6 +174,25 @@ def test_joints_are_openpose_order_with_the_neck_between_the_shoulders():
     assert np.isnan(joints[1]).all() and np.isnan(joints[2]).all()
 
 
+# The two conventions by name: COCO's 17 keypoints (as ViTPose gives them) and OpenPose's 18
+# body joints (as the openpose ControlNet was trained on).
+COCO_NAMES = ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+              "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+              "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle")
+OPENPOSE_NAMES = ("nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder",
+                  "left_elbow", "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip",
+                  "left_knee", "left_ankle", "right_eye", "left_eye", "right_ear", "left_ear")
+
+
+def test_every_joint_comes_from_the_coco_keypoint_of_its_name():
+    points = np.arange(34, dtype=np.float64).reshape(17, 2)  # each keypoint its own position
+    joints = openpose_joints(points, np.ones(17))
+    for joint, name in enumerate(OPENPOSE_NAMES):
+        if name == "neck":
+            continue
+        assert np.array_equal(joints[joint], points[COCO_NAMES.index(name)]), name
+
+
 def test_drawing_has_the_openpose_colours():
     scores = np.full(17, 0.9)
     scores[3] = 0.1  # left ear

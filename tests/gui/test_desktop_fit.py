@@ -41,10 +41,13 @@ def wait_for(check, seconds: float, what: str) -> None:
 
 def openbox_managing(env: dict) -> bool:
     """openbox has taken the screen: it sets _NET_SUPPORTING_WM_CHECK on the root window."""
-    found = subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env,
-                           capture_output=True, text=True) if shutil.which("xprop") else None
-    if found is None:  # no xprop: the WM's own process having started is all we can see
+    if not shutil.which("xprop"):  # the WM's own process having started is all we can see
         return True
+    try:
+        found = subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env,
+                               capture_output=True, text=True, timeout=5)
+    except subprocess.TimeoutExpired:
+        return False
     return "window id" in found.stdout
 
 
@@ -52,8 +55,11 @@ def serving(env: dict) -> bool:
     """The X server answers a client (its socket can exist a moment before it does)."""
     if not shutil.which("xprop"):
         return True
-    return subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env,
-                          capture_output=True).returncode == 0
+    try:
+        return subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=env,
+                              capture_output=True, timeout=5).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
 
 
 @pytest.fixture()

@@ -63,9 +63,11 @@ def test_control_preview_runs_off_the_gui_thread(guided_window, qtbot, monkeypat
     assert lanes.preview_control()  # returns while the preprocessor is still working
     qtbot.waitUntil(lambda: bool(threads))
     assert threads[0] is not threading.main_thread()
+    assert not guided_window.guidance.preview_button.isEnabled()  # one preview at a time
     with qtbot.waitSignal(lanes.previewFailed, timeout=60_000) as failed:
         release.set()
     assert "cannot be downloaded" in failed.args[0]
+    assert guided_window.guidance.preview_button.isEnabled()
     assert "cannot be downloaded" in guided_window.status_label.text()
 
 
