@@ -552,6 +552,17 @@ def download(
     return download_plans(plans, on_progress, cancel, cache_dir)
 
 
+def snapshots(refs: list[ModelRef], on_progress: ProgressCallback | None = None) -> list[Path]:
+    """Each ref's complete snapshot, in order: from the cache, else downloaded with progress
+    (InputError from `download` when that cannot be done now)."""
+    folders = [complete_snapshot(ref) for ref in refs]
+    missing = [ref for ref, folder in zip(refs, folders, strict=True) if folder is None]
+    if missing:
+        fetched = iter(download(missing, on_progress=on_progress))
+        folders = [folder if folder is not None else next(fetched) for folder in folders]
+    return folders
+
+
 # -- what a job needs -----------------------------------------------------------------------------
 
 

@@ -41,7 +41,7 @@ def load_controlnet(text: str, unet_config: dict[str, Any], dtype, allow_pickle:
     role = "SparseCtrl model" if sparse else "ControlNet"
     cls = SparseControlNetModel if sparse else ControlNetModel
     source = resolve_source(text, role, marker="config.json", allow_pickle=allow_pickle)
-    config_repo = CONTROLNET_CONFIG_REPO
+    state = None
     try:
         if source.kind == "file":
             if sparse:
@@ -51,7 +51,6 @@ def load_controlnet(text: str, unet_config: dict[str, Any], dtype, allow_pickle:
             if any(key.startswith("conditioner.") or "label_emb" in key for key in state):
                 raise InputError(f"{role} {text!r} is an SDXL ControlNet; the base model is "
                                  "Stable Diffusion 1.5: choose a control_v11*_sd15_* model")
-            config_repo = single_file_config_repo(state)
             model = cls.from_single_file(state, torch_dtype=dtype)
             _check_fits(dict(model.config), unet_config, role, text)
             return model
@@ -60,7 +59,9 @@ def load_controlnet(text: str, unet_config: dict[str, Any], dtype, allow_pickle:
             source.location, dtype=dtype, use_safetensors=safetensors_flag(allow_pickle)
         )
     except Exception as exc:
-        raise explain_load_error(exc, role, source, config_repo) from exc
+        # Only a failure's wording needs the repository diffusers took the config from.
+        repo = CONTROLNET_CONFIG_REPO if state is None else single_file_config_repo(state)
+        raise explain_load_error(exc, role, source, repo) from exc
 
 
 def single_file_config_repo(state) -> str:

@@ -111,25 +111,22 @@ def draw_pose(height: int, width: int, people: list[np.ndarray]) -> np.ndarray:
 def pose_model_folders(on_progress: Callable | None = None) -> tuple[Path, Path]:
     """The RT-DETR and ViTPose snapshots, downloaded with progress when missing. InputError
     (exit 2) naming both when one is missing and the Hub cannot be reached."""
-    from backend.hub.downloads import ModelRef, complete_snapshot, download
+    from backend.hub.downloads import ModelRef, complete_snapshot, snapshots
 
     refs = [
         ModelRef(POSE_DETECTOR, "pose preprocessor (person detector)", "config.json"),
         ModelRef(POSE_MODEL, "pose preprocessor (keypoints)", "config.json"),
     ]
-    folders = [complete_snapshot(ref) for ref in refs]
-    missing = [ref for ref, folder in zip(refs, folders, strict=True) if folder is None]
-    if missing:
-        try:
-            fetched = iter(download(missing, on_progress=on_progress))
-        except InputError as exc:
-            raise InputError(
-                f"preprocess=pose needs {POSE_DETECTOR} and {POSE_MODEL} "
-                f"({', '.join(ref.repo_id for ref in missing)} not downloaded, and cannot be now: "
-                f"{exc}); connect once, or run "
-                f"`python main.py models download {POSE_DETECTOR} {POSE_MODEL}`"
-            ) from None
-        folders = [folder if folder is not None else next(fetched) for folder in folders]
+    try:
+        folders = snapshots(refs, on_progress)
+    except InputError as exc:
+        missing = [ref.repo_id for ref in refs if complete_snapshot(ref) is None]
+        raise InputError(
+            f"preprocess=pose needs {POSE_DETECTOR} and {POSE_MODEL} "
+            f"({', '.join(missing)} not downloaded, and cannot be now: "
+            f"{exc}); connect once, or run "
+            f"`python main.py models download {POSE_DETECTOR} {POSE_MODEL}`"
+        ) from None
     return folders[0], folders[1]
 
 

@@ -76,14 +76,10 @@ def lineart(frame: np.ndarray) -> np.ndarray:
 def depth_model_folder(on_progress: Callable | None = None) -> Path:
     """The Depth Anything V2 Small snapshot, downloaded with progress when it is missing.
     InputError (exit 2) when it is missing and the Hub cannot be reached."""
-    from backend.hub.downloads import ModelRef, complete_snapshot, download
+    from backend.hub.downloads import ModelRef, snapshots
 
-    ref = ModelRef(DEPTH_MODEL, "depth preprocessor", "config.json")
-    folder = complete_snapshot(ref)
-    if folder is not None:
-        return folder
     try:
-        return download([ref], on_progress=on_progress)[0]
+        return snapshots([ModelRef(DEPTH_MODEL, "depth preprocessor", "config.json")], on_progress)[0]
     except InputError as exc:
         raise InputError(
             f"preprocess=depth needs {DEPTH_MODEL}, which is not downloaded and cannot be now "
