@@ -42,6 +42,7 @@ from backend.engine.memory import (
 from backend.engine.preflight import check_plan_fits
 from backend.families.registry import checked_family, model_configs
 from backend.models.embeddings import apply_embeddings
+from backend.models.free_noise_blocks import swap_free_noise_blocks
 from backend.models.loading import (
     PipelineCache,
     as_out_of_memory,
@@ -195,9 +196,10 @@ def configure_pipeline(
 def set_free_noise(pipe, window: tuple[int, int] | None, cache: PipelineCache) -> None:
     """Turn FreeNoise on or off on the UNet that all cached pipelines share.
 
-    diffusers swaps the motion modules' transformer blocks to do this, copying their state dict,
-    which fails while PEFT LoRA layers wrap them; those are removed first (apply_loras
-    loads the wanted LoRAs again afterwards, a small file read, not a model reload).
+    This swaps the motion modules' transformer blocks (backend/models/free_noise_blocks.py,
+    sharing their weights). The swap goes through their state dicts, which PEFT LoRA layers
+    change; those are removed first (apply_loras loads the wanted LoRAs again afterwards, a
+    small file read, not a model reload).
     """
     from diffusers.models.attention import FreeNoiseTransformerBlock
 
@@ -209,9 +211,13 @@ def set_free_noise(pipe, window: tuple[int, int] | None, cache: PipelineCache) -
             pipe._free_noise_context_length = None
         return
     remove_lora_layers(pipe)
+    # Swapped here sharing the weights; diffusers' calls then only set FreeNoise's properties.
     if window is None:
+        swap_free_noise_blocks(pipe.unet, on=False)
         pipe.disable_free_noise()
     else:
+        swap_free_noise_blocks(pipe.unet, on=True, context_length=window[0],
+                               context_stride=window[1])
         pipe.enable_free_noise(context_length=window[0], context_stride=window[1])
     for other in cache.pipelines():
         if other is not pipe:

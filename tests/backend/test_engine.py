@@ -113,6 +113,34 @@ def test_free_noise_long_clip(demo_models, cache):
     assert pipe._free_noise_context_length == 8 and pipe._free_noise_context_stride == 2
 
 
+def test_free_noise_blocks_share_the_weights(demo_models, cache):
+    """Turning FreeNoise on and off swaps the motion modules' blocks without copying a weight:
+    diffusers' own swap drew new random weights and copied the old ones in, which held the motion
+    modules twice during a long clip (+1.3 GiB at SD1.5 size)."""
+    from diffusers.models.attention import BasicTransformerBlock, FreeNoiseTransformerBlock
+
+    pipe = cache.pipeline(make_request(demo_models).model, "text2video")
+
+    def block_tensors(kind):
+        found = {}
+        for name, module in pipe.unet.named_modules():
+            if isinstance(module, kind) and ".motion_modules." in name:
+                for key, tensor in module.state_dict().items():
+                    # Split inference wraps the blocks as `.module`: the same block by name.
+                    found[f"{name}.{key}".replace(".module.", ".")] = tensor.data_ptr()
+        return found
+
+    generate(make_request(demo_models), cache=cache)
+    plain = block_tensors(BasicTransformerBlock)
+    assert plain
+    generate(make_request(demo_models, frames=12, context_length=8, context_stride=2), cache=cache)
+    assert block_tensors(FreeNoiseTransformerBlock) == plain
+    assert not block_tensors(BasicTransformerBlock)
+    generate(make_request(demo_models), cache=cache)
+    assert block_tensors(BasicTransformerBlock) == plain
+    assert not block_tensors(FreeNoiseTransformerBlock)
+
+
 def test_motion_loras_switch_without_reload(demo_models, cache, baseline, tmp_path):
     other = tmp_path / "other-lora"
     other.mkdir()
@@ -293,3 +321,17 @@ def test_cancel_stops_within_one_step_and_next_job_works(demo_models, cache, bas
 def test_cancel_before_start(demo_models, cache):
     with pytest.raises(Cancelled):
         generate(make_request(demo_models), cancel=lambda: True, cache=cache)
+
+
+def test_a_block_that_cannot_share_its_weights_is_left_to_diffusers():
+    """A block whose tensors do not map one to one onto the new block's (here an extra weight,
+    as a LoRA layer would add) is not swapped: diffusers' own swap then copies it."""
+    import torch
+    from diffusers.models.attention import BasicTransformerBlock, FreeNoiseTransformerBlock
+
+    from backend.models.free_noise_blocks import swap_block
+
+    old = BasicTransformerBlock(dim=8, num_attention_heads=1, attention_head_dim=8)
+    assert isinstance(swap_block(old, FreeNoiseTransformerBlock), FreeNoiseTransformerBlock)
+    old.register_parameter("extra", torch.nn.Parameter(torch.zeros(1)))
+    assert swap_block(old, FreeNoiseTransformerBlock) is None
