@@ -20,6 +20,10 @@ Lines (CUDA: float16, 512x512, 16 frames; --tiny: float32, 64x64, 8 frames, fewe
   second succeeds;
 - fp16 VAE: latents decoded by the VAE in float16 in a plain script (NaN reported), and ours
   (the VAE in float32 when its config asks, force_upcast): ours finite, or our NaN message;
+- wan (benchmarks/wan_gpu_section.py): a Wan2.1-1.3B-size model (UMT5-XXL-size text encoder
+  included) in bfloat16: seconds per step against plain WanPipeline, ratio <= 1.05, and the
+  peak VRAM at 832x480, 33 frames under an 8 GiB cap with Wan's savers taken in order (--tiny:
+  the tiny demo Wan model, each saver once);
 - torch.compile: ours with --compile-unet against without, seconds per step; passes when it
   runs and the frames are finite.
 """
@@ -292,6 +296,16 @@ class Check:
             ok = "not finite" in ours
         self.row("fp16 VAE decode", f"plain {'NaN' if plain_nan else 'finite'}; ours {ours}", ok)
 
+    def wan(self) -> None:
+        if self.out_of_time("wan s/step"):
+            return
+        from wan_gpu_section import run
+
+        try:
+            run(self.device, self.tiny, row=self.row)
+        except Exception as exc:  # noqa: BLE001 - reported as the line's failure
+            self.row("wan", f"failed: {type(exc).__name__}: {exc}"[:90], False)
+
     def compile(self) -> None:
         if self.out_of_time("torch.compile"):
             return
@@ -350,7 +364,7 @@ def main() -> int:
     for line, run in (("standard", lambda: check.against_plain("standard")),
                       ("lightning", lambda: check.against_plain("lightning")),
                       ("plans", check.plans), ("oom", check.out_of_memory),
-                      ("vae", check.vae_nan), ("compile", check.compile)):
+                      ("vae", check.vae_nan), ("wan", check.wan), ("compile", check.compile)):
         if line not in skip:
             run()
     failed = [name for name, _, ok in check.rows if not ok]

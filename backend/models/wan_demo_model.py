@@ -113,6 +113,15 @@ def _scheduler(shape: str):
     )
 
 
+def demo_parts(shape: str = "2.1") -> dict:
+    """The parts of a tiny Wan model of `shape` ("2.1" or "2.2-ti2v"), in memory: the keyword
+    arguments of WanPipeline (the GPU check's smoke test runs them without writing a folder)."""
+    tokenizer = demo_tokenizer()
+    return dict(tokenizer=tokenizer, text_encoder=_text_encoder(len(tokenizer)), vae=_vae(shape),
+                scheduler=_scheduler(shape), transformer=_transformer(shape),
+                expand_timesteps=shape != "2.1")
+
+
 def build_wan_pipeline(folder: Path, shape: str = "2.1") -> None:
     """Write a tiny Wan model of `shape` (one of SHAPES) into `folder`."""
     from diffusers import WanPipeline
@@ -121,7 +130,6 @@ def build_wan_pipeline(folder: Path, shape: str = "2.1") -> None:
         raise ValueError(f"unknown Wan demo shape {shape!r}; one of {', '.join(SHAPES)}")
     experts = shape == EXPERTS_SHAPE
     base = "2.1" if experts else shape
-    tokenizer = demo_tokenizer()
     second = None
     if experts:
         import torch
@@ -131,16 +139,8 @@ def build_wan_pipeline(folder: Path, shape: str = "2.1") -> None:
             torch.manual_seed(1)
             for param in second.parameters():
                 param.normal_(0.0, 0.05)
-    pipe = WanPipeline(
-        tokenizer=tokenizer,
-        text_encoder=_text_encoder(len(tokenizer)),
-        vae=_vae(base),
-        scheduler=_scheduler(base),
-        transformer=_transformer(base),
-        transformer_2=second,
-        boundary_ratio=0.875 if experts else None,
-        expand_timesteps=base != "2.1",
-    )
+    pipe = WanPipeline(**demo_parts(base), transformer_2=second,
+                       boundary_ratio=0.875 if experts else None)
     pipe.save_pretrained(folder, safe_serialization=True)
 
 
