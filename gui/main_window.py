@@ -45,6 +45,7 @@ from gui.queue_panel import QueuePanel
 from gui.quit_sequence import QuitSequence
 from gui.remote_panel import attach_remote
 from gui.save_status import SaveStatus
+from gui.setting_widgets import window_terms
 from gui.takes_panel import CompareDialog, TakesPanel, elided
 from gui.window_fit import FrameFitter
 from gui.window_settings import restore_window, save_settings_file, save_window
@@ -525,7 +526,7 @@ class MainWindow(QMainWindow):
             self.set_status(self.tr("Job {0}: cancelled.").format(job.id))
             return
         self._idle_progress("failed")
-        message = sentence(message)  # out of memory says itself what it freed
+        message = sentence(window_terms(message))  # out of memory says itself what it freed
         if kind == "input":
             message = self.tr("{0} Fix it and press Generate again.").format(message)
         self.show_error(self.tr("Job {0} failed: {1}").format(job.id, message))

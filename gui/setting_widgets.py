@@ -4,6 +4,7 @@ does reading a value back from the widget and showing one in it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from PySide6.QtCore import QCoreApplication
@@ -26,6 +27,29 @@ INT32_MAX = 2**31 - 1
 def translated(text: str) -> str:
     """A declared label or help text in the user's language."""
     return QCoreApplication.translate("Setting", text)
+
+
+FLAG = re.compile(r"--([a-z][a-z0-9-]*)(?: ([a-z0-9_]+(?:\.[0-9]+)?))?")
+
+
+def window_terms(message: str) -> str:
+    """An engine message with its command-line flags named as the window names them: "turn it on
+    (--memory auto)" reads "turn it on (Memory plan: Automatic)". Unknown flags stay as they are."""
+    by_flag = {setting.flag: setting for setting in SETTINGS.values() if setting.flag}
+
+    def swap(match: re.Match) -> str:
+        setting = by_flag.get(f"--{match[1]}")
+        if setting is None:
+            return match[0]
+        name = translated(setting.label)
+        value = match[2]
+        if value and value in setting.choices:
+            labels = setting.choice_labels or setting.choices
+            label = labels[setting.choices.index(value)]
+            return f"{name}: {translated(label) if setting.choice_labels else label}"
+        return name + match[0][len(f"--{match[1]}"):]
+
+    return FLAG.sub(swap, message)
 
 
 class LargeIntSpinBox(QDoubleSpinBox):

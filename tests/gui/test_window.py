@@ -130,6 +130,8 @@ def test_out_of_memory_frees_and_the_next_job_works(window, qtbot):
     assert failed.args[1] == "memory"
     text = window.error_banner.text()
     assert "out of memory" in text and "freed" in text and "lower the frames" in text
+    # The window names its own control, not the command line's flag.
+    assert "Memory plan: Automatic" in text and "--memory" not in text
     assert window.controller.worker.cache.pipelines() == []
     window.models.memory.setCurrentIndex(0)
     with qtbot.waitSignal(window.controller.job_finished, timeout=TIMEOUT):
