@@ -2,9 +2,10 @@
 
 diffusers turns FreeNoise on by building a new `FreeNoiseTransformerBlock` for every motion
 module block (weights drawn at random, then the old block's weights copied in) and off by the
-same copy back. For SD1.5's v1-5-2 adapter that is about 1.3 GB of new weights each way: on the
-CPU the copy is new memory beside the old (file-mapped) weights, so a long clip's job held the
-motion modules twice (+1.3 GiB whole-process peak), and it costs seconds of random draws. Here
+same copy back. For SD1.5's v1-5-2 adapter that is 1.5 GiB of new weights each way in float32:
+on the CPU the copy is new memory beside the old (file-mapped) weights, so a long clip's job held
+those blocks twice (64 frames at 256x256 peaked at 9.52 GiB, 7.90 GiB with this swap;
+benchmarks/long_clip_memory.py), and each swap cost 2.4 s of random draws (0.09 s here). Here
 the new block is built on the meta device and takes the old block's tensors as they are
 (`load_state_dict(assign=True)`): the same weights, the same arithmetic, nothing allocated. The
 pipeline's own `enable_free_noise` / `disable_free_noise` then find the blocks already swapped

@@ -116,7 +116,7 @@ def test_free_noise_long_clip(demo_models, cache):
 def test_free_noise_blocks_share_the_weights(demo_models, cache):
     """Turning FreeNoise on and off swaps the motion modules' blocks without copying a weight:
     diffusers' own swap drew new random weights and copied the old ones in, which held the motion
-    modules twice during a long clip (+1.3 GiB at SD1.5 size)."""
+    modules' blocks twice during a long clip (1.5 GiB more at SD1.5 size)."""
     from diffusers.models.attention import BasicTransformerBlock, FreeNoiseTransformerBlock
 
     pipe = cache.pipeline(make_request(demo_models).model, "text2video")
