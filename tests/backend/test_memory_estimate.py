@@ -101,8 +101,11 @@ def test_working_memory_matches_the_measured_peak(demo_models, changes):
         cwd=root, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     measured, working = json.loads(done.stdout.strip().splitlines()[-1])
-    # Resident growth varies by ~20% with the allocator's state; a wrong term is off 2x or more.
-    assert 0.75 * measured <= working <= 1.5 * measured, (working / 2**20, measured / 2**20)
+    # Resident growth varies with the allocator's state and the installed libraries: at 256x256
+    # it measured 0.75-1.0x the estimate at earlier stops, 0.64-0.73x (198-225 MB against 145)
+    # with this stop's fresh install, on the old code as on the new. A wrong term is off 2x or
+    # more, so the bounds stay well inside that.
+    assert 0.6 * measured <= working <= 1.5 * measured, (working / 2**20, measured / 2**20)
 
 
 VAE_PROBE = r"""
