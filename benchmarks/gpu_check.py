@@ -86,8 +86,10 @@ class Check:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     def row(self, name: str, text: str, ok: bool) -> None:
+        from wan_gpu_section import print_row
+
         self.rows.append((name, text, ok))
-        print(f"  {'ok  ' if ok else 'FAIL'} {name:<28} {text}", flush=True)
+        print_row(name, text, ok)
 
     def out_of_time(self, name: str) -> bool:
         if time.perf_counter() - self.started < DEADLINE:

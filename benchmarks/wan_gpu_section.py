@@ -95,6 +95,7 @@ def seconds_per_step(pipe, arguments: dict, steps: int, cuda: bool) -> list[floa
 
 
 def print_row(name: str, text: str, ok: bool) -> None:
+    """One line of the check's table (gpu_check.py prints its own lines with it too)."""
     print(f"  {'ok  ' if ok else 'FAIL'} {name:<28} {text}", flush=True)
 
 
